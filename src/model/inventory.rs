@@ -1,0 +1,302 @@
+//! The registry as scanned: repositories, tags, content-addressed manifests and blobs, and the
+//! manifest *revisions* (repository, digest) that Distribution keeps and its GC marks from.
+//! Built once by [`InventoryBuilder`]; read-only afterwards.
+
+use super::digest::{DigestId, Digests};
+use super::image::ImageKind;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoId(pub u32);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TagId(pub u32);
+/// A manifest linked into one repository. Deleting "a tag" deletes one of these by digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RevId(pub u32);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub name: String,
+    pub kind: ImageKind,
+}
+
+/// A blob reference inside a manifest, with the size the manifest declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob {
+    pub digest: DigestId,
+    pub size: u64,
+}
+
+/// What a blob is to the manifest that references it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobRole {
+    Config,
+    Layer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestKind {
+    /// Docker schema 2 or OCI image manifest.
+    Image { config: Blob, layers: Vec<Blob> },
+    /// Docker manifest list or OCI index: child manifests with their platforms.
+    Index { children: Vec<(Blob, Option<Platform>)> },
+}
+
+/// A manifest body, identical in every repository that links it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub digest: DigestId,
+    pub media_type: String,
+    /// Length of the manifest JSON, which the registry stores as a blob too.
+    pub size: u64,
+    pub kind: ManifestKind,
+    /// Image creation time (Unix seconds) from the config blob, when it was read.
+    pub created: Option<i64>,
+}
+
+impl Manifest {
+    pub fn is_index(&self) -> bool {
+        matches!(self.kind, ManifestKind::Index { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagState {
+    Ok(RevId),
+    /// The tag exists but its manifest (or something it references) could not be read.
+    Broken { digest: Option<DigestId>, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub repo: RepoId,
+    pub name: String,
+    pub state: TagState,
+}
+
+impl Tag {
+    pub fn revision(&self) -> Option<RevId> {
+        match self.state {
+            TagState::Ok(r) => Some(r),
+            TagState::Broken { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub repo: RepoId,
+    pub manifest: DigestId,
+    /// Tags pointing at this digest in this repository (siblings of each other).
+    pub tags: Vec<TagId>,
+    /// Indexes in the same repository that list this manifest as a child.
+    pub parents: Vec<RevId>,
+    /// For an index: its child manifests' revisions in the same repository.
+    pub children: Vec<RevId>,
+}
+
+/// Everything the registry scan learned.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub registry: String,
+    pub digests: Digests,
+    pub repos: Vec<Repository>,
+    pub tags: Vec<Tag>,
+    pub revisions: Vec<Revision>,
+    manifests: Vec<Manifest>,
+    manifest_index: HashMap<DigestId, usize>,
+}
+
+impl Inventory {
+    pub fn repo(&self, id: RepoId) -> &Repository {
+        &self.repos[id.0 as usize]
+    }
+    pub fn tag(&self, id: TagId) -> &Tag {
+        &self.tags[id.0 as usize]
+    }
+    pub fn revision(&self, id: RevId) -> &Revision {
+        &self.revisions[id.0 as usize]
+    }
+    pub fn manifest(&self, digest: DigestId) -> Option<&Manifest> {
+        self.manifest_index.get(&digest).map(|i| &self.manifests[*i])
+    }
+    pub fn manifests(&self) -> &[Manifest] {
+        &self.manifests
+    }
+    pub fn tag_ids(&self) -> impl Iterator<Item = TagId> + '_ {
+        (0..self.tags.len()).map(|i| TagId(i as u32))
+    }
+    pub fn rev_ids(&self) -> impl Iterator<Item = RevId> + '_ {
+        (0..self.revisions.len()).map(|i| RevId(i as u32))
+    }
+    pub fn repo_by_name(&self, name: &str) -> Option<RepoId> {
+        self.repos.iter().position(|r| r.name == name).map(|i| RepoId(i as u32))
+    }
+    pub fn find_tag(&self, repo: &str, tag: &str) -> Option<TagId> {
+        let repo = self.repo_by_name(repo)?;
+        self.tags
+            .iter()
+            .position(|t| t.repo == repo && t.name == tag)
+            .map(|i| TagId(i as u32))
+    }
+    /// The digest a tag points at, broken tags included when the digest is known.
+    pub fn tag_digest(&self, id: TagId) -> Option<DigestId> {
+        match &self.tag(id).state {
+            TagState::Ok(r) => Some(self.revision(*r).manifest),
+            TagState::Broken { digest, .. } => *digest,
+        }
+    }
+    /// Other tags that go with `id` when its manifest is deleted by digest.
+    pub fn siblings(&self, id: TagId) -> Vec<TagId> {
+        match self.tag(id).revision() {
+            Some(r) => self.revision(r).tags.iter().copied().filter(|t| *t != id).collect(),
+            None => Vec::new(),
+        }
+    }
+    /// `repository:tag`, the form protections and filters match against.
+    pub fn tag_ref(&self, id: TagId) -> String {
+        let t = self.tag(id);
+        format!("{}:{}", self.repo(t.repo).name, t.name)
+    }
+    /// Image creation time of a tag's manifest (for an index, the newest child's).
+    pub fn created(&self, rev: RevId) -> Option<i64> {
+        let r = self.revision(rev);
+        let m = self.manifest(r.manifest)?;
+        match &m.kind {
+            ManifestKind::Image { .. } => m.created,
+            ManifestKind::Index { .. } => {
+                r.children.iter().filter_map(|c| self.created(*c)).max()
+            }
+        }
+    }
+}
+
+/// Collects scan results in any order and links them into an [`Inventory`].
+#[derive(Debug, Default)]
+pub struct InventoryBuilder {
+    inv: Inventory,
+    pending_tags: Vec<(RepoId, String, Result<DigestId, (Option<DigestId>, String)>)>,
+}
+
+impl InventoryBuilder {
+    pub fn new(registry: &str) -> Self {
+        let mut b = Self::default();
+        b.inv.registry = registry.to_string();
+        b
+    }
+
+    pub fn digest(&mut self, digest: &str) -> DigestId {
+        self.inv.digests.intern(digest)
+    }
+
+    pub fn repo(&mut self, name: &str) -> RepoId {
+        if let Some(id) = self.inv.repo_by_name(name) {
+            return id;
+        }
+        self.inv.repos.push(Repository { name: name.to_string(), kind: ImageKind::of_repository(name) });
+        RepoId(self.inv.repos.len() as u32 - 1)
+    }
+
+    /// Records a manifest body; the first copy of a digest wins (content-addressed).
+    pub fn manifest(&mut self, m: Manifest) {
+        if !self.inv.manifest_index.contains_key(&m.digest) {
+            self.inv.manifest_index.insert(m.digest, self.inv.manifests.len());
+            self.inv.manifests.push(m);
+        }
+    }
+
+    pub fn has_manifest(&self, digest: DigestId) -> bool {
+        self.inv.manifest_index.contains_key(&digest)
+    }
+
+    pub fn set_created(&mut self, digest: DigestId, created: Option<i64>) {
+        if let Some(i) = self.inv.manifest_index.get(&digest) {
+            self.inv.manifests[*i].created = created;
+        }
+    }
+
+    pub fn tag(&mut self, repo: RepoId, name: &str, digest: DigestId) {
+        self.pending_tags.push((repo, name.to_string(), Ok(digest)));
+    }
+
+    pub fn broken_tag(&mut self, repo: RepoId, name: &str, digest: Option<DigestId>, reason: &str) {
+        self.pending_tags.push((repo, name.to_string(), Err((digest, reason.to_string()))));
+    }
+
+    /// Links tags to revisions, and index revisions to their children in the same repository.
+    /// A tag whose manifest (or an index child) is missing becomes broken with the reason.
+    pub fn finish(mut self) -> Inventory {
+        let mut pending = std::mem::take(&mut self.pending_tags);
+        pending.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        pending.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let mut revs: HashMap<(RepoId, DigestId), RevId> = HashMap::new();
+        for (repo, name, target) in pending {
+            let state = match target {
+                Ok(d) => match self.missing_part(d) {
+                    None => TagState::Ok(self.revision_for(&mut revs, repo, d)),
+                    Some(reason) => TagState::Broken { digest: Some(d), reason },
+                },
+                Err((digest, reason)) => TagState::Broken { digest, reason },
+            };
+            let id = TagId(self.inv.tags.len() as u32);
+            if let TagState::Ok(r) = state {
+                self.inv.revisions[r.0 as usize].tags.push(id);
+            }
+            self.inv.tags.push(Tag { repo, name, state });
+        }
+        self.inv
+    }
+
+    fn missing_part(&self, d: DigestId) -> Option<String> {
+        let Some(m) = self.inv.manifest(d) else {
+            return Some(format!("manifest {} was not read", self.inv.digests.name(d)));
+        };
+        if let ManifestKind::Index { children } = &m.kind {
+            for (child, _) in children {
+                if self.inv.manifest(child.digest).is_none() {
+                    let name = self.inv.digests.name(child.digest);
+                    return Some(format!("child manifest {name} of the index cannot be read"));
+                }
+            }
+        }
+        None
+    }
+
+    fn revision_for(&mut self, revs: &mut HashMap<(RepoId, DigestId), RevId>, repo: RepoId, d: DigestId) -> RevId {
+        if let Some(r) = revs.get(&(repo, d)) {
+            return *r;
+        }
+        let id = RevId(self.inv.revisions.len() as u32);
+        revs.insert((repo, d), id);
+        self.inv.revisions.push(Revision { repo, manifest: d, tags: vec![], parents: vec![], children: vec![] });
+        let children: Vec<DigestId> = match self.inv.manifest(d).map(|m| &m.kind) {
+            Some(ManifestKind::Index { children }) => children.iter().map(|(b, _)| b.digest).collect(),
+            _ => Vec::new(),
+        };
+        for c in children {
+            let child = self.revision_for(revs, repo, c);
+            if !self.inv.revisions[id.0 as usize].children.contains(&child) {
+                self.inv.revisions[id.0 as usize].children.push(child);
+                self.inv.revisions[child.0 as usize].parents.push(id);
+            }
+        }
+        id
+    }
+}

@@ -1,0 +1,8 @@
+//! Pure decisions: Inventory × Policy × Selection → candidates, reclaimable bytes, plans.
+//! No I/O, no clock (`now` is a parameter), no tokio, no client crates.
+
+pub mod category;
+pub mod space;
+
+pub use category::{Candidate, CategoryId, CategoryResult, CategoryStatus, ProtectedTag};
+pub use space::{reclaimable_from_scratch, SpaceEngine};

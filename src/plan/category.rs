@@ -1,0 +1,121 @@
+//! Cleanup categories: the closed list of ids, and what each yields — candidates with
+//! human-readable reasons, protected tags with every protection, or "unavailable" with why.
+
+use crate::model::{Inventory, ObjectId, TagId, TagState};
+use serde::{Deserialize, Serialize};
+
+/// Every category the tool knows; ids are a wire contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CategoryId {
+    ArchivedEnvironments,
+    ArchivedModels,
+    UnusedEnvironments,
+    DeactivatedOwnerEnvironments,
+    OldRevisions,
+    UnreferencedTags,
+    OrphanedReferences,
+    BrokenTags,
+}
+
+impl CategoryId {
+    pub const ALL: [CategoryId; 8] = [
+        CategoryId::ArchivedEnvironments,
+        CategoryId::ArchivedModels,
+        CategoryId::UnusedEnvironments,
+        CategoryId::DeactivatedOwnerEnvironments,
+        CategoryId::OldRevisions,
+        CategoryId::UnreferencedTags,
+        CategoryId::OrphanedReferences,
+        CategoryId::BrokenTags,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CategoryId::ArchivedEnvironments => "archived-environments",
+            CategoryId::ArchivedModels => "archived-models",
+            CategoryId::UnusedEnvironments => "unused-environments",
+            CategoryId::DeactivatedOwnerEnvironments => "deactivated-owner-environments",
+            CategoryId::OldRevisions => "old-revisions",
+            CategoryId::UnreferencedTags => "unreferenced-tags",
+            CategoryId::OrphanedReferences => "orphaned-references",
+            CategoryId::BrokenTags => "broken-tags",
+        }
+    }
+
+    /// Short title for the TUI's category list.
+    pub fn title(self) -> &'static str {
+        match self {
+            CategoryId::ArchivedEnvironments => "Archived environments",
+            CategoryId::ArchivedModels => "Archived models",
+            CategoryId::UnusedEnvironments => "Unused environments",
+            CategoryId::DeactivatedOwnerEnvironments => "Deactivated owners' envs",
+            CategoryId::OldRevisions => "Old revisions",
+            CategoryId::UnreferencedTags => "Unreferenced tags",
+            CategoryId::OrphanedReferences => "Orphaned Mongo refs",
+            CategoryId::BrokenTags => "Broken tags",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CategoryId> {
+        CategoryId::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for CategoryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CategoryStatus {
+    Ok,
+    /// The category could not be computed (a source it depends on is missing or failed).
+    Unavailable(String),
+}
+
+/// A tag the category proposes for deletion, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub tag: TagId,
+    pub object_id: Option<ObjectId>,
+    pub reasons: Vec<String>,
+}
+
+/// A tag the category would have proposed but a protection forbids, with every protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedTag {
+    pub tag: TagId,
+    pub protected_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryResult {
+    pub id: CategoryId,
+    pub status: CategoryStatus,
+    pub candidates: Vec<Candidate>,
+    pub protected: Vec<ProtectedTag>,
+}
+
+impl CategoryResult {
+    pub fn unavailable(id: CategoryId, reason: impl Into<String>) -> Self {
+        CategoryResult { id, status: CategoryStatus::Unavailable(reason.into()), candidates: vec![], protected: vec![] }
+    }
+}
+
+/// Tags whose manifest, an index child or a referenced blob could not be read.
+pub fn broken_tags(inv: &Inventory) -> CategoryResult {
+    let candidates = inv
+        .tag_ids()
+        .filter_map(|id| match &inv.tag(id).state {
+            TagState::Broken { reason, .. } => Some(Candidate {
+                tag: id,
+                object_id: ObjectId::prefix_of_tag(&inv.tag(id).name),
+                reasons: vec![format!("broken: {reason}")],
+            }),
+            TagState::Ok(_) => None,
+        })
+        .collect();
+    CategoryResult { id: CategoryId::BrokenTags, status: CategoryStatus::Ok, candidates, protected: vec![] }
+}
