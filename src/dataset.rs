@@ -1,0 +1,57 @@
+//! What one load of every source produced, as a single value the TUI and headless mode share:
+//! the registry inventory, per-source status, computed categories and display labels.
+
+use crate::model::{Inventory, TagId};
+use crate::plan::CategoryResult;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Registry,
+    Mongo,
+    Kubernetes,
+    Keycloak,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [SourceKind::Registry, SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Registry => "registry",
+            SourceKind::Mongo => "mongo",
+            SourceKind::Kubernetes => "kubernetes",
+            SourceKind::Keycloak => "keycloak",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceStatus {
+    Loading,
+    Ok,
+    Failed(String),
+    /// Turned off on purpose with `--without`.
+    Disabled,
+}
+
+/// How the TUI and reports describe a tag beyond its name: the environment or model it
+/// belongs to, its owner, and the evidence of use (pods, workspaces, runs ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagLabel {
+    pub group: Option<String>,
+    pub owner: Option<String>,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub inventory: Inventory,
+    pub sources: BTreeMap<SourceKind, SourceStatus>,
+    pub categories: Vec<CategoryResult>,
+    pub labels: HashMap<TagId, TagLabel>,
+    /// When the sources were read (Unix seconds).
+    pub generated_at: i64,
+}
