@@ -235,3 +235,6 @@ pub fn reclaimable_from_scratch(inv: &Inventory, selected: &HashSet<RevId>) -> u
     }
     before.difference(&after).map(|d| sizes[d]).sum()
 }
+
+#[cfg(test)]
+mod tests;
