@@ -2,6 +2,9 @@
 //! without breaking a running workload. See ARCHITECTURE.md for the code map.
 
 pub mod dataset;
+pub mod logging;
 pub mod model;
 pub mod plan;
+pub mod settings;
+pub mod sources;
 pub mod world;

@@ -1,0 +1,10 @@
+//! Docker Distribution / OCI registry HTTP API: catalog and tag listing with pagination,
+//! manifests and config blobs, deletes by digest, and (for tests and the demo) pushes.
+
+mod auth;
+mod client;
+pub mod manifest;
+
+pub use auth::{Credentials, docker_config_credentials};
+pub use client::{RegistryClient, RegistryError, RegistryOptions, RequestStats};
+pub use manifest::{ACCEPT_MANIFESTS, ParsedManifest, parse_config_created, parse_manifest};

@@ -1,0 +1,440 @@
+//! The HTTP client: one keep-alive connection pool, bounded concurrency, per-request timeout,
+//! retries with backoff for 5xx/429/transport errors honouring `Retry-After`, the auth
+//! handshake on 401, and request counting for benchmarks.
+
+use super::auth::{parse_challenge, Challenge, Credentials, TokenCache};
+use super::manifest::ACCEPT_MANIFESTS;
+use crate::settings::Secret;
+use reqwest::{header, Method, StatusCode};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// `http://host:port` or `https://host:port`, no trailing slash.
+    pub base_url: String,
+    pub credentials: Option<Credentials>,
+    pub insecure: bool,
+    pub ca_cert_pem: Option<Vec<u8>>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// First retry delay; doubles each attempt (capped at 30 s).
+    pub initial_backoff: Duration,
+    pub concurrency: usize,
+}
+
+impl RegistryOptions {
+    pub fn new(base_url: &str) -> Self {
+        RegistryOptions {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            credentials: None,
+            insecure: false,
+            ca_cert_pem: None,
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(200),
+            concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Status { what: String, status: u16, code: Option<String>, message: String },
+    #[error("{what}: {message}")]
+    Transport { what: String, message: String },
+    #[error("{what}: the registry requires credentials; set REGISTRY_USERNAME and REGISTRY_PASSWORD or log in with docker")]
+    NoCredentials { what: String },
+    #[error("{what}: {message}")]
+    Invalid { what: String, message: String },
+}
+
+impl RegistryError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// Request counters, shared with whoever wants to report them.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub manifest_gets: AtomicU64,
+    pub manifest_heads: AtomicU64,
+    pub blob_gets: AtomicU64,
+    pub list_pages: AtomicU64,
+    pub deletes: AtomicU64,
+}
+
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+    creds: Option<Credentials>,
+    tokens: Mutex<TokenCache>,
+    use_basic: AtomicBool,
+    max_retries: u32,
+    initial_backoff: Duration,
+    limiter: Semaphore,
+    pub stats: Arc<RequestStats>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// A successful manifest GET.
+#[derive(Debug, Clone)]
+pub struct ManifestResponse {
+    pub digest: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl RegistryClient {
+    pub fn new(opts: RegistryOptions) -> Result<Self, RegistryError> {
+        let what = || format!("configuring the HTTP client for {}", opts.base_url);
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(opts.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(opts.concurrency.max(1) * 2)
+            .user_agent(concat!("registry-cleaner/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(opts.insecure);
+        if let Some(pem) = &opts.ca_cert_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| RegistryError::Invalid { what: what(), message: format!("CA certificate is not valid PEM: {e}") })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| RegistryError::Invalid { what: what(), message: e.to_string() })?;
+        let host = opts.base_url.split("://").nth(1).unwrap_or(&opts.base_url).to_string();
+        Ok(RegistryClient {
+            http,
+            base: opts.base_url,
+            host,
+            creds: opts.credentials,
+            tokens: Mutex::new(TokenCache::default()),
+            use_basic: AtomicBool::new(false),
+            max_retries: opts.max_retries,
+            initial_backoff: opts.initial_backoff,
+            limiter: Semaphore::new(opts.concurrency.max(1)),
+            stats: Arc::new(RequestStats::default()),
+        })
+    }
+
+    /// `host:port` as shown in reports.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `GET /v2/`: reachable, speaks the API, and our credentials (if needed) work.
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        self.send(Method::GET, "/v2/", "", None, None, "probing /v2/").await.map(|_| ())
+    }
+
+    /// Every repository in `_catalog`, following `Link` pagination.
+    pub async fn catalog(&self) -> Result<Vec<String>, RegistryError> {
+        self.paginated("/v2/_catalog?n=1000", "registry:catalog:*", "repositories", "listing repositories").await
+    }
+
+    /// Every tag of `repo`, following `Link` pagination (pages of 1000). A repository that
+    /// does not exist has no tags.
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        let path = format!("/v2/{repo}/tags/list?n=1000");
+        match self.paginated(&path, &pull_scope(repo), "tags", &format!("listing tags of {repo}")).await {
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// GETs a manifest by tag or digest; the digest is the SHA-256 of the body, checked
+    /// against `Docker-Content-Digest` when the registry sends it.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<ManifestResponse, RegistryError> {
+        let what = format!("reading manifest {repo}:{reference}");
+        self.stats.manifest_gets.fetch_add(1, Ordering::Relaxed);
+        let resp = self
+            .send(Method::GET, &format!("/v2/{repo}/manifests/{reference}"), &pull_scope(repo), Some(ACCEPT_MANIFESTS), None, &what)
+            .await?;
+        let header_digest = header_str(&resp, "docker-content-digest");
+        let content_type = header_str(&resp, "content-type");
+        let body = resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec();
+        let digest = crate::world::sha256_digest(&body);
+        if let Some(h) = header_digest
+            && h != digest
+            && h.starts_with("sha256:")
+        {
+            return Err(RegistryError::Invalid { what, message: format!("body digest {digest} differs from Docker-Content-Digest {h}") });
+        }
+        Ok(ManifestResponse { digest, content_type, body })
+    }
+
+    /// HEADs a manifest: its digest, or `None` when the tag or digest does not exist.
+    pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<String>, RegistryError> {
+        let what = format!("resolving {repo}:{reference}");
+        self.stats.manifest_heads.fetch_add(1, Ordering::Relaxed);
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        match self.send(Method::HEAD, &path, &pull_scope(repo), Some(ACCEPT_MANIFESTS), None, &what).await {
+            Ok(resp) => header_str(&resp, "docker-content-digest")
+                .map(Some)
+                .ok_or_else(|| RegistryError::Invalid { what, message: "no Docker-Content-Digest header".into() }),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("reading blob {digest} of {repo}");
+        self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
+        let resp = self.send(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), &pull_scope(repo), None, None, &what).await?;
+        Ok(resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec())
+    }
+
+    /// Whether a blob exists in `repo`.
+    pub async fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        let what = format!("checking blob {digest} of {repo}");
+        match self.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), &pull_scope(repo), None, None, &what).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a manifest by digest. `Ok(false)` means it was already gone (404), so re-runs
+    /// are idempotent; 405 means the registry has deletes disabled.
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        let what = format!("deleting manifest {repo}@{digest}");
+        self.stats.deletes.fetch_add(1, Ordering::Relaxed);
+        let scope = format!("repository:{repo}:delete");
+        match self.send(Method::DELETE, &format!("/v2/{repo}/manifests/{digest}"), &scope, None, None, &what).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Uploads a blob unless the repository already has it (monolithic POST + PUT).
+    pub async fn push_blob(&self, repo: &str, digest: &str, bytes: Vec<u8>) -> Result<(), RegistryError> {
+        if self.blob_exists(repo, digest).await? {
+            return Ok(());
+        }
+        let what = format!("uploading blob {digest} to {repo}");
+        let scope = format!("repository:{repo}:pull,push");
+        let resp = self.send(Method::POST, &format!("/v2/{repo}/blobs/uploads/"), &scope, None, None, &what).await?;
+        let location = header_str(&resp, "location")
+            .ok_or_else(|| RegistryError::Invalid { what: what.clone(), message: "upload has no Location".into() })?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let target = format!("{location}{sep}digest={digest}");
+        self.send(Method::PUT, &target, &scope, None, Some((bytes, "application/octet-stream")), &what).await?;
+        Ok(())
+    }
+
+    /// Puts a manifest under `reference` (a tag or its digest) and returns its digest.
+    pub async fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: Vec<u8>) -> Result<String, RegistryError> {
+        let what = format!("pushing manifest {repo}:{reference}");
+        let digest = crate::world::sha256_digest(&body);
+        let scope = format!("repository:{repo}:pull,push");
+        self.send(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"), &scope, None, Some((body, media_type)), &what).await?;
+        Ok(digest)
+    }
+
+    async fn paginated(&self, first: &str, scope: &str, field: &str, what: &str) -> Result<Vec<String>, RegistryError> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_string());
+        while let Some(path) = next.take() {
+            self.stats.list_pages.fetch_add(1, Ordering::Relaxed);
+            let resp = self.send(Method::GET, &path, scope, None, None, what).await?;
+            next = header_str(&resp, "link").and_then(|l| next_link(&l));
+            let body: serde_json::Value = resp.json().await.map_err(|e| transport(what, &e))?;
+            if let Some(items) = body[field].as_array() {
+                out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One request with auth and retries. `path` is absolute (`/v2/...`) or a full URL (upload
+    /// locations may be either).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        scope: &str,
+        accept: Option<&str>,
+        body: Option<(Vec<u8>, &str)>,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") { path.to_string() } else { format!("{}{path}", self.base) };
+        let mut attempt = 0u32;
+        let mut auth_retried = false;
+        loop {
+            let result = {
+                let _permit = self.limiter.acquire().await.expect("semaphore never closed");
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                let mut rb = self.http.request(method.clone(), &url);
+                if let Some(a) = accept {
+                    rb = rb.header(header::ACCEPT, a);
+                }
+                if let Some((bytes, ct)) = &body {
+                    rb = rb.header(header::CONTENT_TYPE, *ct).body(bytes.clone());
+                } else if method == Method::PUT || method == Method::POST {
+                    rb = rb.header(header::CONTENT_LENGTH, 0);
+                }
+                rb = self.authorize(rb, scope);
+                rb.send().await
+            };
+            let retry_after = match result {
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status.is_success() {
+                        return Ok(resp);
+                    }
+                    if status == StatusCode::UNAUTHORIZED && !auth_retried {
+                        auth_retried = true;
+                        let challenge = header_str(&resp, "www-authenticate");
+                        self.handle_challenge(challenge.as_deref(), scope, what).await?;
+                        continue;
+                    }
+                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) || attempt >= self.max_retries {
+                        return Err(status_error(resp, what).await);
+                    }
+                    header_str(&resp, "retry-after").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs)
+                }
+                Err(e) => {
+                    if attempt >= self.max_retries || e.is_builder() {
+                        return Err(transport(what, &e));
+                    }
+                    None
+                }
+            };
+            attempt += 1;
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let backoff = self.initial_backoff.saturating_mul(1 << (attempt - 1).min(8)).min(Duration::from_secs(30));
+            let delay = retry_after.map_or(backoff, |r| r.min(Duration::from_secs(60)));
+            tracing::debug!(what, attempt, ?delay, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn authorize(&self, rb: reqwest::RequestBuilder, scope: &str) -> reqwest::RequestBuilder {
+        if let Some(token) = self.tokens.lock().expect("token cache lock").get(scope) {
+            return rb.bearer_auth(token.expose());
+        }
+        match (&self.creds, self.use_basic.load(Ordering::Relaxed)) {
+            (Some(c), true) => rb.basic_auth(&c.username, Some(c.password.expose())),
+            _ => rb,
+        }
+    }
+
+    async fn handle_challenge(&self, header: Option<&str>, scope: &str, what: &str) -> Result<(), RegistryError> {
+        let no_creds = || RegistryError::NoCredentials { what: what.to_string() };
+        match header.and_then(parse_challenge) {
+            Some(Challenge::Basic) => {
+                if self.creds.is_none() {
+                    return Err(no_creds());
+                }
+                self.use_basic.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Some(Challenge::Bearer { realm, service, scope: challenge_scope }) => {
+                self.tokens.lock().expect("token cache lock").forget(scope);
+                let wanted = challenge_scope.unwrap_or_else(|| scope.to_string());
+                let (token, expires_in) = self.fetch_token(&realm, service.as_deref(), &wanted, what).await?;
+                self.tokens.lock().expect("token cache lock").put(scope, token, expires_in);
+                Ok(())
+            }
+            None => Err(no_creds()),
+        }
+    }
+
+    async fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str, what: &str) -> Result<(Secret, u64), RegistryError> {
+        let what = format!("{what}: getting a token from {realm}");
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(s) = service {
+            query.push(("service", s));
+        }
+        if !scope.is_empty() {
+            query.push(("scope", scope));
+        }
+        let mut rb = self.http.get(realm).query(&query);
+        if let Some(c) = &self.creds {
+            rb = rb.basic_auth(&c.username, Some(c.password.expose()));
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = rb.send().await.map_err(|e| transport(&what, &e))?;
+        if !resp.status().is_success() {
+            return Err(status_error(resp, &what).await);
+        }
+        let v: serde_json::Value = resp.json().await.map_err(|e| transport(&what, &e))?;
+        let token = v["token"].as_str().or_else(|| v["access_token"].as_str()).ok_or_else(|| RegistryError::Invalid {
+            what: what.clone(),
+            message: "token response has neither \"token\" nor \"access_token\"".into(),
+        })?;
+        Ok((Secret::new(token), v["expires_in"].as_u64().unwrap_or(60)))
+    }
+}
+
+fn pull_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
+fn header_str(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn transport(what: &str, e: &reqwest::Error) -> RegistryError {
+    // reqwest's Display omits the cause ("error sending request"); walk the chain for it.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    RegistryError::Transport { what: what.to_string(), message }
+}
+
+async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let first = parsed.as_ref().map(|v| &v["errors"][0]);
+    let code = first.and_then(|e| e["code"].as_str()).map(str::to_string);
+    let message = first
+        .and_then(|e| e["message"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| text.chars().take(200).collect::<String>().trim().to_string());
+    RegistryError::Status { what: what.to_string(), status, code, message }
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub(crate) fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_is_read_from_the_link_header() {
+        assert_eq!(
+            next_link(r#"</v2/_catalog?last=demo%2Fapp&n=1>; rel="next""#).as_deref(),
+            Some("/v2/_catalog?last=demo%2Fapp&n=1")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+}
