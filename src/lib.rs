@@ -1,10 +1,14 @@
 //! registry-cleaner: reclaim space in the Docker registry behind a Domino Data Lab installation
 //! without breaking a running workload. See ARCHITECTURE.md for the code map.
 
+pub mod cli;
 pub mod dataset;
+pub mod headless;
 pub mod logging;
 pub mod model;
+pub mod ops;
 pub mod plan;
+pub mod report;
 pub mod settings;
 pub mod sources;
 pub mod world;

@@ -1,1 +1,74 @@
-fn main(){}
+//! Entry point: parse flags, load settings, start logging, run one command, map the result
+//! to an exit code (0 ok, 1 finished with failures, 2 could not run).
+
+use clap::Parser as _;
+use registry_cleaner::cli::{Cli, Command, ConfigCommand, SourceArg};
+use registry_cleaner::dataset::SourceKind;
+use registry_cleaner::headless::{self, CannotRun, EXIT_CANNOT_RUN, EXIT_FAILURES};
+use registry_cleaner::settings::{process_env, FlagOverrides, Settings};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let flags = FlagOverrides {
+        registry: g.registry.clone(),
+        repository: g.repository.clone(),
+        plain_http: g.plain_http,
+        insecure: g.insecure,
+        ca_cert: g.ca_cert.clone(),
+        without: g
+            .without
+            .iter()
+            .map(|s| match s {
+                SourceArg::Mongo => SourceKind::Mongo,
+                SourceArg::Kubernetes => SourceKind::Kubernetes,
+                SourceArg::Keycloak => SourceKind::Keycloak,
+            })
+            .collect(),
+        concurrency: g.concurrency,
+        log_file: g.log_file.clone(),
+    };
+    let settings = match Settings::load(g.config.as_deref(), &process_env(), &flags) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    let log_path = settings.log_file.clone().unwrap_or_else(registry_cleaner::logging::default_log_path);
+    let _guard = match registry_cleaner::logging::init(&log_path, g.verbose, g.quiet) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("warning: logging disabled: {e:#}");
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let quiet = g.quiet;
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(Command::Scan(a)) => headless::scan_command(&settings, a.output.as_deref(), quiet, now).await,
+            Some(Command::Report(a)) => headless::report(&settings, a, quiet, now).await,
+            Some(Command::Config { command: ConfigCommand::Show }) => {
+                headless::write_output(None, serde_yaml::to_string(&settings)?.as_bytes())
+            }
+            None => Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "command failed");
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<CannotRun>().is_some() { ExitCode::from(EXIT_CANNOT_RUN) } else { ExitCode::from(EXIT_FAILURES) }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Headless commands: load sources → categories → report JSON on stdout (or a file).
+//! Progress and messages go to stderr; stdout carries only the JSON.
+
+use crate::dataset::{Dataset, SourceKind, SourceStatus};
+use crate::model::{Inventory, TagId};
+use crate::ops::scan::{scan, ScanOptions, ScanProgress};
+use crate::plan::{category, CategoryId, CategoryResult};
+use crate::report::json::{self, PlanInput};
+use crate::settings::Settings;
+use crate::sources::registry::{docker_config_credentials, Credentials, RegistryClient, RegistryOptions};
+use anyhow::{anyhow, bail, Context as _};
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit codes: 0 success, 1 finished with failures, 2 could not run.
+pub const EXIT_FAILURES: u8 = 1;
+pub const EXIT_CANNOT_RUN: u8 = 2;
+
+/// An error that maps to "could not run" (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CannotRun(pub String);
+
+/// Builds the registry client from settings: credentials from the environment, else from
+/// `~/.docker/config.json` (or `$DOCKER_CONFIG/config.json`).
+pub fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
+    let r = &settings.registry;
+    let credentials = match (&r.username, &r.password) {
+        (Some(u), Some(p)) => Some(Credentials { username: u.clone(), password: p.clone() }),
+        (Some(_), None) | (None, Some(_)) => {
+            bail!(CannotRun("set both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither".into()))
+        }
+        (None, None) => {
+            let dir = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
+            match dir {
+                Some(d) => docker_config_credentials(&d.join("config.json"), &r.host).map_err(|e| CannotRun(e))?,
+                None => None,
+            }
+        }
+    };
+    let ca_cert_pem = match &r.ca_cert {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading CA certificate {}", p.display()))?),
+        None => None,
+    };
+    let opts = RegistryOptions {
+        base_url: r.base_url(),
+        credentials,
+        insecure: r.insecure,
+        ca_cert_pem,
+        timeout: Duration::from_secs(r.timeout_seconds),
+        max_retries: r.max_retries,
+        initial_backoff: Duration::from_secs_f64(r.initial_delay_seconds),
+        concurrency: r.concurrency,
+    };
+    RegistryClient::new(opts).map_err(|e| anyhow!(CannotRun(e.to_string())))
+}
+
+pub fn scan_options(settings: &Settings) -> ScanOptions {
+    ScanOptions {
+        prefix: settings.registry.repository.clone(),
+        repositories: settings.registry.repositories.clone(),
+        fetch_config: settings.registry.fetch_config,
+        verify_blobs: settings.registry.verify_blobs,
+        concurrency: settings.registry.concurrency,
+    }
+}
+
+/// Scans the registry, printing a progress line on stderr when it is a terminal.
+pub async fn scan_registry(settings: &Settings, quiet: bool) -> anyhow::Result<Inventory> {
+    let client = registry_client(settings)?;
+    let show = !quiet && std::io::stderr().is_terminal();
+    let progress = move |p: ScanProgress| {
+        if show {
+            let eta = p.eta_secs().map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
+            eprint!("\r\x1b[2K{:?}: {}/{} ({:.0}/s{eta}, {} requests)", p.phase, p.done, p.total, p.rate(), p.requests);
+        }
+    };
+    let result = scan(&client, &scan_options(settings), &progress).await;
+    if show {
+        eprintln!();
+    }
+    result.map_err(|e| anyhow!(CannotRun(format!("registry {}: {e}", settings.registry.host))))
+}
+
+/// Loads every source into a dataset (registry from a snapshot when given).
+pub async fn load_dataset(settings: &Settings, snapshot: Option<&Path>, quiet: bool, now: i64) -> anyhow::Result<Dataset> {
+    let (inventory, generated_at) = match snapshot {
+        Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string())))?,
+        None => (scan_registry(settings, quiet).await?, now),
+    };
+    let mut ds = Dataset { inventory, generated_at, ..Default::default() };
+    ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
+    for kind in [SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak] {
+        let status = if settings.without.contains(&kind) {
+            SourceStatus::Disabled
+        } else {
+            SourceStatus::Failed(format!("the {} source is not built into this version yet", kind.as_str()))
+        };
+        ds.sources.insert(kind, status);
+    }
+    ds.categories = categories(&ds);
+    Ok(ds)
+}
+
+/// Every category: the registry-only ones computed, the rest unavailable with the reason.
+pub fn categories(ds: &Dataset) -> Vec<CategoryResult> {
+    CategoryId::ALL
+        .into_iter()
+        .map(|id| match id {
+            CategoryId::BrokenTags => category::broken_tags(&ds.inventory),
+            other => CategoryResult::unavailable(other, format!("{other} needs MongoDB usage data, which this version does not read yet")),
+        })
+        .collect()
+}
+
+/// Parses `repo:tag` selections (from flags and a file) against the inventory. Errors name the
+/// file and line, or the flag value.
+pub fn parse_selection(inv: &Inventory, flags: &[String], file: Option<&Path>) -> anyhow::Result<Vec<TagId>> {
+    let mut lines: Vec<(String, String)> = flags.iter().map(|s| (format!("--select {s:?}"), s.clone())).collect();
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).map_err(|e| CannotRun(format!("{}: cannot read selection file: {e}", f.display())))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            lines.push((format!("{}:{}", f.display(), i + 1), line.to_string()));
+        }
+    }
+    let mut out = Vec::new();
+    for (at, item) in lines {
+        let (repo, tag) = item
+            .rsplit_once(':')
+            .filter(|(r, t)| !r.is_empty() && !t.is_empty() && !t.contains('/'))
+            .ok_or_else(|| CannotRun(format!("{at}: {item:?} is not repository:tag")))?;
+        let id = inv
+            .find_tag(repo, tag)
+            .ok_or_else(|| CannotRun(format!("{at}: {repo}:{tag} is not in the registry")))?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// A stable fingerprint of the settings that decide what a plan means.
+pub fn settings_fingerprint(settings: &Settings) -> String {
+    let key = serde_json::json!({
+        "registry": settings.registry.host,
+        "repository": settings.registry.repository,
+        "repositories": settings.registry.repositories,
+        "policy": settings.policy,
+        "without": settings.without,
+    });
+    crate::world::sha256_digest(key.to_string().as_bytes())
+}
+
+pub fn parse_categories(ids: &[String]) -> anyhow::Result<Vec<CategoryId>> {
+    ids.iter()
+        .map(|s| {
+            CategoryId::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = CategoryId::ALL.iter().map(|c| c.as_str()).collect();
+                anyhow!(CannotRun(format!("unknown category {s:?}; expected one of {}", all.join(", "))))
+            })
+        })
+        .collect()
+}
+
+pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: bool, now: i64) -> anyhow::Result<()> {
+    let only = parse_categories(&args.categories)?;
+    let ds = load_dataset(settings, args.snapshot.as_deref(), quiet, now).await?;
+    let input = if args.select.is_empty() && args.select_file.is_none() {
+        PlanInput::Categories
+    } else {
+        PlanInput::Selection(parse_selection(&ds.inventory, &args.select, args.select_file.as_deref())?)
+    };
+    let without: Vec<SourceKind> = settings.without.iter().copied().collect();
+    let report = json::build(&ds, &only, &input, &settings_fingerprint(settings), &without);
+    let bytes = serde_json::to_vec_pretty(&report)?;
+    write_output(args.output.as_deref(), &bytes)
+}
+
+pub async fn scan_command(settings: &Settings, output: Option<&Path>, quiet: bool, now: i64) -> anyhow::Result<()> {
+    let inv = scan_registry(settings, quiet).await?;
+    let snap = crate::report::snapshot::to_snapshot(&inv, now);
+    write_output(output, &serde_json::to_vec(&snap)?)
+}
+
+/// Writes to a file atomically, or to stdout.
+pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match path {
+        Some(p) => json::write_atomic(p, bytes).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)?;
+            out.write_all(b"\n")?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! Registry scan → [`Inventory`]: repositories under the prefix, their tags (paged), one
+//! manifest GET per tag, index children and config blobs once per unique digest. A tag whose
+//! manifest cannot be read or parsed becomes a broken tag with the reason; only failures that
+//! make the whole registry unreadable (probe, listing) abort the scan.
+
+use crate::model::{Blob, DigestId, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform};
+use crate::sources::registry::{parse_config_created, parse_manifest, ParsedManifest, RegistryClient, RegistryError};
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Repository prefix, e.g. `dominodatalab`.
+    pub prefix: String,
+    /// Scan exactly these repositories instead of discovering them under the prefix.
+    pub repositories: Option<Vec<String>>,
+    /// Read config blobs for image creation times (one request per unique config).
+    pub fetch_config: bool,
+    /// HEAD every unique layer blob, so tags with missing layers show as broken.
+    pub verify_blobs: bool,
+    pub concurrency: usize,
+}
+
+/// Progress as the scan goes, for the TUI status bar and the stderr progress line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScanProgress {
+    pub phase: ScanPhase,
+    pub done: usize,
+    pub total: usize,
+    pub requests: u64,
+    pub elapsed_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanPhase {
+    Listing,
+    Manifests,
+    Configs,
+    Blobs,
+}
+
+impl ScanProgress {
+    pub fn rate(&self) -> f64 {
+        if self.elapsed_secs > 0.0 { self.done as f64 / self.elapsed_secs } else { 0.0 }
+    }
+    pub fn eta_secs(&self) -> Option<f64> {
+        let rate = self.rate();
+        (rate > 0.0 && self.total >= self.done).then(|| (self.total - self.done) as f64 / rate)
+    }
+}
+
+struct Parsed {
+    manifest: ParsedManifest,
+    size: u64,
+    /// A repository where it was seen, to read its children/config from.
+    repo: String,
+}
+
+/// Reads the registry into an inventory. `on_progress` is called often; keep it cheap.
+pub async fn scan(
+    client: &RegistryClient,
+    opts: &ScanOptions,
+    on_progress: &(dyn Fn(ScanProgress) + Sync),
+) -> Result<Inventory, RegistryError> {
+    let started = Instant::now();
+    let report = |phase, done, total| {
+        on_progress(ScanProgress {
+            phase,
+            done,
+            total,
+            requests: client.stats.requests.load(Ordering::Relaxed),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+        })
+    };
+    client.ping().await?;
+    report(ScanPhase::Listing, 0, 0);
+    let repos = repositories(client, opts).await?;
+    let tag_lists: Vec<(String, Vec<String>)> = stream::iter(repos.iter().cloned())
+        .map(|repo| async move { client.tags(&repo).await.map(|mut tags| {
+            tags.sort();
+            (repo, tags)
+        }) })
+        .buffered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+
+    let work: Vec<(String, String)> = tag_lists
+        .iter()
+        .flat_map(|(repo, tags)| tags.iter().map(move |t| (repo.clone(), t.clone())))
+        .collect();
+    let total = work.len();
+    let done = AtomicUsize::new(0);
+    report(ScanPhase::Manifests, 0, total);
+    let conc = opts.concurrency.max(1);
+    let results: Vec<(String, String, Result<(String, Option<String>, Vec<u8>), String>)> = stream::iter(work)
+        .map(|(repo, tag)| {
+            let done = &done;
+            let report = &report;
+            async move {
+                let r = client.get_manifest(&repo, &tag).await.map(|m| (m.digest, m.content_type, m.body)).map_err(|e| e.to_string());
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 64 == 0 || n == total {
+                    report(ScanPhase::Manifests, n, total);
+                }
+                (repo, tag, r)
+            }
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+
+    let mut parsed: HashMap<String, Parsed> = HashMap::new();
+    let mut broken_digest: HashMap<String, String> = HashMap::new();
+    let mut tag_targets: Vec<(String, String, Result<String, String>)> = Vec::with_capacity(results.len());
+    for (repo, tag, r) in results {
+        match r {
+            Ok((digest, content_type, body)) => {
+                if !parsed.contains_key(&digest) && !broken_digest.contains_key(&digest) {
+                    match parse_manifest(&body, content_type.as_deref()) {
+                        Ok(m) => {
+                            parsed.insert(digest.clone(), Parsed { manifest: m, size: body.len() as u64, repo: repo.clone() });
+                        }
+                        Err(e) => {
+                            broken_digest.insert(digest.clone(), e);
+                        }
+                    }
+                }
+                tag_targets.push((repo, tag, Ok(digest)));
+            }
+            Err(e) => tag_targets.push((repo, tag, Err(e))),
+        }
+    }
+
+    fetch_children(client, conc, &mut parsed, &mut broken_digest).await;
+    let created = if opts.fetch_config { fetch_configs(client, conc, &parsed, &mut broken_digest, &report).await } else { HashMap::new() };
+    if opts.verify_blobs {
+        verify_layers(client, conc, &parsed, &mut broken_digest, &report).await;
+    }
+    Ok(assemble(client.host(), tag_lists, tag_targets, &parsed, &broken_digest, &created))
+}
+
+async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec<String>, RegistryError> {
+    if let Some(list) = &opts.repositories {
+        return Ok(list.clone());
+    }
+    let prefix = format!("{}/", opts.prefix.trim_end_matches('/'));
+    let mut repos: BTreeSet<String> = [format!("{prefix}environment"), format!("{prefix}model")].into();
+    match client.catalog().await {
+        Ok(all) => repos.extend(all.into_iter().filter(|r| r.starts_with(&prefix))),
+        // Managed registries often forbid the catalog; the two Domino repositories still work.
+        Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
+            tracing::warn!(error = %e, "catalog unavailable; scanning {prefix}environment and {prefix}model only");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(repos.into_iter().collect())
+}
+
+/// Child manifests of indexes, once per unique digest.
+async fn fetch_children(client: &RegistryClient, conc: usize, parsed: &mut HashMap<String, Parsed>, broken: &mut HashMap<String, String>) {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for p in parsed.values() {
+        if let ParsedManifest::Index { children, .. } = &p.manifest {
+            for c in children {
+                if !parsed.contains_key(&c.digest) && seen.insert(c.digest.clone()) {
+                    wanted.push((p.repo.clone(), c.digest.clone()));
+                }
+            }
+        }
+    }
+    let fetched: Vec<_> = stream::iter(wanted)
+        .map(|(repo, digest)| async move {
+            let r = client.get_manifest(&repo, &digest).await;
+            (repo, digest, r)
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    for (repo, digest, r) in fetched {
+        let outcome = r.map_err(|e| e.to_string()).and_then(|m| {
+            parse_manifest(&m.body, m.content_type.as_deref()).map(|pm| (pm, m.body.len() as u64))
+        });
+        match outcome {
+            Ok((ParsedManifest::Index { .. }, _)) => {
+                broken.insert(digest, "nested index as an index child is not supported".into());
+            }
+            Ok((manifest, size)) => {
+                parsed.insert(digest, Parsed { manifest, size, repo });
+            }
+            Err(e) => {
+                broken.insert(digest, e);
+            }
+        }
+    }
+}
+
+/// Config blobs once per unique digest: creation times, and missing configs as broken images.
+async fn fetch_configs(
+    client: &RegistryClient,
+    conc: usize,
+    parsed: &HashMap<String, Parsed>,
+    broken: &mut HashMap<String, String>,
+    report: &(dyn Fn(ScanPhase, usize, usize) + Sync),
+) -> HashMap<String, Option<i64>> {
+    let mut by_config: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    for (digest, p) in parsed {
+        if let ParsedManifest::Image { config, .. } = &p.manifest {
+            by_config.entry(config.digest.clone()).or_insert_with(|| (p.repo.clone(), Vec::new())).1.push(digest.clone());
+        }
+    }
+    let total = by_config.len();
+    let done = AtomicUsize::new(0);
+    let fetched: Vec<_> = stream::iter(by_config.into_iter())
+        .map(|(config, (repo, manifests))| {
+            let done = &done;
+            async move {
+                let r = client.get_blob(&repo, &config).await;
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 64 == 0 || n == total {
+                    report(ScanPhase::Configs, n, total);
+                }
+                (config, manifests, r)
+            }
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    let mut created = HashMap::new();
+    for (config, manifests, r) in fetched {
+        match r {
+            Ok(body) => {
+                let t = parse_config_created(&body).unwrap_or_else(|e| {
+                    tracing::warn!(config, error = %e, "unreadable config");
+                    None
+                });
+                for m in manifests {
+                    created.insert(m, t);
+                }
+            }
+            Err(e) if e.is_not_found() => {
+                for m in manifests {
+                    broken.insert(m, format!("config blob {config} is missing"));
+                }
+            }
+            Err(e) => tracing::warn!(config, error = %e, "config blob not read; creation time unknown"),
+        }
+    }
+    created
+}
+
+/// HEAD every unique layer; images referencing a missing one are broken.
+async fn verify_layers(
+    client: &RegistryClient,
+    conc: usize,
+    parsed: &HashMap<String, Parsed>,
+    broken: &mut HashMap<String, String>,
+    report: &(dyn Fn(ScanPhase, usize, usize) + Sync),
+) {
+    let mut by_layer: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for (digest, p) in parsed {
+        if let ParsedManifest::Image { layers, .. } = &p.manifest {
+            for l in layers {
+                by_layer.entry((p.repo.clone(), l.digest.clone())).or_default().push(digest.clone());
+            }
+        }
+    }
+    let total = by_layer.len();
+    let results: Vec<_> = stream::iter(by_layer.into_iter())
+        .map(|((repo, layer), manifests)| async move {
+            let r = client.blob_exists(&repo, &layer).await;
+            (layer, manifests, r)
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    report(ScanPhase::Blobs, total, total);
+    for (layer, manifests, r) in results {
+        if let Ok(false) = r {
+            for m in manifests {
+                broken.entry(m).or_insert_with(|| format!("layer blob {layer} is missing"));
+            }
+        }
+    }
+}
+
+fn assemble(
+    registry: &str,
+    tag_lists: Vec<(String, Vec<String>)>,
+    tag_targets: Vec<(String, String, Result<String, String>)>,
+    parsed: &HashMap<String, Parsed>,
+    broken: &HashMap<String, String>,
+    created: &HashMap<String, Option<i64>>,
+) -> Inventory {
+    let mut b = InventoryBuilder::new(registry);
+    for (repo, _) in &tag_lists {
+        b.repo(repo);
+    }
+    // Deterministic digest numbering regardless of completion order.
+    let mut digests: Vec<&String> = parsed.keys().collect();
+    digests.sort();
+    for digest in digests {
+        let p = &parsed[digest];
+        let id = b.digest(digest);
+        let kind = match &p.manifest {
+            ParsedManifest::Image { config, layers, .. } => ManifestKind::Image {
+                config: blob(&mut b, &config.digest, config.size),
+                layers: layers.iter().map(|l| blob(&mut b, &l.digest, l.size)).collect(),
+            },
+            ParsedManifest::Index { children, .. } => ManifestKind::Index {
+                children: children
+                    .iter()
+                    .map(|c| {
+                        let platform = (c.os.is_some() || c.architecture.is_some()).then(|| Platform {
+                            os: c.os.clone().unwrap_or_default(),
+                            architecture: c.architecture.clone().unwrap_or_default(),
+                            variant: c.variant.clone(),
+                        });
+                        (blob(&mut b, &c.digest, c.size), platform)
+                    })
+                    .collect(),
+            },
+        };
+        let media_type = match &p.manifest {
+            ParsedManifest::Image { media_type, .. } | ParsedManifest::Index { media_type, .. } => media_type.clone(),
+        };
+        b.manifest(Manifest { digest: id, media_type, size: p.size, kind, created: created.get(digest).copied().flatten() });
+    }
+    for (repo, tag, target) in tag_targets {
+        let r = b.repo(&repo);
+        match target {
+            Ok(digest) => {
+                let d: DigestId = b.digest(&digest);
+                match broken_reason(&digest, parsed, broken) {
+                    Some(reason) => b.broken_tag(r, &tag, Some(d), &reason),
+                    None => b.tag(r, &tag, d),
+                }
+            }
+            Err(reason) => b.broken_tag(r, &tag, None, &reason),
+        }
+    }
+    b.finish()
+}
+
+fn blob(b: &mut InventoryBuilder, digest: &str, size: u64) -> Blob {
+    Blob { digest: b.digest(digest), size }
+}
+
+/// Why an image (or an index through one of its children) is unusable, if it is.
+fn broken_reason(digest: &str, parsed: &HashMap<String, Parsed>, broken: &HashMap<String, String>) -> Option<String> {
+    if let Some(r) = broken.get(digest) {
+        return Some(r.clone());
+    }
+    if let Some(Parsed { manifest: ParsedManifest::Index { children, .. }, .. }) = parsed.get(digest) {
+        for c in children {
+            if let Some(r) = broken.get(&c.digest) {
+                return Some(format!("child {}: {r}", c.digest));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,178 @@
+//! Against a real Distribution registry: scanning a Domino-like world, broken tags,
+//! pagination past 1000 tags, basic auth, retries through a fault-injecting proxy, and the
+//! byte-exact check that predicted reclaimable bytes equal what delete-by-digest + plain GC
+//! actually frees.
+
+mod support;
+
+use registry_cleaner::dataset::{Dataset, SourceKind, SourceStatus};
+use registry_cleaner::model::{Inventory, TagState};
+use registry_cleaner::ops::scan::{scan, ScanOptions};
+use registry_cleaner::report::json::{self, PlanInput};
+use registry_cleaner::sources::registry::{Credentials, RegistryClient, RegistryOptions};
+use registry_cleaner::settings::Secret;
+use registry_cleaner::world::{self, sample_registry, ImageSpec, LayerSpec, MediaFlavor, TagSpec, TagTarget};
+use support::registry::Registry;
+
+const NOW: i64 = 1_760_000_000;
+const ENV: &str = "dominodatalab/environment";
+const MODEL: &str = "dominodatalab/model";
+
+fn client(url: &str) -> RegistryClient {
+    RegistryClient::new(RegistryOptions::new(url)).expect("client")
+}
+
+fn opts() -> ScanOptions {
+    ScanOptions { prefix: "dominodatalab".into(), repositories: None, fetch_config: true, verify_blobs: false, concurrency: 8 }
+}
+
+async fn scan_url(url: &str) -> Inventory {
+    scan(&client(url), &opts(), &|_| {}).await.expect("scan")
+}
+
+fn dataset(inv: Inventory) -> Dataset {
+    let mut ds = Dataset { inventory: inv, generated_at: NOW, ..Default::default() };
+    ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
+    ds.categories = registry_cleaner::headless::categories(&ds);
+    ds
+}
+
+#[test]
+fn scan_reads_every_tag_digest_sibling_index_and_age() {
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let specs = sample_registry("dominodatalab", NOW);
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let c = client(&reg.url());
+    let inv = rt.block_on(scan(&c, &opts(), &|_| {})).expect("scan");
+    assert_eq!(inv.tags.len(), specs.len());
+    assert!(inv.tags.iter().all(|t| matches!(t.state, TagState::Ok(_))), "no broken tags expected");
+    let dup = inv.find_tag(ENV, "65a000000000000000000001-3").unwrap();
+    assert_eq!(inv.siblings(dup), vec![inv.find_tag(ENV, "65a000000000000000000001-3-release").unwrap()]);
+    let idx = inv.tag(inv.find_tag(ENV, "65a000000000000000000004-1").unwrap()).revision().unwrap();
+    assert_eq!(inv.revision(idx).children.len(), 2);
+    let model = inv.tag(inv.find_tag(MODEL, "65b000000000000000000001-v2-20250101120000_abc2").unwrap()).revision().unwrap();
+    assert_eq!(inv.created(model), Some(NOW - 48 * 86_400));
+    // One GET per tag, one per index child and one per unique config; none per layer.
+    let s = &c.stats;
+    let unique_manifests = inv.manifests().len() as u64;
+    let gets = s.manifest_gets.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(gets, specs.len() as u64 + 2, "manifest GETs: one per tag plus two index children");
+    assert_eq!(s.blob_gets.load(std::sync::atomic::Ordering::Relaxed), unique_manifests - 1, "config GETs: one per image manifest (not the index)");
+}
+
+/// Deletes the plan's manifests by digest, runs plain GC with the registry stopped, and
+/// compares the bytes freed on disk with the prediction.
+fn assert_gc_frees_exactly(select: &[(&str, &str)]) {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW))).expect("push");
+    let inv = rt.block_on(scan_url(&reg.url()));
+    let tags = select.iter().map(|(r, t)| inv.find_tag(r, t).unwrap_or_else(|| panic!("{r}:{t} missing"))).collect();
+    let report = json::build(&dataset(inv), &[], &PlanInput::Selection(tags), "fp", &[]);
+    assert!(report.plan.excluded.is_empty(), "{:?}", report.plan.excluded);
+    let c = client(&reg.url());
+    for m in &report.plan.manifests {
+        assert!(rt.block_on(c.delete_manifest(&m.repository, &m.digest)).expect("delete"), "{} already gone", m.digest);
+    }
+    reg.stop();
+    let before = reg.blob_bytes();
+    reg.garbage_collect();
+    let freed = before - reg.blob_bytes();
+    assert_eq!(freed, report.plan.reclaimable_bytes, "selection {select:?}: predicted vs freed by GC");
+    assert!(freed > 0);
+}
+
+#[test]
+fn reclaimable_equals_gc_for_an_environment_sharing_layers_with_models() {
+    assert_gc_frees_exactly(&[(ENV, "65a000000000000000000001-1")]);
+}
+
+#[test]
+fn reclaimable_equals_gc_for_a_shared_digest_pair_and_a_layer_used_by_a_model() {
+    assert_gc_frees_exactly(&[(ENV, "65a000000000000000000001-3")]);
+}
+
+#[test]
+fn reclaimable_equals_gc_for_a_multi_arch_index() {
+    assert_gc_frees_exactly(&[(ENV, "65a000000000000000000004-1")]);
+}
+
+#[test]
+fn reclaimable_equals_gc_for_a_mixed_selection_across_repositories() {
+    assert_gc_frees_exactly(&[
+        (ENV, "65a000000000000000000001-1"),
+        (ENV, "65a000000000000000000001-2"),
+        (ENV, "65a000000000000000000001-3"),
+        (ENV, "65a000000000000000000004-1"),
+        (MODEL, "65b000000000000000000001-v1-20250101120000_abc1"),
+        (MODEL, "65b000000000000000000001-v2-20250101120000_abc2"),
+    ]);
+}
+
+#[test]
+fn unreadable_manifests_and_missing_configs_are_broken_tags_with_reasons() {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    let specs = sample_registry("dominodatalab", NOW);
+    let digests = rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    // Corrupt the manifest blob of the first tag, and remove the config blob of a model.
+    std::fs::write(reg.blob_data_path(&digests[0]), b"{ not json").unwrap();
+    let model_spec = specs.iter().position(|s| s.repository == MODEL).unwrap();
+    let TagTarget::Image(img) = &specs[model_spec].target else { panic!() };
+    let config = world::sha256_digest(&world::build_image(img).config);
+    std::fs::remove_file(reg.blob_data_path(&config)).unwrap();
+    // Restart so the registry's in-memory blob cache forgets the removed blob, as after a
+    // storage loss; a running registry answers 200 with a truncated body instead.
+    reg.stop();
+    reg.resume();
+
+    let inv = rt.block_on(scan_url(&reg.url()));
+    let ds = dataset(inv);
+    let report = json::build(&ds, &[], &PlanInput::Categories, "fp", &[]);
+    let broken = report.categories.iter().find(|c| c.id == "broken-tags").unwrap();
+    let names: Vec<&str> = broken.candidates.iter().map(|c| c.tag.as_str()).collect();
+    assert!(names.contains(&specs[0].tag.as_str()), "{names:?}");
+    assert!(names.contains(&specs[model_spec].tag.as_str()), "{names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+    let model = broken.candidates.iter().find(|c| c.tag == specs[model_spec].tag).unwrap();
+    assert!(model.reasons[0].contains("config blob") && model.reasons[0].contains("missing"), "{:?}", model.reasons);
+    // Other categories say why they are unavailable instead of returning empty lists.
+    let archived = report.categories.iter().find(|c| c.id == "archived-environments").unwrap();
+    assert_eq!(archived.status, "unavailable");
+    assert!(archived.reason.as_deref().unwrap_or("").contains("Mongo"));
+}
+
+#[test]
+fn tag_lists_are_paged_past_the_first_thousand() {
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let c = client(&reg.url());
+    let img = ImageSpec { layers: vec![LayerSpec { seed: 7, size: 100 }], created: NOW, flavor: MediaFlavor::Docker, architecture: "amd64".into(), label: "x".into() };
+    let specs: Vec<TagSpec> =
+        (0..1205).map(|i| TagSpec { repository: ENV.into(), tag: format!("t{i:04}"), target: TagTarget::Image(img.clone()) }).collect();
+    rt.block_on(world::push(&c, &specs)).expect("push");
+    let c = client(&reg.url());
+    let inv = rt.block_on(scan(&c, &opts(), &|_| {})).expect("scan");
+    assert_eq!(inv.tags.len(), 1205);
+    assert_eq!(inv.revisions.len(), 1, "every tag is a sibling on one digest");
+    assert!(c.stats.list_pages.load(std::sync::atomic::Ordering::Relaxed) >= 2 + 1);
+}
+
+#[test]
+fn basic_auth_works_with_credentials_and_fails_clearly_without() {
+    let reg = Registry::start_with_basic_auth("alice", "wonderland");
+    let rt = support::runtime();
+    let mut o = RegistryOptions::new(&reg.url());
+    o.credentials = Some(Credentials { username: "alice".into(), password: Secret::new("wonderland") });
+    let authed = RegistryClient::new(o).unwrap();
+    rt.block_on(world::push(&authed, &sample_registry("dominodatalab", NOW)[..3])).expect("push with auth");
+    let inv = rt.block_on(scan(&authed, &opts(), &|_| {})).expect("scan with auth");
+    assert_eq!(inv.tags.len(), 3);
+    let err = rt.block_on(scan(&client(&reg.url()), &opts(), &|_| {})).unwrap_err().to_string();
+    assert!(err.contains("REGISTRY_USERNAME"), "{err}");
+    let mut wrong = RegistryOptions::new(&reg.url());
+    wrong.credentials = Some(Credentials { username: "alice".into(), password: Secret::new("wrong") });
+    let err = rt.block_on(scan(&RegistryClient::new(wrong).unwrap(), &opts(), &|_| {})).unwrap_err().to_string();
+    assert!(err.contains("401") && !err.contains("wrong"), "{err}");
+}
