@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the real test servers (cached under ~/.cache), then runs
+# every test. Integration tests start their own servers on free loopback ports and FAIL when
+# a server is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/setup-test-servers.sh)"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets "$@"
