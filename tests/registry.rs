@@ -176,3 +176,59 @@ fn basic_auth_works_with_credentials_and_fails_clearly_without() {
     let err = rt.block_on(scan(&RegistryClient::new(wrong).unwrap(), &opts(), &|_| {})).unwrap_err().to_string();
     assert!(err.contains("401") && !err.contains("wrong"), "{err}");
 }
+
+#[test]
+fn scans_through_429s_503s_and_dropped_connections_with_retries() {
+    use std::sync::Arc;
+    use support::proxy::{Fault, Proxy};
+    let reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW))).expect("push");
+    let direct = rt.block_on(scan_url(&reg.url()));
+    let rule = Arc::new(|n: u64, _m: &str, path: &str| match n % 5 {
+        1 if path.contains("/manifests/") => Fault::Status(429, Some(1)),
+        2 => Fault::Status(503, None),
+        3 if path.contains("/blobs/") => Fault::Drop,
+        _ => Fault::Pass,
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let mut o = RegistryOptions::new(&proxy.url());
+    o.initial_backoff = std::time::Duration::from_millis(10);
+    o.max_retries = 6;
+    let c = RegistryClient::new(o).unwrap();
+    let started = std::time::Instant::now();
+    let via_proxy = rt.block_on(scan(&c, &opts(), &|_| {})).expect("scan through faults");
+    assert!(proxy.faults.load(std::sync::atomic::Ordering::SeqCst) >= 5);
+    assert!(c.stats.retries.load(std::sync::atomic::Ordering::Relaxed) >= 5);
+    // Retry-After: 1 was honoured at least once.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let summary = |inv: &Inventory| {
+        let mut v: Vec<String> = inv.tag_ids().map(|t| format!("{} {:?}", inv.tag_ref(t), inv.tag_digest(t).map(|d| inv.digests.name(d).to_string()))).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(summary(&via_proxy), summary(&direct));
+    assert!(via_proxy.tags.iter().all(|t| matches!(t.state, TagState::Ok(_))));
+}
+
+#[test]
+fn a_manifest_that_keeps_failing_makes_only_that_tag_broken() {
+    use std::sync::Arc;
+    use support::proxy::{Fault, Proxy};
+    let reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW))).expect("push");
+    let rule = Arc::new(|_n: u64, _m: &str, path: &str| {
+        if path.ends_with("/manifests/65a000000000000000000002-2") { Fault::Status(500, None) } else { Fault::Pass }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let mut o = RegistryOptions::new(&proxy.url());
+    o.initial_backoff = std::time::Duration::from_millis(5);
+    let inv = rt.block_on(scan(&RegistryClient::new(o).unwrap(), &opts(), &|_| {})).expect("scan");
+    let bad = inv.find_tag(ENV, "65a000000000000000000002-2").unwrap();
+    match &inv.tag(bad).state {
+        TagState::Broken { reason, .. } => assert!(reason.contains("500"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(inv.tags.iter().filter(|t| matches!(t.state, TagState::Broken { .. })).count(), 1);
+}

@@ -2,6 +2,7 @@
 //! A missing server binary fails the test with the install hint; nothing skips silently.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod registry;
 
 use std::net::TcpListener;

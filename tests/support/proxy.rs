@@ -1,0 +1,140 @@
+//! A fault-injecting HTTP/1.1 proxy in front of a real server: per request it passes through,
+//! answers an error status (optionally with `Retry-After`), stalls, or drops the connection.
+//! Only for fault injection; everything else in the tests talks to real servers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Pass,
+    Status(u16, Option<u64>),
+    Stall(Duration),
+    Drop,
+}
+
+pub type Rule = dyn Fn(u64, &str, &str) -> Fault + Send + Sync;
+
+pub struct Proxy {
+    pub port: u16,
+    pub faults: Arc<AtomicU64>,
+    pub requests: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    /// Starts on the given runtime; `rule(n, method, path)` decides the fate of request `n`.
+    pub fn start(rt: &tokio::runtime::Runtime, upstream: String, rule: Arc<Rule>) -> Proxy {
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let faults = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(AtomicU64::new(0));
+        let (f, r) = (faults.clone(), requests.clone());
+        rt.spawn(async move {
+            let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { return };
+                let (http, upstream, rule, f, r) = (http.clone(), upstream.clone(), rule.clone(), f.clone(), r.clone());
+                tokio::spawn(async move {
+                    let _ = serve(sock, &http, &upstream, &*rule, &f, &r).await;
+                });
+            }
+        });
+        Proxy { port, faults, requests }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn serve(
+    mut sock: TcpStream,
+    http: &reqwest::Client,
+    upstream: &str,
+    rule: &Rule,
+    faults: &AtomicU64,
+    requests: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = sock.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split(' ');
+        let method = first.next().unwrap_or_default().to_string();
+        let path = first.next().unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+            .collect();
+        let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 8192];
+            let n = sock.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
+        let n = requests.fetch_add(1, Ordering::SeqCst);
+        match rule(n, &method, &path) {
+            Fault::Pass => {}
+            Fault::Drop => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
+            Fault::Stall(d) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(d).await;
+                return Ok(());
+            }
+            Fault::Status(code, retry_after) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                let ra = retry_after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default();
+                let msg = format!("HTTP/1.1 {code} Injected\r\n{ra}Content-Length: 0\r\n\r\n");
+                sock.write_all(msg.as_bytes()).await?;
+                continue;
+            }
+        }
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut rb = http.request(m.clone(), format!("{upstream}{path}"));
+        for (k, v) in &headers {
+            if !matches!(k.as_str(), "host" | "connection" | "content-length") {
+                rb = rb.header(k.as_str(), v.as_str());
+            }
+        }
+        let resp = match rb.body(body).send().await {
+            Ok(r) => r,
+            Err(_) => return Ok(()),
+        };
+        let status = resp.status();
+        let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
+        let upstream_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
+        for (k, v) in resp.headers() {
+            if !matches!(k.as_str(), "transfer-encoding" | "connection" | "content-length") {
+                out.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap_or("")));
+            }
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let len = if m == reqwest::Method::HEAD { upstream_len.unwrap_or_else(|| "0".into()) } else { bytes.len().to_string() };
+        out.push_str(&format!("Content-Length: {len}\r\n\r\n"));
+        sock.write_all(out.as_bytes()).await?;
+        if m != reqwest::Method::HEAD {
+            sock.write_all(&bytes).await?;
+        }
+    }
+}
