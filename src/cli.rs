@@ -63,6 +63,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Write the cleanup report (categories, candidates, protected tags, plan) as JSON.
     Report(ReportArgs),
+    /// Delete what a plan lists (dry run unless --apply), re-checking everything first.
+    Delete(crate::headless::delete::DeleteArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]

@@ -198,3 +198,5 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
         }
     }
 }
+
+pub mod delete;

@@ -53,22 +53,30 @@ fn main() -> ExitCode {
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let quiet = g.quiet;
-    let result = runtime.block_on(async {
-        match &cli.command {
-            Some(Command::Scan(a)) => headless::scan_command(&settings, a.output.as_deref(), quiet, now).await,
-            Some(Command::Report(a)) => headless::report(&settings, a, quiet, now).await,
-            Some(Command::Config { command: ConfigCommand::Show }) => {
-                headless::write_output(None, serde_yaml::to_string(&settings)?.as_bytes())
-            }
-            None => Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
-        }
-    });
+    let result = runtime.block_on(run(&cli, &settings, quiet, now));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "command failed");
             eprintln!("error: {e:#}");
             if e.downcast_ref::<CannotRun>().is_some() { ExitCode::from(EXIT_CANNOT_RUN) } else { ExitCode::from(EXIT_FAILURES) }
         }
     }
+}
+
+async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Some(Command::Scan(a)) => headless::scan_command(settings, a.output.as_deref(), quiet, now).await?,
+        Some(Command::Report(a)) => headless::report(settings, a, quiet, now).await?,
+        Some(Command::Delete(a)) => {
+            if !headless::delete::run(settings, a, quiet, now).await? {
+                return Ok(ExitCode::from(EXIT_FAILURES));
+            }
+        }
+        Some(Command::Config { command: ConfigCommand::Show }) => {
+            headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?
+        }
+        None => return Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
+    }
+    Ok(ExitCode::SUCCESS)
 }

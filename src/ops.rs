@@ -1,4 +1,6 @@
 //! Async operations shared by the TUI and headless mode: scanning sources into model values,
-//! and (later) executing plans.
+//! and executing plans (the only code that deletes).
 
+pub mod audit;
+pub mod execute;
 pub mod scan;

@@ -2,6 +2,7 @@
 //! No I/O, no clock (`now` is a parameter), no tokio, no client crates.
 
 pub mod category;
+pub mod recheck;
 pub mod space;
 
 pub use category::{Candidate, CategoryId, CategoryResult, CategoryStatus, ProtectedTag};

@@ -101,6 +101,25 @@ pub struct PlanReport {
     pub snapshot_time: String,
     #[serde(default)]
     pub expires_at: String,
+    /// SHA-256 over the plan's content; a plan edited after it was written is refused.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+impl PlanReport {
+    /// The checksum of everything that decides what the plan deletes.
+    pub fn compute_checksum(&self, registry: &str) -> String {
+        let key = serde_json::json!({
+            "registry": registry,
+            "tags": self.tags,
+            "manifests": self.manifests,
+            "reclaimable_bytes": self.reclaimable_bytes,
+            "settings_fingerprint": self.settings_fingerprint,
+            "snapshot_time": self.snapshot_time,
+            "expires_at": self.expires_at,
+        });
+        crate::world::sha256_digest(key.to_string().as_bytes())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -274,7 +293,7 @@ fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], sour
     // children are gone; otherwise by repository and digest.
     manifests.sort_by(|a, b| (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest)));
     manifests.dedup_by(|a, b| a.repository == b.repository && a.digest == b.digest);
-    PlanReport {
+    let mut plan = PlanReport {
         tags,
         reclaimable_bytes: reclaimable,
         manifests,
@@ -283,7 +302,10 @@ fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], sour
         settings_fingerprint: fingerprint.into(),
         snapshot_time: super::rfc3339(now),
         expires_at: super::rfc3339(now + PLAN_LIFETIME_SECS),
-    }
+        checksum: String::new(),
+    };
+    plan.checksum = plan.compute_checksum(&inv.registry);
+    plan
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a

@@ -10,6 +10,7 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     auth: Option<(String, String)>,
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Registry {
@@ -37,7 +38,7 @@ impl Registry {
             assert!(out.status.success(), "htpasswd failed");
             std::fs::write(dir.path().join("htpasswd"), out.stdout).expect("write htpasswd");
         }
-        let mut r = Registry { port, dir, child: None, auth };
+        let mut r = Registry { port, dir, child: None, auth, extra_env: Vec::new() };
         r.resume();
         r
     }
@@ -64,6 +65,7 @@ impl Registry {
         cmd.arg("serve").arg(self.config_path()).stdout(Stdio::null()).stderr(Stdio::from(
             std::fs::File::create(self.dir.path().join("registry.log")).expect("log file"),
         ));
+        cmd.envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if self.auth.is_some() {
             cmd.env("REGISTRY_AUTH", "htpasswd")
                 .env("REGISTRY_AUTH_HTPASSWD_REALM", "test-registry")

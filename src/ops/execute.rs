@@ -1,0 +1,125 @@
+//! Executing a re-checked plan against the registry: pre-flight (deletes enabled), then per
+//! manifest a last look at its tags immediately before the DELETE by digest, bounded
+//! concurrency with the client's retries, indexes before their children, every action in the
+//! audit log. 404 counts as already deleted, so a re-run after a crash finishes the job.
+
+use super::audit::AuditLog;
+use crate::plan::recheck::Verdict;
+use crate::report::json::PlanManifest;
+use crate::sources::registry::RegistryClient;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    Deleted,
+    AlreadyDeleted,
+    WouldDelete,
+    Skipped { reason: String },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemOutcome {
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl ItemOutcome {
+    /// The registry no longer has it (now or before this run).
+    pub fn is_gone(&self) -> bool {
+        matches!(self.outcome, Outcome::Deleted | Outcome::AlreadyDeleted)
+    }
+}
+
+/// Pre-flight: the registry answers a DELETE of a digest that cannot exist with 404 (deletes
+/// enabled) rather than 405 (disabled). Nothing is deleted by this probe.
+pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String> {
+    client.ping().await.map_err(|e| e.to_string())?;
+    let probe = format!("sha256:{}", "0".repeat(64));
+    match client.delete_manifest(repo, &probe).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status() == Some(405) => Err(format!(
+            "the registry has deletes disabled (DELETE answers 405 UNSUPPORTED); set REGISTRY_STORAGE_DELETE_ENABLED=true on the registry (this restarts it): {e}"
+        )),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => Err(format!("the registry refuses deletes with these credentials: {e}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs the plan. `on_item` sees every outcome as it happens (TUI progress, stderr line).
+/// With `apply == false` nothing is deleted and `Delete` verdicts become `WouldDelete`.
+pub async fn execute(
+    client: &RegistryClient,
+    manifests: &[PlanManifest],
+    verdicts: &[Verdict],
+    apply: bool,
+    concurrency: usize,
+    audit: Option<&AuditLog>,
+    on_item: &(dyn Fn(&ItemOutcome) + Sync),
+) -> Result<Vec<ItemOutcome>, String> {
+    let audit_err = |e: std::io::Error| format!("writing the audit log: {e}");
+    let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
+    // Phase 1: everything that is not an index child; phase 2: children whose index is gone.
+    for phase in [false, true] {
+        let jobs: Vec<usize> = (0..manifests.len()).filter(|i| manifests[*i].child_of.is_some() == phase).collect();
+        let done: Vec<(usize, ItemOutcome)> = stream::iter(jobs)
+            .map(|i| {
+                let m = &manifests[i];
+                let parent_gone = m.child_of.as_ref().is_none_or(|p| {
+                    results.iter().flatten().any(|r| r.repository == m.repository && &r.digest == p && (r.is_gone() || !apply && r.outcome == Outcome::WouldDelete))
+                });
+                async move {
+                    let outcome = match (&verdicts[i], parent_gone) {
+                        (Verdict::Skip(r), _) => Outcome::Skipped { reason: r.clone() },
+                        (_, false) => Outcome::Skipped { reason: "its index was not deleted".into() },
+                        (Verdict::AlreadyDeleted, _) => Outcome::AlreadyDeleted,
+                        (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
+                        (Verdict::Delete, _) => delete_one(client, m).await,
+                    };
+                    let item = ItemOutcome { repository: m.repository.clone(), digest: m.digest.clone(), tags: m.tags.clone(), outcome };
+                    (i, item)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for (i, item) in done {
+            if let Some(a) = audit {
+                let target = format!("{}@{} [{}]", item.repository, item.digest, item.tags.join(","));
+                let (result, error) = match &item.outcome {
+                    Outcome::Deleted => ("deleted", None),
+                    Outcome::AlreadyDeleted => ("already-deleted", None),
+                    Outcome::WouldDelete => ("would-delete", None),
+                    Outcome::Skipped { reason } => ("skipped", Some(reason.as_str())),
+                    Outcome::Failed { error } => ("failed", Some(error.as_str())),
+                };
+                a.record("delete-manifest", &target, result, error).map_err(audit_err)?;
+            }
+            on_item(&item);
+            results[i] = Some(item);
+        }
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// The last look and the DELETE: every planned tag must still resolve to the planned digest
+/// (a tag that is gone is fine: an earlier run may have deleted it).
+async fn delete_one(client: &RegistryClient, m: &PlanManifest) -> Outcome {
+    for tag in &m.tags {
+        match client.head_manifest(&m.repository, tag).await {
+            Ok(Some(d)) if d != m.digest => return Outcome::Skipped { reason: format!("tag {tag} moved to {d} just before deletion") },
+            Ok(_) => {}
+            Err(e) => return Outcome::Failed { error: format!("re-checking tag {tag}: {e}") },
+        }
+    }
+    match client.delete_manifest(&m.repository, &m.digest).await {
+        Ok(true) => Outcome::Deleted,
+        Ok(false) => Outcome::AlreadyDeleted,
+        Err(e) => Outcome::Failed { error: e.to_string() },
+    }
+}

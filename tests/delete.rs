@@ -1,0 +1,289 @@
+//! `delete --plan` end to end against a real registry: dry run, apply, byte-exact GC,
+//! idempotent re-runs, SIGKILL mid-run, fault injection on deletes, changes between plan and
+//! apply, and every kind of bad plan file.
+
+mod support;
+
+use registry_cleaner::sources::registry::{RegistryClient, RegistryOptions};
+use registry_cleaner::world::{self, sample_registry, TagSpec};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use support::proxy::{Fault, Proxy};
+use support::registry::Registry;
+
+const NOW: i64 = 1_760_000_000;
+const ENV: &str = "dominodatalab/environment";
+const WITHOUT: [&str; 6] = ["--without", "mongo", "--without", "kubernetes", "--without", "keycloak"];
+
+fn cmd(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_registry-cleaner"));
+    c.args(args)
+        .args(["--registry", url])
+        .args(WITHOUT)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("REGISTRY_URL")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(dir: &Path, url: &str, args: &[&str]) -> Output {
+    cmd(dir, url, args).output().expect("run registry-cleaner")
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn pushed() -> (Registry, Vec<TagSpec>) {
+    let reg = Registry::start();
+    let specs = sample_registry("dominodatalab", NOW);
+    support::runtime().block_on(world::push(&RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(), &specs)).unwrap();
+    (reg, specs)
+}
+
+/// Writes a plan for the selected tags through the real binary.
+fn plan(dir: &Path, url: &str, select: &[&str]) -> (PathBuf, Value) {
+    let path = dir.join("plan.json");
+    let mut args = vec!["report", "--output", path.to_str().unwrap()];
+    for s in select {
+        args.push("--select");
+        args.push(s);
+    }
+    let out = run(dir, url, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    (path, v)
+}
+
+const SELECTION: [&str; 4] = [
+    "dominodatalab/environment:65a000000000000000000001-1",
+    "dominodatalab/environment:65a000000000000000000001-3",
+    "dominodatalab/environment:65a000000000000000000004-1",
+    "dominodatalab/model:65b000000000000000000002-v1-20250101120000_abc1",
+];
+
+#[test]
+fn dry_run_then_apply_frees_exactly_the_plan_and_a_rerun_is_idempotent() {
+    let (mut reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let (plan_path, plan) = plan(dir.path(), &url, &SELECTION);
+    let p = plan_path.to_str().unwrap();
+    let predicted = plan["plan"]["reclaimable_bytes"].as_u64().unwrap();
+    let manifests = plan["plan"]["manifests"].as_array().unwrap().len();
+    assert_eq!(manifests, 6, "4 tagged manifests + 2 index children");
+
+    let dry = ok_json(&run(dir.path(), &url, &["delete", "--plan", p]));
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["summary"]["would_delete"], manifests);
+    assert_eq!(dry["reclaimable_bytes_after_gc"], predicted);
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let rt = support::runtime();
+    assert!(rt.block_on(c.head_manifest(ENV, "65a000000000000000000001-1")).unwrap().is_some(), "dry run deleted nothing");
+
+    let audit = dir.path().join("audit.jsonl");
+    let applied = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--audit-log", audit.to_str().unwrap()]));
+    assert_eq!(applied["summary"]["deleted"], manifests, "{applied}");
+    assert_eq!(applied["summary"]["failed"], 0);
+    assert_eq!(applied["reclaimable_bytes_after_gc"], predicted);
+    let lines = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(lines.lines().filter(|l| l.contains("\"result\":\"deleted\"")).count(), manifests);
+    assert!(lines.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+
+    let again = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--audit-log", audit.to_str().unwrap()]));
+    assert_eq!(again["summary"]["deleted"], 0);
+    assert_eq!(again["summary"]["already_deleted"], manifests, "{again}");
+
+    reg.stop();
+    let before = reg.blob_bytes();
+    reg.garbage_collect();
+    assert_eq!(before - reg.blob_bytes(), predicted, "bytes freed by GC equal the plan's reclaimable_bytes");
+}
+
+#[test]
+fn bad_plans_are_refused_with_clear_errors_and_nothing_is_deleted() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let (path, plan) = plan(dir.path(), &url, &SELECTION[..1]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let check = |name: &str, content: &str, expect: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, content).unwrap();
+        let out = run(dir.path(), &url, &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
+    };
+    check("truncated.json", &text[..text.len() / 2], "not a valid plan");
+    check("garbage.json", "hello", "not a valid plan");
+    let d = plan["plan"]["manifests"][0]["digest"].as_str().unwrap();
+    check("tampered.json", &text.replace(d, &format!("sha256:{}", "1".repeat(64))), "modified");
+    let mut other = plan.clone();
+    other["registry"] = Value::from("elsewhere:5000");
+    check("other-registry.json", &other.to_string(), "checksum");
+    let missing = run(dir.path(), &url, &["delete", "--plan", "nope.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.json"));
+    // Limits and confirmation.
+    let p = path.to_str().unwrap();
+    let out = run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--max-delete", "0"]);
+    assert!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("--max-delete"));
+    let out = run(dir.path(), &url, &["delete", "--plan", p, "--apply"]);
+    assert!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("--force"));
+    // The same plan for another registry host (a second registry) is refused.
+    let (reg2, _) = pushed();
+    let out = run(dir.path(), &reg2.url(), &["delete", "--plan", p, "--apply", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plan is for registry"));
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    assert!(support::runtime().block_on(c.head_manifest(ENV, "65a000000000000000000001-1")).unwrap().is_some());
+}
+
+#[test]
+fn an_expired_plan_is_refused() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let snap = dir.path().join("snap.json");
+    assert!(run(dir.path(), &url, &["scan", "--output", snap.to_str().unwrap()]).status.success());
+    let mut s: Value = serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
+    s["generated_at"] = Value::from("2020-01-01T00:00:00Z");
+    std::fs::write(&snap, s.to_string()).unwrap();
+    let path = dir.path().join("old-plan.json");
+    let out = run(dir.path(), &url, &["report", "--snapshot", snap.to_str().unwrap(), "--select", SELECTION[0], "-o", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let out = run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+}
+
+#[test]
+fn a_new_sibling_or_a_moved_tag_between_plan_and_apply_is_skipped() {
+    let (reg, specs) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let (path, _) = plan(dir.path(), &url, &SELECTION[..2]);
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let rt = support::runtime();
+    // A new tag on the first planned digest; the second planned tag re-pushed elsewhere.
+    let mut sibling = specs[0].clone();
+    sibling.tag = "65a000000000000000000001-1-pinned".into();
+    let mut moved = specs[2].clone();
+    moved.target = specs[5].target.clone();
+    rt.block_on(world::push(&c, &[sibling, moved])).unwrap();
+    let out = run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    let r = ok_json(&out);
+    assert_eq!(r["summary"]["deleted"], 0, "{r}");
+    let reasons: Vec<&str> = r["items"].as_array().unwrap().iter().filter_map(|i| i["reason"].as_str()).collect();
+    assert!(reasons.iter().any(|x| x.contains("-pinned") && x.contains("not in the plan")), "{reasons:?}");
+    assert!(reasons.iter().any(|x| x.contains("now points at")), "{reasons:?}");
+}
+
+#[test]
+fn failing_deletes_are_reported_and_retried_deletes_succeed() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let armed = Arc::new(AtomicBool::new(false));
+    let a = armed.clone();
+    // Deletes of one index child always fail with 500; the first DELETE of anything else gets
+    // a 429 with Retry-After; the pre-flight probe passes.
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if !a.load(Ordering::SeqCst) || m != "DELETE" || path.contains(&"0".repeat(64)) {
+            return Fault::Pass;
+        }
+        if path.contains("/manifests/sha256:") && seen.lock().unwrap().insert(path.to_string()) {
+            return Fault::Status(429, Some(1));
+        }
+        Fault::Pass
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let url = proxy.url();
+    let (path, planned) = plan(dir.path(), &url, &SELECTION[..2]);
+    armed.store(true, Ordering::SeqCst);
+    let r = ok_json(&run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]));
+    assert_eq!(r["summary"]["deleted"], planned["plan"]["manifests"].as_array().unwrap().len(), "{r}");
+    assert!(proxy.faults.load(Ordering::SeqCst) >= 2);
+
+    // Now a registry that answers 500 to every DELETE: failures, exit code 1.
+    let (reg2, _) = pushed();
+    let broken = Arc::new(|_n: u64, m: &str, path: &str| {
+        if m == "DELETE" && !path.contains(&"0".repeat(64)) { Fault::Status(500, None) } else { Fault::Pass }
+    });
+    let proxy2 = Proxy::start(&rt, reg2.url(), broken);
+    let url2 = proxy2.url();
+    let (path2, _) = plan(dir.path(), &url2, &SELECTION[..1]);
+    let out = cmd(dir.path(), &url2, &["delete", "--plan", path2.to_str().unwrap(), "--apply", "--force"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["failed"], 1);
+    assert!(r["items"][0]["error"].as_str().unwrap().contains("500"));
+}
+
+#[test]
+fn deletes_disabled_fail_preflight_with_the_setting_to_fix() {
+    let mut reg = Registry::start();
+    reg.extra_env.push(("REGISTRY_STORAGE_DELETE_ENABLED".into(), "false".into()));
+    reg.stop();
+    reg.resume();
+    support::runtime()
+        .block_on(world::push(&RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(), &sample_registry("dominodatalab", NOW)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = plan(dir.path(), &reg.url(), &SELECTION[..1]);
+    let out = run(dir.path(), &reg.url(), &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REGISTRY_STORAGE_DELETE_ENABLED"));
+}
+
+#[test]
+fn killed_mid_run_then_rerun_finishes_with_exact_bytes() {
+    let (mut reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    // Every DELETE after the probe takes 400 ms (forwarded late), so the kill lands mid-run.
+    let slow = Arc::new(|_n: u64, m: &str, path: &str| {
+        if m == "DELETE" && !path.contains(&"0".repeat(64)) {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+        }
+        Fault::Pass
+    });
+    let proxy = Proxy::start(&rt, reg.url(), slow);
+    let url = proxy.url();
+    let (path, planned) = plan(dir.path(), &url, &SELECTION);
+    let p = path.to_str().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let a = audit.to_str().unwrap();
+    let mut child = cmd(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--concurrency", "1", "--audit-log", a])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill (SIGKILL) as soon as the audit log shows the first deletion.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&audit).unwrap_or_default().contains("\"result\":\"deleted\"") {
+        assert!(std::time::Instant::now() < deadline, "no deletion within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force"]));
+    let s = &r["summary"];
+    let total = planned["plan"]["manifests"].as_array().unwrap().len() as u64;
+    assert_eq!(s["failed"], 0, "{r}");
+    assert!(s["already_deleted"].as_u64().unwrap() >= 1, "the first run got somewhere: {r}");
+    assert_eq!(s["deleted"].as_u64().unwrap() + s["already_deleted"].as_u64().unwrap(), total, "{r}");
+    drop(proxy);
+    reg.stop();
+    let before = reg.blob_bytes();
+    reg.garbage_collect();
+    assert_eq!(before - reg.blob_bytes(), planned["plan"]["reclaimable_bytes"].as_u64().unwrap());
+}
