@@ -1,49 +1,70 @@
 //! Interned content digests: every `sha256:...` string is stored once and referred to by a
 //! small integer, so the space engine works on dense arrays instead of string maps.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 /// Index of an interned digest in [`Digests`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DigestId(pub u32);
 
-/// Interner for digest strings.
-#[derive(Debug, Default, Clone)]
+/// Interner for digest strings. Every string is stored once, back to back in one arena (a
+/// million digests cost ~75 MB instead of ~240 MB as separate `String`s in a map and a list);
+/// the hash table holds only ids.
+#[derive(Default, Clone)]
 pub struct Digests {
-    names: Vec<Box<str>>,
-    index: HashMap<Box<str>, DigestId>,
+    arena: String,
+    ends: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl std::fmt::Debug for Digests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digests({} interned)", self.ends.len())
+    }
 }
 
 impl Digests {
     /// Returns the id of `digest`, interning it on first sight.
     pub fn intern(&mut self, digest: &str) -> DigestId {
-        if let Some(id) = self.index.get(digest) {
-            return *id;
+        let hash = self.hasher.hash_one(digest);
+        let (arena, ends) = (&self.arena, &self.ends);
+        if let Some(id) = self.index.find(hash, |&i| slice(arena, ends, i) == digest) {
+            return DigestId(*id);
         }
-        let id = DigestId(u32::try_from(self.names.len()).expect("fewer than 4G digests"));
-        let name: Box<str> = digest.into();
-        self.names.push(name.clone());
-        self.index.insert(name, id);
-        id
+        let id = u32::try_from(self.ends.len()).expect("fewer than 4G digests");
+        self.arena.push_str(digest);
+        self.ends.push(u32::try_from(self.arena.len()).expect("digest arena under 4 GB"));
+        let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
+        self.index.insert_unique(hash, id, |&i| hasher.hash_one(slice(arena, ends, i)));
+        DigestId(id)
     }
 
     /// The id of an already interned digest.
     pub fn get(&self, digest: &str) -> Option<DigestId> {
-        self.index.get(digest).copied()
+        let hash = self.hasher.hash_one(digest);
+        self.index.find(hash, |&i| slice(&self.arena, &self.ends, i) == digest).map(|i| DigestId(*i))
     }
 
     /// The digest string of `id`.
     pub fn name(&self, id: DigestId) -> &str {
-        &self.names[id.0 as usize]
+        slice(&self.arena, &self.ends, id.0)
     }
 
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.ends.is_empty()
     }
+}
+
+fn slice<'a>(arena: &'a str, ends: &[u32], i: u32) -> &'a str {
+    let end = ends[i as usize] as usize;
+    let start = if i == 0 { 0 } else { ends[i as usize - 1] as usize };
+    &arena[start..end]
 }
 
 /// True when `s` looks like `algorithm:hex` as the Distribution API requires.
