@@ -56,18 +56,23 @@ pub fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
     RegistryClient::new(opts).map_err(|e| anyhow!(CannotRun(e.to_string())))
 }
 
-pub fn scan_options(settings: &Settings) -> ScanOptions {
+/// Scan options from settings; `for_delete` never trusts cached tag digests, because a tag
+/// moved onto a planned digest must be seen before that digest is deleted.
+pub fn scan_options(settings: &Settings, for_delete: bool) -> ScanOptions {
+    let r = &settings.registry;
+    let trust = r.trust_unchanged_tag_lists && !for_delete;
     ScanOptions {
         prefix: settings.registry.repository.clone(),
         repositories: settings.registry.repositories.clone(),
         fetch_config: settings.registry.fetch_config,
         verify_blobs: settings.registry.verify_blobs,
         concurrency: settings.registry.concurrency,
+        cache: if r.cache { crate::ops::scan_cache::ScanCache::new(r.cache_dir.as_deref(), &r.host, trust) } else { None },
     }
 }
 
 /// Scans the registry, printing a progress line on stderr when it is a terminal.
-pub async fn scan_registry(settings: &Settings, quiet: bool) -> anyhow::Result<Inventory> {
+pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -> anyhow::Result<Inventory> {
     let client = registry_client(settings)?;
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = move |p: ScanProgress| {
@@ -76,7 +81,7 @@ pub async fn scan_registry(settings: &Settings, quiet: bool) -> anyhow::Result<I
             eprint!("\r\x1b[2K{:?}: {}/{} ({:.0}/s{eta}, {} requests)", p.phase, p.done, p.total, p.rate(), p.requests);
         }
     };
-    let result = scan(&client, &scan_options(settings), &progress).await;
+    let result = scan(&client, &scan_options(settings, for_delete), &progress).await;
     if show {
         eprintln!();
     }
@@ -84,10 +89,10 @@ pub async fn scan_registry(settings: &Settings, quiet: bool) -> anyhow::Result<I
 }
 
 /// Loads every source into a dataset (registry from a snapshot when given).
-pub async fn load_dataset(settings: &Settings, snapshot: Option<&Path>, quiet: bool, now: i64) -> anyhow::Result<Dataset> {
+pub async fn load_dataset(settings: &Settings, snapshot: Option<&Path>, quiet: bool, for_delete: bool, now: i64) -> anyhow::Result<Dataset> {
     let (inventory, generated_at) = match snapshot {
         Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string())))?,
-        None => (scan_registry(settings, quiet).await?, now),
+        None => (scan_registry(settings, quiet, for_delete).await?, now),
     };
     let mut ds = Dataset { inventory, generated_at, ..Default::default() };
     ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
@@ -167,7 +172,7 @@ pub fn parse_categories(ids: &[String]) -> anyhow::Result<Vec<CategoryId>> {
 
 pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: bool, now: i64) -> anyhow::Result<()> {
     let only = parse_categories(&args.categories)?;
-    let ds = load_dataset(settings, args.snapshot.as_deref(), quiet, now).await?;
+    let ds = load_dataset(settings, args.snapshot.as_deref(), quiet, false, now).await?;
     let input = if args.select.is_empty() && args.select_file.is_none() {
         PlanInput::Categories
     } else {
@@ -180,7 +185,7 @@ pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: b
 }
 
 pub async fn scan_command(settings: &Settings, output: Option<&Path>, quiet: bool, now: i64) -> anyhow::Result<()> {
-    let inv = scan_registry(settings, quiet).await?;
+    let inv = scan_registry(settings, quiet, false).await?;
     let snap = crate::report::snapshot::to_snapshot(&inv, now);
     write_output(output, &serde_json::to_vec(&snap)?)
 }

@@ -4,3 +4,4 @@
 pub mod audit;
 pub mod execute;
 pub mod scan;
+pub mod scan_cache;

@@ -82,6 +82,11 @@ pub struct FileRegistry {
     pub timeout_seconds: Option<u64>,
     pub fetch_config: Option<bool>,
     pub verify_blobs: Option<bool>,
+    /// Keep a digest-keyed cache of manifests and configs for fast rescans.
+    pub cache: Option<bool>,
+    pub cache_dir: Option<PathBuf>,
+    /// Reuse cached tag digests when a repository's tag list is unchanged (never for deletes).
+    pub trust_unchanged_tag_lists: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +181,9 @@ pub struct RegistrySettings {
     pub initial_delay_seconds: f64,
     pub fetch_config: bool,
     pub verify_blobs: bool,
+    pub cache: bool,
+    pub cache_dir: Option<PathBuf>,
+    pub trust_unchanged_tag_lists: bool,
 }
 
 impl RegistrySettings {
@@ -313,6 +321,9 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         initial_delay_seconds: initial_delay,
         fetch_config: f.registry.fetch_config.unwrap_or(true),
         verify_blobs: f.registry.verify_blobs.unwrap_or(false),
+        cache: f.registry.cache.unwrap_or(true),
+        cache_dir: f.registry.cache_dir,
+        trust_unchanged_tag_lists: f.registry.trust_unchanged_tag_lists.unwrap_or(false),
     };
     if let Some(ca) = &registry.ca_cert
         && !ca.exists()

@@ -23,7 +23,7 @@ fn client(url: &str) -> RegistryClient {
 }
 
 fn opts() -> ScanOptions {
-    ScanOptions { prefix: "dominodatalab".into(), repositories: None, fetch_config: true, verify_blobs: false, concurrency: 8 }
+    ScanOptions { prefix: "dominodatalab".into(), repositories: None, fetch_config: true, verify_blobs: false, concurrency: 8, cache: None }
 }
 
 async fn scan_url(url: &str) -> Inventory {
@@ -231,4 +231,60 @@ fn a_manifest_that_keeps_failing_makes_only_that_tag_broken() {
         other => panic!("{other:?}"),
     }
     assert_eq!(inv.tags.iter().filter(|t| matches!(t.state, TagState::Broken { .. })).count(), 1);
+}
+
+#[test]
+fn warm_rescans_reuse_the_digest_cache_and_trusted_tag_lists_skip_per_tag_requests() {
+    use registry_cleaner::ops::scan_cache::ScanCache;
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let specs = sample_registry("dominodatalab", NOW);
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let dir = tempfile::tempdir().unwrap();
+    let with_cache = |trust: bool| ScanOptions { cache: ScanCache::new(Some(dir.path()), &reg.host(), trust), ..opts() };
+    let run = |o: ScanOptions| {
+        let c = client(&reg.url());
+        let inv = rt.block_on(scan(&c, &o, &|_| {})).expect("scan");
+        (inv, c.stats.requests.load(Relaxed), c.stats.manifest_gets.load(Relaxed), c.stats.blob_gets.load(Relaxed))
+    };
+    let summary = |inv: &Inventory| {
+        let mut v: Vec<String> = inv.tag_ids().map(|t| format!("{} {:?} {:?}", inv.tag_ref(t), inv.tag_digest(t).map(|d| inv.digests.name(d).to_string()), inv.tag(t).revision().map(|r| inv.created(r)))).collect();
+        v.sort();
+        v
+    };
+    let (cold, cold_req, cold_gets, cold_blobs) = run(with_cache(false));
+    assert!(cold_gets as usize >= specs.len() && cold_blobs > 0);
+    let (warm, warm_req, warm_gets, warm_blobs) = run(with_cache(false));
+    assert_eq!(summary(&warm), summary(&cold));
+    assert_eq!((warm_gets, warm_blobs), (0, 0), "bodies and configs come from the cache");
+    assert!(warm_req < cold_req, "warm {warm_req} < cold {cold_req}");
+    let (trusted, trusted_req, ..) = run(with_cache(true));
+    assert_eq!(summary(&trusted), summary(&cold));
+    assert!(trusted_req <= 1 + 1 + 2, "probe, catalog and one page per repository: {trusted_req}");
+    // A re-pushed tag changes nothing in trusted mode only if the tag list is unchanged; a new
+    // tag makes that repository verify every tag again.
+    let mut extra = specs[0].clone();
+    extra.tag = "65a000000000000000000001-9".into();
+    rt.block_on(world::push(&client(&reg.url()), &[extra])).unwrap();
+    let (after, ..) = run(with_cache(true));
+    assert_eq!(after.tags.len(), specs.len() + 1);
+    // A damaged cache entry is a miss, not a wrong answer.
+    for e in walk(dir.path()) {
+        if e.parent().and_then(|p| p.parent()).is_some_and(|p| p.ends_with("manifests")) {
+            std::fs::write(&e, b"{\"content_type\":null,\"body\":\"{}\"}").unwrap();
+        }
+    }
+    let (damaged, _, damaged_gets, _) = run(with_cache(false));
+    assert_eq!(summary(&damaged).len(), specs.len() + 1);
+    assert!(damaged_gets > 0);
+}
+
+fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }

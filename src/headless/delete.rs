@@ -101,7 +101,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         preflight(&client, &repo).await.map_err(|e| CannotRun(format!("pre-flight: {e}")))?;
     }
     // Fresh data: the whole registry (siblings, sizes) and every protection source.
-    let fresh = load_dataset(settings, None, quiet, now).await?;
+    let fresh = load_dataset(settings, None, quiet, true, now).await?;
     // Fail closed: a protection source that is down (not disabled on purpose) stops the run.
     for (kind, status) in &fresh.sources {
         if let crate::dataset::SourceStatus::Failed(e) = status {

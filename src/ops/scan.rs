@@ -21,6 +21,8 @@ pub struct ScanOptions {
     /// HEAD every unique layer blob, so tags with missing layers show as broken.
     pub verify_blobs: bool,
     pub concurrency: usize,
+    /// Digest-keyed cache for warm rescans (none: every scan is cold).
+    pub cache: Option<super::scan_cache::ScanCache>,
 }
 
 /// Progress as the scan goes, for the TUI status bar and the stderr progress line.
@@ -88,20 +90,29 @@ pub async fn scan(
         .into_iter()
         .collect::<Result<_, _>>()?;
 
-    let work: Vec<(String, String)> = tag_lists
-        .iter()
-        .flat_map(|(repo, tags)| tags.iter().map(move |t| (repo.clone(), t.clone())))
-        .collect();
+    // Per tag: a digest already known from a trusted, unchanged tag list; and whether the
+    // repository was scanned before (warm: HEAD + cache; cold: one GET per tag).
+    let cache = opts.cache.as_ref();
+    let mut work: Vec<(String, String, Option<String>, bool)> = Vec::new();
+    for (repo, tags) in &tag_lists {
+        let cached = cache.and_then(|c| c.tags(repo));
+        let unchanged = cache.is_some_and(|c| c.trust_unchanged_tag_lists)
+            && cached.as_ref().is_some_and(|m| m.len() == tags.len() && tags.iter().all(|t| m.contains_key(t)));
+        for t in tags {
+            let known = if unchanged { cached.as_ref().and_then(|m| m.get(t).cloned()) } else { None };
+            work.push((repo.clone(), t.clone(), known, cached.is_some()));
+        }
+    }
     let total = work.len();
     let done = AtomicUsize::new(0);
     report(ScanPhase::Manifests, 0, total);
     let conc = opts.concurrency.max(1);
     let results: Vec<(String, String, Result<(String, Option<String>, Vec<u8>), String>)> = stream::iter(work)
-        .map(|(repo, tag)| {
+        .map(|(repo, tag, known, warm)| {
             let done = &done;
             let report = &report;
             async move {
-                let r = client.get_manifest(&repo, &tag).await.map(|m| (m.digest, m.content_type, m.body)).map_err(|e| e.to_string());
+                let r = fetch_tag(client, cache, &repo, &tag, known, warm).await;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 64 == 0 || n == total {
                     report(ScanPhase::Manifests, n, total);
@@ -135,12 +146,52 @@ pub async fn scan(
         }
     }
 
-    fetch_children(client, conc, &mut parsed, &mut broken_digest).await;
-    let created = if opts.fetch_config { fetch_configs(client, conc, &parsed, &mut broken_digest, &report).await } else { HashMap::new() };
+    if let Some(c) = cache {
+        for (repo, _) in &tag_lists {
+            let map: std::collections::BTreeMap<String, String> = tag_targets
+                .iter()
+                .filter(|(r, _, t)| r == repo && t.is_ok())
+                .filter_map(|(_, tag, t)| t.as_ref().ok().map(|d| (tag.clone(), d.clone())))
+                .collect();
+            c.put_tags(repo, &map);
+        }
+    }
+    fetch_children(client, cache, conc, &mut parsed, &mut broken_digest).await;
+    let created =
+        if opts.fetch_config { fetch_configs(client, cache, conc, &parsed, &mut broken_digest, &report).await } else { HashMap::new() };
     if opts.verify_blobs {
         verify_layers(client, conc, &parsed, &mut broken_digest, &report).await;
     }
     Ok(assemble(client.host(), tag_lists, tag_targets, &parsed, &broken_digest, &created))
+}
+
+/// One tag's manifest: cold, a GET by tag; warm, the digest (known, or by HEAD) and the body
+/// from the cache, falling back to a GET by digest.
+async fn fetch_tag(
+    client: &RegistryClient,
+    cache: Option<&super::scan_cache::ScanCache>,
+    repo: &str,
+    tag: &str,
+    known: Option<String>,
+    warm: bool,
+) -> Result<(String, Option<String>, Vec<u8>), String> {
+    let Some(c) = cache.filter(|_| warm || known.is_some()) else {
+        let m = client.get_manifest(repo, tag).await.map_err(|e| e.to_string())?;
+        if let Some(c) = cache {
+            c.put_manifest(&m.digest, m.content_type.as_deref(), &m.body);
+        }
+        return Ok((m.digest, m.content_type, m.body));
+    };
+    let digest = match known {
+        Some(d) => d,
+        None => client.head_manifest(repo, tag).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("{repo}:{tag}: manifest unknown"))?,
+    };
+    if let Some((ct, body)) = c.manifest(&digest) {
+        return Ok((digest, ct, body));
+    }
+    let m = client.get_manifest(repo, &digest).await.map_err(|e| e.to_string())?;
+    c.put_manifest(&m.digest, m.content_type.as_deref(), &m.body);
+    Ok((m.digest, m.content_type, m.body))
 }
 
 async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec<String>, RegistryError> {
@@ -161,7 +212,13 @@ async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec
 }
 
 /// Child manifests of indexes, once per unique digest.
-async fn fetch_children(client: &RegistryClient, conc: usize, parsed: &mut HashMap<String, Parsed>, broken: &mut HashMap<String, String>) {
+async fn fetch_children(
+    client: &RegistryClient,
+    cache: Option<&super::scan_cache::ScanCache>,
+    conc: usize,
+    parsed: &mut HashMap<String, Parsed>,
+    broken: &mut HashMap<String, String>,
+) {
     let mut wanted: Vec<(String, String)> = Vec::new();
     let mut seen = BTreeSet::new();
     for p in parsed.values() {
@@ -175,7 +232,14 @@ async fn fetch_children(client: &RegistryClient, conc: usize, parsed: &mut HashM
     }
     let fetched: Vec<_> = stream::iter(wanted)
         .map(|(repo, digest)| async move {
-            let r = client.get_manifest(&repo, &digest).await;
+            let r = match cache.and_then(|c| c.manifest(&digest)) {
+                Some((content_type, body)) => Ok(crate::sources::registry::ManifestResponse { digest: digest.clone(), content_type, body }),
+                None => client.get_manifest(&repo, &digest).await.inspect(|m| {
+                    if let Some(c) = cache {
+                        c.put_manifest(&m.digest, m.content_type.as_deref(), &m.body);
+                    }
+                }),
+            };
             (repo, digest, r)
         })
         .buffer_unordered(conc)
@@ -202,15 +266,23 @@ async fn fetch_children(client: &RegistryClient, conc: usize, parsed: &mut HashM
 /// Config blobs once per unique digest: creation times, and missing configs as broken images.
 async fn fetch_configs(
     client: &RegistryClient,
+    cache: Option<&super::scan_cache::ScanCache>,
     conc: usize,
     parsed: &HashMap<String, Parsed>,
     broken: &mut HashMap<String, String>,
     report: &(dyn Fn(ScanPhase, usize, usize) + Sync),
 ) -> HashMap<String, Option<i64>> {
+    let mut known_configs = cache.map(|c| c.configs()).unwrap_or_default();
+    let mut created = HashMap::new();
     let mut by_config: HashMap<String, (String, Vec<String>)> = HashMap::new();
     for (digest, p) in parsed {
         if let ParsedManifest::Image { config, .. } = &p.manifest {
-            by_config.entry(config.digest.clone()).or_insert_with(|| (p.repo.clone(), Vec::new())).1.push(digest.clone());
+            match known_configs.get(&config.digest) {
+                Some(t) => {
+                    created.insert(digest.clone(), *t);
+                }
+                None => by_config.entry(config.digest.clone()).or_insert_with(|| (p.repo.clone(), Vec::new())).1.push(digest.clone()),
+            }
         }
     }
     let total = by_config.len();
@@ -230,7 +302,7 @@ async fn fetch_configs(
         .buffer_unordered(conc)
         .collect()
         .await;
-    let mut created = HashMap::new();
+    let fetched_any = !fetched.is_empty();
     for (config, manifests, r) in fetched {
         match r {
             Ok(body) => {
@@ -238,6 +310,7 @@ async fn fetch_configs(
                     tracing::warn!(config, error = %e, "unreadable config");
                     None
                 });
+                known_configs.insert(config.clone(), t);
                 for m in manifests {
                     created.insert(m, t);
                 }
@@ -249,6 +322,9 @@ async fn fetch_configs(
             }
             Err(e) => tracing::warn!(config, error = %e, "config blob not read; creation time unknown"),
         }
+    }
+    if let (Some(c), true) = (cache, fetched_any) {
+        c.put_configs(&known_configs);
     }
     created
 }
