@@ -14,6 +14,7 @@ command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v tmux >/dev/null || need_apt+=(tmux)
+command -v wrk >/dev/null || need_apt+=(wrk)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then

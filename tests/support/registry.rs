@@ -43,6 +43,25 @@ impl Registry {
         r
     }
 
+    /// A second registry on its own port holding a copy of this one's storage (the source is
+    /// stopped for the copy and restarted).
+    pub fn copy(&mut self) -> Registry {
+        self.stop();
+        let other = Registry::start();
+        let mut other = other;
+        other.stop();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("data/docker"))
+            .arg(other.dir.path().join("data/"))
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        other.resume();
+        self.resume();
+        other
+    }
+
     pub fn binary() -> PathBuf {
         super::server_binary("RC_REGISTRY_BIN", "/usr/bin/docker-registry", "apt-get install docker-registry")
     }
