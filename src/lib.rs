@@ -6,4 +6,6 @@ pub mod dataset;
 pub mod demo;
 pub mod model;
 pub mod plan;
+pub mod tui;
+pub mod ui;
 pub mod world;
