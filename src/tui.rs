@@ -93,25 +93,40 @@ impl Executor for DryRun {
     }
 }
 
-/// The `--demo` world: a loader serving an in-memory dataset (sources appear one by one) and
-/// an executor that removes deleted tags from that dataset only.
-pub fn demo_backend(dataset: Dataset) -> (Arc<dyn Loader>, Arc<dyn Executor>) {
-    let world = DemoWorld(Arc::new(Mutex::new(dataset)));
+/// The `--demo` world: a loader serving an in-memory dataset generated on first load (so the
+/// first frame shows at once; sources appear one by one) and an executor that removes deleted
+/// tags from that dataset only.
+pub fn demo_backend(seed: u64, tags: usize) -> (Arc<dyn Loader>, Arc<dyn Executor>) {
+    let world = DemoWorld {
+        data: Arc::new(Mutex::new(None)),
+        seed,
+        tags,
+    };
     (Arc::new(world.clone()), Arc::new(world))
 }
 
 #[derive(Clone)]
-struct DemoWorld(Arc<Mutex<Dataset>>);
+struct DemoWorld {
+    data: Arc<Mutex<Option<Dataset>>>,
+    seed: u64,
+    tags: usize,
+}
 
 impl Loader for DemoWorld {
     fn load(&self, progress: Progress) -> BoxFuture<'static, anyhow::Result<Dataset>> {
-        let data = self
-            .0
-            .lock()
-            .map(|d| d.clone())
-            .map_err(|_| anyhow::anyhow!("demo dataset poisoned"));
+        let world = self.clone();
         async move {
-            let data = data?;
+            let data = tokio::task::spawn_blocking(move || {
+                let mut slot = world
+                    .data
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("demo dataset poisoned"))?;
+                Ok::<_, anyhow::Error>(
+                    slot.get_or_insert_with(|| crate::demo::demo_dataset(world.seed, world.tags))
+                        .clone(),
+                )
+            })
+            .await??;
             for kind in SourceKind::ALL {
                 tokio::time::sleep(Duration::from_millis(120)).await;
                 progress.source(kind, data.sources.get(&kind).cloned().unwrap_or(SourceStatus::Disabled));
@@ -124,7 +139,7 @@ impl Loader for DemoWorld {
 
 impl Executor for DemoWorld {
     fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
-        let world = self.0.clone();
+        let world = self.data.clone();
         async move {
             let mut gone = HashSet::new();
             for (i, item) in plan.items.iter().enumerate() {
@@ -132,8 +147,10 @@ impl Executor for DemoWorld {
                 gone.extend(item.tag_ids.iter().copied());
                 progress.item(i, Outcome::Deleted);
             }
-            if let Ok(mut d) = world.lock() {
-                *d = crate::demo::without_tags(&d, &gone);
+            if let Ok(mut slot) = world.lock()
+                && let Some(d) = slot.as_mut()
+            {
+                *d = crate::demo::without_tags(d, &gone);
             }
         }
         .boxed()

@@ -96,8 +96,10 @@ fn filter_mark_confirm_cancel_and_quit_in_a_real_terminal() {
     assert!(footer(&screen).contains("0 B reclaimable"), "{screen}");
 
     s.literal("/-1$");
-    let screen = s.wait_for("a live match count", |sc| sc.contains("matches"));
-    assert!(screen.contains("/-1$"), "{screen}");
+    let screen = s.wait_for("the filter with a live match count", |sc| {
+        sc.contains("/-1$") && sc.contains("matches")
+    });
+    assert!(!screen.contains(" 104 matches"), "the count is live:\n{screen}");
     s.keys(&["Enter", "j", "Space"]);
     let screen = s.wait_for("the footer to change", |sc| !footer(sc).contains(" 0 B reclaimable"));
     let marked = footer(&screen);
@@ -112,10 +114,11 @@ fn filter_mark_confirm_cancel_and_quit_in_a_real_terminal() {
     assert_eq!(footer(&screen), marked, "cancel keeps the selection");
 
     s.keys(&["q"]);
-    let screen = s.wait_for("the process to exit", |sc| sc.contains("EXITED:0"));
+    let screen = s.wait_for("exit and the prompt", |sc| {
+        sc.contains("EXITED:0") && sc.trim_end().ends_with("READY$")
+    });
     assert!(
         !screen.contains("Categories"),
         "alternate screen left behind:\n{screen}"
     );
-    assert!(screen.trim_end().ends_with("READY$"), "prompt is back:\n{screen}");
 }

@@ -1,7 +1,6 @@
 //! Temporary entry for manual testing: the TUI over the synthetic demo dataset.
 //! `tui-demo [--read-only] [--tags N] [--seed N]`; the real entry is `registry-cleaner tui --demo`.
 
-use registry_cleaner::demo::demo_dataset;
 use registry_cleaner::tui::{TuiOptions, demo_backend, run_tui};
 
 #[tokio::main]
@@ -14,8 +13,7 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let dataset = demo_dataset(value("--seed", 42), value("--tags", 3000) as usize);
-    let (loader, executor) = demo_backend(dataset);
+    let (loader, executor) = demo_backend(value("--seed", 42), value("--tags", 3000) as usize);
     let opts = TuiOptions {
         read_only: args.iter().any(|a| a == "--read-only"),
         demo: true,
