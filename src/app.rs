@@ -1,0 +1,594 @@
+//! The TUI as a pure state machine: `update(&mut App, Msg) -> Option<Cmd>`. No terminal, no
+//! await, no I/O: effects are returned as [`Cmd`] values for the loop to hand to the worker.
+
+pub mod keymap;
+pub mod mode;
+mod selection;
+pub mod tree;
+
+pub use keymap::{Action, KeyContext};
+pub use mode::{Button, Confirm, Execution, Mode, Outcome, Plan, PlanItem, Summary};
+pub use selection::Selection;
+pub use tree::{Cursor, Matcher, NodeId, SortKey, TreeView};
+
+use crate::dataset::{Dataset, SourceKind, SourceStatus};
+use crate::model::TagId;
+use crate::plan::{CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// Something that happened: a key (already mapped by the keymap) or a worker report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(Action),
+    Input(char),
+    Backspace,
+    Tick,
+    SourceStatus(SourceKind, SourceStatus),
+    Loaded(Box<DatasetMsg>),
+    LoadFailed(String),
+    ItemDone { index: usize, outcome: Outcome },
+    ExecutionFinished,
+    PlanWritten(Result<String, String>),
+}
+
+/// A dataset inside a message (wrapped so `Msg` can be compared in tests by identity of time).
+#[derive(Debug, Clone)]
+pub struct DatasetMsg(pub Dataset);
+
+impl PartialEq for DatasetMsg {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.generated_at == other.0.generated_at && self.0.inventory.tags == other.0.inventory.tags
+    }
+}
+
+/// Something the app wants done outside itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cmd {
+    Load,
+    Execute(Box<Plan>),
+    WritePlan(PathBuf, Box<Plan>),
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    Categories,
+    #[default]
+    Tree,
+    Details,
+}
+
+/// What the app was started with; no behaviour, just choices.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppConfig {
+    pub read_only: bool,
+    pub demo: bool,
+    /// Shown in the help screen; relative or `~`-shortened by the caller.
+    pub log_path: Option<String>,
+    pub plan_path: String,
+    pub mongo_cleanup: bool,
+}
+
+/// A loaded dataset with the engine and marks that belong to it.
+#[derive(Debug, Clone)]
+pub struct Data {
+    pub dataset: Dataset,
+    pub selection: Selection,
+    /// Reclaimable bytes if every candidate of the category were deleted, by category.
+    pub category_bytes: HashMap<CategoryId, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilterState {
+    pub text: String,
+    pub editing: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    Help,
+    QuitPrompt,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: AppConfig,
+    /// Injected clock (Unix seconds) for ages; never read from the system here.
+    pub now: i64,
+    pub sources: BTreeMap<SourceKind, SourceStatus>,
+    pub data: Option<Data>,
+    pub load_error: Option<String>,
+    pub mode: Mode,
+    pub focus: Focus,
+    pub category: CategoryId,
+    pub filter: FilterState,
+    matcher: Option<Matcher>,
+    pub sort: SortKey,
+    pub view: TreeView,
+    pub overlay: Option<Overlay>,
+    pub spinner: usize,
+    pub notice: Option<String>,
+    /// First outcome line shown in the execution view.
+    pub outcome_scroll: usize,
+}
+
+impl App {
+    pub fn new(config: AppConfig, now: i64) -> Self {
+        App {
+            config,
+            now,
+            sources: SourceKind::ALL
+                .into_iter()
+                .map(|k| (k, SourceStatus::Loading))
+                .collect(),
+            data: None,
+            load_error: None,
+            mode: Mode::Browse,
+            focus: Focus::Tree,
+            category: CategoryId::ALL[0],
+            filter: FilterState::default(),
+            matcher: None,
+            sort: SortKey::Bytes,
+            view: TreeView::default(),
+            overlay: None,
+            spinner: 0,
+            notice: None,
+            outcome_scroll: 0,
+        }
+    }
+
+    /// Whether the loop should tick (spinner, progress).
+    pub fn needs_tick(&self) -> bool {
+        self.is_loading() || matches!(self.mode, Mode::Executing(_))
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.sources.values().any(|s| *s == SourceStatus::Loading)
+    }
+
+    /// Which key table applies now.
+    pub fn key_context(&self) -> KeyContext {
+        match (&self.overlay, &self.mode) {
+            (Some(Overlay::QuitPrompt), _) => KeyContext::QuitPrompt,
+            (Some(Overlay::Help), _) => KeyContext::Help,
+            (None, Mode::Confirm(_)) => KeyContext::Confirm,
+            (None, Mode::Executing(_)) => KeyContext::Executing,
+            (None, Mode::Done(_)) => KeyContext::Done,
+            (None, Mode::Browse) if self.filter.editing => KeyContext::Filter,
+            (None, Mode::Browse) => KeyContext::Browse,
+        }
+    }
+
+    pub fn category_result(&self) -> Option<&CategoryResult> {
+        self.data
+            .as_ref()?
+            .dataset
+            .categories
+            .iter()
+            .find(|c| c.id == self.category)
+    }
+
+    fn rebuild_view(&mut self) {
+        let Some(data) = &self.data else { return };
+        let new = match data.dataset.categories.iter().find(|c| c.id == self.category) {
+            Some(cat) => TreeView::build(
+                &data.dataset,
+                data.selection.engine(),
+                cat,
+                self.matcher.as_ref(),
+                self.sort,
+            ),
+            None => TreeView::default(),
+        };
+        self.view.replace_keeping_view(new);
+        if self.view.opened.is_empty() && self.view.kinds.len() == 1 {
+            self.view.opened.insert(self.view.path(Cursor::default()));
+        }
+    }
+}
+
+/// Applies one message; returns the effect to perform, if any.
+pub fn update(app: &mut App, msg: Msg) -> Option<Cmd> {
+    match msg {
+        Msg::Key(action) => update_key(app, action),
+        Msg::Input(c) => {
+            text_input(app, Some(c));
+            None
+        }
+        Msg::Backspace => {
+            text_input(app, None);
+            None
+        }
+        Msg::Tick => {
+            app.spinner = app.spinner.wrapping_add(1);
+            None
+        }
+        Msg::SourceStatus(kind, status) => {
+            app.sources.insert(kind, status);
+            None
+        }
+        Msg::Loaded(dataset) => {
+            loaded(app, dataset.0);
+            None
+        }
+        Msg::LoadFailed(reason) => {
+            for status in app.sources.values_mut() {
+                if *status == SourceStatus::Loading {
+                    *status = SourceStatus::Failed(reason.clone());
+                }
+            }
+            app.load_error = Some(reason);
+            None
+        }
+        Msg::ItemDone { index, outcome } => {
+            if let Mode::Executing(exec) = &mut app.mode
+                && let Some(slot) = exec.outcomes.get_mut(index)
+            {
+                *slot = Some(outcome);
+            }
+            None
+        }
+        Msg::ExecutionFinished => execution_finished(app),
+        Msg::PlanWritten(result) => {
+            app.notice = Some(match result {
+                Ok(path) => format!("plan written to {path}"),
+                Err(e) => format!("could not write the plan: {e}"),
+            });
+            None
+        }
+    }
+}
+
+fn update_key(app: &mut App, action: Action) -> Option<Cmd> {
+    match app.key_context() {
+        KeyContext::QuitPrompt => match action {
+            Action::ForceQuit => Some(Cmd::Quit),
+            _ => {
+                app.overlay = None;
+                None
+            }
+        },
+        KeyContext::Help => {
+            app.overlay = None;
+            None
+        }
+        KeyContext::Confirm => update_confirm(app, action),
+        KeyContext::Executing => match action {
+            Action::Quit | Action::ForceQuit => {
+                app.overlay = Some(Overlay::QuitPrompt);
+                None
+            }
+            other => scroll_outcomes(app, other),
+        },
+        KeyContext::Done => match action {
+            Action::Quit | Action::ForceQuit => Some(Cmd::Quit),
+            Action::Close => {
+                app.mode = Mode::Browse;
+                app.outcome_scroll = 0;
+                None
+            }
+            other => scroll_outcomes(app, other),
+        },
+        KeyContext::Filter => {
+            match action {
+                Action::AcceptFilter => app.filter.editing = false,
+                Action::CancelFilter => set_filter(app, String::new()),
+                Action::Quit => return Some(Cmd::Quit),
+                _ => {}
+            }
+            None
+        }
+        KeyContext::Browse => update_browse(app, action),
+    }
+}
+
+fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
+    app.notice = None;
+    match action {
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+            move_cursor(app, action);
+        }
+        Action::Expand if app.focus == Focus::Categories => app.focus = Focus::Tree,
+        Action::Expand => app.view.expand(),
+        Action::Collapse if app.focus == Focus::Tree && app.view.cursor == Cursor::default() => {
+            app.view.collapse();
+        }
+        Action::Collapse => app.view.collapse(),
+        Action::Open if app.focus == Focus::Categories => app.focus = Focus::Tree,
+        Action::Open => app.view.toggle_open(),
+        Action::FocusNext => {
+            app.focus = match app.focus {
+                Focus::Categories => Focus::Tree,
+                Focus::Tree => Focus::Details,
+                Focus::Details => Focus::Categories,
+            }
+        }
+        Action::ToggleMark => toggle_mark(app),
+        Action::MarkAllInView => mark_all_in_view(app),
+        Action::ClearMarks => {
+            if let Some(d) = &mut app.data {
+                d.selection.clear();
+            }
+        }
+        Action::StartFilter => {
+            app.filter.editing = true;
+            app.focus = Focus::Tree;
+        }
+        Action::CancelFilter => set_filter(app, String::new()),
+        Action::AcceptFilter => app.filter.editing = false,
+        Action::CycleSort => {
+            app.sort = app.sort.next();
+            app.rebuild_view();
+        }
+        Action::Reload => {
+            for s in app.sources.values_mut() {
+                *s = SourceStatus::Loading;
+            }
+            return Some(Cmd::Load);
+        }
+        Action::RequestDelete => request_delete(app),
+        Action::WritePlan => {
+            let plan = build_plan(app)?;
+            return Some(Cmd::WritePlan(PathBuf::from(&app.config.plan_path), Box::new(plan)));
+        }
+        Action::Help => app.overlay = Some(Overlay::Help),
+        Action::Quit | Action::ForceQuit => return Some(Cmd::Quit),
+        Action::Close | Action::SwitchButton | Action::Confirm | Action::ToggleMongo => {}
+    }
+    None
+}
+
+fn move_cursor(app: &mut App, action: Action) {
+    if app.focus == Focus::Categories {
+        let i = CategoryId::ALL.iter().position(|c| *c == app.category).unwrap_or(0);
+        let n = CategoryId::ALL.len();
+        let j = match action {
+            Action::Up => i.saturating_sub(1),
+            Action::Down => (i + 1).min(n - 1),
+            Action::Top | Action::PageUp => 0,
+            _ => n - 1,
+        };
+        if i != j {
+            app.category = CategoryId::ALL[j];
+            app.view = TreeView::default();
+            app.rebuild_view();
+        }
+        return;
+    }
+    let steps = if matches!(action, Action::PageUp | Action::PageDown) {
+        10
+    } else {
+        1
+    };
+    for _ in 0..steps {
+        match action {
+            Action::Up | Action::PageUp => app.view.up(),
+            Action::Down | Action::PageDown => app.view.down(),
+            Action::Top => app.view.top(),
+            _ => app.view.bottom(),
+        }
+    }
+}
+
+fn toggle_mark(app: &mut App) {
+    let Some(data) = &mut app.data else { return };
+    let rows = app.view.rows_under(app.view.cursor);
+    let marks: Vec<TagId> = rows.iter().filter(|r| !r.protected).map(|r| r.tag).collect();
+    if marks.is_empty() {
+        if rows.iter().any(|r| r.protected) {
+            app.notice = Some("protected: this tag cannot be selected (see details)".into());
+        }
+        return;
+    }
+    let inv = &data.dataset.inventory;
+    let all_marked = marks.iter().all(|t| data.selection.is_marked(inv, *t));
+    for t in marks {
+        data.selection
+            .set(&data.dataset.inventory, t, app.category, !all_marked);
+    }
+}
+
+fn mark_all_in_view(app: &mut App) {
+    let Some(data) = &mut app.data else { return };
+    for row in app.view.all_rows().filter(|r| !r.protected) {
+        data.selection.set(&data.dataset.inventory, row.tag, app.category, true);
+    }
+}
+
+fn set_filter(app: &mut App, text: String) {
+    match Matcher::parse(&text) {
+        Ok(m) => {
+            app.matcher = m;
+            app.filter.error = None;
+        }
+        Err(e) => app.filter.error = Some(e),
+    }
+    if text.is_empty() {
+        app.filter.editing = false;
+    }
+    app.filter.text = text;
+    app.rebuild_view();
+}
+
+fn text_input(app: &mut App, c: Option<char>) {
+    if let Mode::Confirm(confirm) = &mut app.mode {
+        match c {
+            Some(c) => confirm.typed.push(c),
+            None => {
+                confirm.typed.pop();
+            }
+        }
+        return;
+    }
+    if app.filter.editing {
+        let mut text = app.filter.text.clone();
+        match c {
+            Some(c) => text.push(c),
+            None => {
+                text.pop();
+            }
+        }
+        let keep_editing = true;
+        set_filter(app, text);
+        app.filter.editing = keep_editing;
+    }
+}
+
+fn loaded(app: &mut App, dataset: Dataset) {
+    let previous = app.data.take();
+    for (kind, status) in &dataset.sources {
+        app.sources.insert(*kind, status.clone());
+    }
+    let mut selection = Selection::new(SpaceEngine::new(&dataset.inventory));
+    if let Some(prev) = &previous {
+        selection.carry_over(&prev.dataset.inventory, &prev.selection, &dataset.inventory);
+    }
+    let category_bytes = category_bytes(&dataset, selection.engine());
+    app.data = Some(Data {
+        dataset,
+        selection,
+        category_bytes,
+    });
+    app.load_error = None;
+    if let Mode::Confirm(c) = &mut app.mode {
+        c.stale = true;
+    }
+    app.rebuild_view();
+}
+
+/// Reclaimable bytes per category if all its candidates went: one pass over its candidates.
+fn category_bytes(dataset: &Dataset, engine: &SpaceEngine) -> HashMap<CategoryId, u64> {
+    let mut engine = engine.clone();
+    engine.clear();
+    let mut out = HashMap::new();
+    for cat in &dataset.categories {
+        if cat.status != CategoryStatus::Ok {
+            continue;
+        }
+        let revs: Vec<_> = cat
+            .candidates
+            .iter()
+            .filter_map(|c| dataset.inventory.tag(c.tag).revision())
+            .collect();
+        for r in &revs {
+            engine.set_selected(*r, true);
+        }
+        out.insert(cat.id, engine.reclaimable());
+        for r in &revs {
+            engine.set_selected(*r, false);
+        }
+    }
+    out
+}
+
+fn build_plan(app: &mut App) -> Option<Plan> {
+    let data = app.data.as_ref()?;
+    if data.selection.is_empty() {
+        app.notice = Some("nothing marked: mark tags with space first".into());
+        return None;
+    }
+    let visible: std::collections::HashSet<TagId> = app.view.all_rows().map(|r| r.tag).collect();
+    Some(data.selection.plan(&data.dataset, &visible, app.config.mongo_cleanup))
+}
+
+fn request_delete(app: &mut App) {
+    if app.config.read_only {
+        return;
+    }
+    if let Some(plan) = build_plan(app) {
+        app.mode = Mode::Confirm(Confirm {
+            plan,
+            focus: Button::Cancel,
+            typed: String::new(),
+            stale: false,
+        });
+    }
+}
+
+fn update_confirm(app: &mut App, action: Action) -> Option<Cmd> {
+    let Mode::Confirm(confirm) = &mut app.mode else {
+        return None;
+    };
+    match action {
+        Action::SwitchButton => {
+            confirm.focus = match confirm.focus {
+                Button::Cancel => Button::Delete,
+                Button::Delete => Button::Cancel,
+            }
+        }
+        Action::ToggleMongo => confirm.plan.mongo_cleanup = !confirm.plan.mongo_cleanup,
+        Action::Confirm
+            if confirm.focus == Button::Delete && confirm.typed.trim() == confirm.plan.confirmation_word() =>
+        {
+            let plan = confirm.plan.clone();
+            let outcomes = vec![None; plan.items.len()];
+            app.mode = Mode::Executing(Execution {
+                plan: plan.clone(),
+                outcomes,
+                summary: None,
+            });
+            app.outcome_scroll = 0;
+            return Some(Cmd::Execute(Box::new(plan)));
+        }
+        Action::Confirm if confirm.focus == Button::Delete => {
+            app.notice = Some(format!("type {} to confirm", confirm.plan.confirmation_word()));
+        }
+        Action::Confirm | Action::Close => app.mode = Mode::Browse,
+        Action::Quit | Action::ForceQuit => return Some(Cmd::Quit),
+        _ => {}
+    }
+    None
+}
+
+fn scroll_outcomes(app: &mut App, action: Action) -> Option<Cmd> {
+    match action {
+        Action::Down => app.outcome_scroll += 1,
+        Action::Up => app.outcome_scroll = app.outcome_scroll.saturating_sub(1),
+        _ => {}
+    }
+    None
+}
+
+fn execution_finished(app: &mut App) -> Option<Cmd> {
+    let Mode::Executing(exec) = &mut app.mode else {
+        return None;
+    };
+    let mut summary = Summary::default();
+    let mut deleted_revs = vec![];
+    for (item, outcome) in exec.plan.items.iter().zip(&exec.outcomes) {
+        match outcome {
+            Some(Outcome::Deleted) => {
+                summary.deleted += 1;
+                deleted_revs.extend(item.rev);
+            }
+            Some(Outcome::WouldDelete) => {
+                summary.would_delete += 1;
+                deleted_revs.extend(item.rev);
+            }
+            Some(Outcome::Failed(_)) => summary.failed += 1,
+            Some(Outcome::Skipped(_)) | None => summary.skipped += 1,
+        }
+    }
+    if let Some(data) = &app.data {
+        let mut engine = data.selection.engine().clone();
+        engine.clear();
+        for r in deleted_revs {
+            engine.set_selected(r, true);
+        }
+        summary.reclaimable_bytes = engine.reclaimable();
+    }
+    let real = summary.deleted > 0;
+    exec.summary = Some(summary);
+    let exec = exec.clone();
+    app.mode = Mode::Done(exec);
+    if let Some(d) = &mut app.data {
+        d.selection.clear();
+    }
+    // The registry changed: read it again behind the summary.
+    real.then_some(Cmd::Load)
+}
+
+#[cfg(test)]
+mod tests;

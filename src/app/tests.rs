@@ -1,0 +1,362 @@
+//! `update` driven by message sequences on a small demo dataset, asserting states and commands.
+
+use super::*;
+use crate::demo::demo_dataset;
+
+fn config() -> AppConfig {
+    AppConfig {
+        plan_path: "plan.json".into(),
+        ..AppConfig::default()
+    }
+}
+
+fn loaded_app(config: AppConfig) -> App {
+    let mut app = App::new(config, crate::demo::DEMO_EPOCH);
+    assert_eq!(
+        update(&mut app, Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))),
+        None
+    );
+    app
+}
+
+fn send(app: &mut App, msgs: impl IntoIterator<Item = Msg>) -> Vec<Cmd> {
+    msgs.into_iter().filter_map(|m| update(app, m)).collect()
+}
+
+fn key(a: Action) -> Msg {
+    Msg::Key(a)
+}
+
+fn first_row(app: &mut App, protected: bool) -> TagId {
+    let (c, row) = find_row(&app.view, protected).expect("a row of that kind");
+    app.view.cursor = c;
+    row
+}
+
+fn find_row(view: &TreeView, protected: bool) -> Option<(Cursor, TagId)> {
+    for (k, kind) in view.kinds.iter().enumerate() {
+        for (g, group) in kind.groups.iter().enumerate() {
+            if let Some(r) = group.rows.iter().position(|r| r.protected == protected) {
+                return Some((
+                    Cursor {
+                        kind: k,
+                        group: Some(g),
+                        row: Some(r),
+                    },
+                    group.rows[r].tag,
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn reclaimable(app: &App) -> u64 {
+    app.data.as_ref().unwrap().selection.reclaimable()
+}
+
+#[test]
+fn starts_loading_then_shows_the_first_category_with_a_single_kind_opened() {
+    let mut app = App::new(config(), 0);
+    assert!(app.is_loading() && app.needs_tick());
+    send(
+        &mut app,
+        [Msg::SourceStatus(
+            SourceKind::Mongo,
+            SourceStatus::Failed("auth failed".into()),
+        )],
+    );
+    assert_eq!(
+        app.sources[&SourceKind::Mongo],
+        SourceStatus::Failed("auth failed".into())
+    );
+    send(&mut app, [Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))]);
+    assert!(!app.is_loading());
+    assert_eq!(app.category, CategoryId::ArchivedEnvironments);
+    assert_eq!(app.view.kinds.len(), 1);
+    assert!(
+        app.view
+            .opened
+            .contains(&vec![NodeId::Kind(crate::model::ImageKind::Environment)])
+    );
+    assert_eq!(app.view.shown, app.view.total);
+}
+
+#[test]
+fn marking_a_tag_adds_its_exclusive_bytes_and_unmarking_returns_to_zero() {
+    let mut app = loaded_app(config());
+    let tag = first_row(&mut app, false);
+    let rev = app
+        .data
+        .as_ref()
+        .unwrap()
+        .dataset
+        .inventory
+        .tag(tag)
+        .revision()
+        .unwrap();
+    let exclusive = app.data.as_ref().unwrap().selection.engine().exclusive_bytes(rev);
+    assert_eq!(send(&mut app, [key(Action::ToggleMark)]), vec![]);
+    assert_eq!(reclaimable(&app), exclusive);
+    assert!(exclusive > 0);
+    send(&mut app, [key(Action::ToggleMark)]);
+    assert_eq!(reclaimable(&app), 0);
+}
+
+#[test]
+fn a_protected_tag_cannot_be_marked_and_the_notice_says_why() {
+    let mut app = loaded_app(config());
+    let tag = first_row(&mut app, true);
+    send(&mut app, [key(Action::ToggleMark)]);
+    let data = app.data.as_ref().unwrap();
+    assert!(!data.selection.is_marked(&data.dataset.inventory, tag));
+    assert!(app.notice.as_deref().unwrap().starts_with("protected"));
+}
+
+#[test]
+fn marking_a_group_marks_its_candidates_and_again_clears_them() {
+    let mut app = loaded_app(config());
+    app.view.cursor = Cursor {
+        kind: 0,
+        group: Some(0),
+        row: None,
+    };
+    let rows = app.view.rows_under(app.view.cursor);
+    send(&mut app, [key(Action::ToggleMark)]);
+    let data = app.data.as_ref().unwrap();
+    let inv = &data.dataset.inventory;
+    assert!(rows.iter().all(|r| r.protected != data.selection.is_marked(inv, r.tag)));
+    send(&mut app, [key(Action::ToggleMark)]);
+    assert!(app.data.as_ref().unwrap().selection.is_empty());
+}
+
+#[test]
+fn delete_freezes_a_plan_with_focus_on_cancel_and_enter_cancels() {
+    let mut app = loaded_app(config());
+    assert_eq!(send(&mut app, [key(Action::RequestDelete)]), vec![]);
+    assert_eq!(app.mode, Mode::Browse, "nothing marked");
+    send(&mut app, [key(Action::MarkAllInView), key(Action::RequestDelete)]);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("confirm expected, got {:?}", app.mode)
+    };
+    assert_eq!(c.focus, Button::Cancel);
+    assert_eq!(c.plan.reclaimable_bytes, reclaimable(&app));
+    assert_eq!(
+        c.plan.tag_count,
+        app.data
+            .as_ref()
+            .unwrap()
+            .selection
+            .tag_count(&app.data.as_ref().unwrap().dataset.inventory)
+    );
+    assert_eq!(c.plan.hidden_by_filter, 0);
+    assert_eq!(send(&mut app, [key(Action::Confirm)]), vec![]);
+    assert_eq!(app.mode, Mode::Browse);
+}
+
+#[test]
+fn confirming_needs_the_delete_button_and_the_typed_word_then_executes_the_frozen_plan() {
+    let mut app = loaded_app(config());
+    first_row(&mut app, false);
+    send(
+        &mut app,
+        [
+            key(Action::ToggleMark),
+            key(Action::RequestDelete),
+            key(Action::SwitchButton),
+            key(Action::Confirm),
+        ],
+    );
+    assert!(matches!(app.mode, Mode::Confirm(_)), "word not typed yet");
+    let Mode::Confirm(c) = &app.mode else { unreachable!() };
+    let word = c.plan.confirmation_word();
+    let plan = c.plan.clone();
+    assert_eq!(word, plan.tag_count.to_string());
+    let cmds = send(&mut app, word.chars().map(Msg::Input).chain([key(Action::Confirm)]));
+    assert_eq!(cmds, vec![Cmd::Execute(Box::new(plan.clone()))]);
+    assert_eq!(
+        app.mode,
+        Mode::Executing(Execution {
+            plan: plan.clone(),
+            outcomes: vec![None; plan.items.len()],
+            summary: None
+        })
+    );
+    let cmds = send(
+        &mut app,
+        [
+            Msg::ItemDone {
+                index: 0,
+                outcome: Outcome::Deleted,
+            },
+            Msg::ExecutionFinished,
+        ],
+    );
+    assert_eq!(cmds, vec![Cmd::Load], "reload after a real deletion");
+    let Mode::Done(exec) = &app.mode else { panic!() };
+    let summary = exec.summary.clone().unwrap();
+    assert_eq!(
+        summary,
+        Summary {
+            deleted: 1,
+            reclaimable_bytes: plan.reclaimable_bytes,
+            ..Summary::default()
+        }
+    );
+    assert!(app.data.as_ref().unwrap().selection.is_empty());
+    send(&mut app, [key(Action::Close)]);
+    assert_eq!(app.mode, Mode::Browse);
+}
+
+#[test]
+fn the_filter_narrows_the_tree_live_and_inverse_shows_the_rest() {
+    let mut app = loaded_app(config());
+    let total = app.view.total;
+    send(&mut app, [key(Action::StartFilter)]);
+    assert_eq!(app.key_context(), KeyContext::Filter);
+    send(&mut app, "-1$".chars().map(Msg::Input));
+    let shown = app.view.shown;
+    assert!(shown < total && shown > 0, "{shown} of {total}");
+    send(&mut app, [key(Action::Top)]);
+    send(&mut app, [Msg::Key(Action::AcceptFilter)]);
+    assert_eq!(app.key_context(), KeyContext::Browse);
+    app.filter.editing = true;
+    app.filter.text.insert(0, '!');
+    let text = app.filter.text.clone();
+    set_filter(&mut app, text);
+    assert_eq!(app.view.shown, total - shown);
+    send(&mut app, [Msg::Input('(')]);
+    assert!(app.filter.error.is_some(), "invalid regex is reported, not applied");
+    send(&mut app, [key(Action::CancelFilter)]);
+    assert_eq!((app.view.shown, app.filter.editing), (total, false));
+}
+
+#[test]
+fn marks_hidden_by_the_filter_are_counted_in_the_plan() {
+    let mut app = loaded_app(config());
+    send(&mut app, [key(Action::MarkAllInView), key(Action::StartFilter)]);
+    send(&mut app, "^nothing-matches$".chars().map(Msg::Input));
+    send(&mut app, [key(Action::AcceptFilter), key(Action::RequestDelete)]);
+    let Mode::Confirm(c) = &app.mode else { panic!() };
+    assert_eq!(c.plan.hidden_by_filter, c.plan.items.len());
+}
+
+#[test]
+fn read_only_never_reaches_the_confirmation() {
+    let mut app = loaded_app(AppConfig {
+        read_only: true,
+        ..config()
+    });
+    send(&mut app, [key(Action::MarkAllInView), key(Action::RequestDelete)]);
+    assert_eq!(app.mode, Mode::Browse);
+}
+
+#[test]
+fn quitting_during_execution_asks_first() {
+    let mut app = loaded_app(config());
+    send(
+        &mut app,
+        [
+            key(Action::MarkAllInView),
+            key(Action::RequestDelete),
+            key(Action::SwitchButton),
+        ],
+    );
+    let Mode::Confirm(c) = &app.mode else { panic!() };
+    let word = c.plan.confirmation_word();
+    send(&mut app, word.chars().map(Msg::Input).chain([key(Action::Confirm)]));
+    assert_eq!(send(&mut app, [key(Action::Quit)]), vec![]);
+    assert_eq!(app.overlay, Some(Overlay::QuitPrompt));
+    assert_eq!(send(&mut app, [key(Action::Close)]), vec![]);
+    assert_eq!(app.overlay, None);
+    assert_eq!(
+        send(&mut app, [key(Action::Quit), key(Action::ForceQuit)]),
+        vec![Cmd::Quit]
+    );
+}
+
+#[test]
+fn write_plan_and_reload_are_commands() {
+    let mut app = loaded_app(config());
+    send(&mut app, [key(Action::MarkAllInView)]);
+    let cmds = send(&mut app, [key(Action::WritePlan), key(Action::Reload)]);
+    assert!(matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.items.is_empty()));
+    assert_eq!(cmds[1], Cmd::Load);
+    assert!(app.is_loading());
+}
+
+#[test]
+fn reload_keeps_marks_by_tag_name() {
+    let mut app = loaded_app(config());
+    send(&mut app, [key(Action::MarkAllInView)]);
+    let before = reclaimable(&app);
+    send(&mut app, [Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))]);
+    assert_eq!(reclaimable(&app), before);
+}
+
+#[test]
+fn categories_focus_moves_between_categories_and_rebuilds_the_tree() {
+    let mut app = loaded_app(config());
+    send(
+        &mut app,
+        [key(Action::FocusNext), key(Action::FocusNext), key(Action::Down)],
+    );
+    assert_eq!(app.focus, Focus::Categories);
+    assert_eq!(app.category, CategoryId::ArchivedModels);
+    assert_eq!(app.view.kinds[0].kind, crate::model::ImageKind::Model);
+    send(&mut app, [key(Action::Open)]);
+    assert_eq!(app.focus, Focus::Tree);
+}
+
+#[test]
+fn tree_navigation_walks_opened_nodes_only() {
+    let mut app = loaded_app(config());
+    assert_eq!(app.view.cursor, Cursor::default());
+    send(&mut app, [key(Action::Down)]);
+    assert_eq!(
+        app.view.cursor,
+        Cursor {
+            kind: 0,
+            group: Some(0),
+            row: None
+        }
+    );
+    send(&mut app, [key(Action::Down)]);
+    assert_eq!(
+        app.view.cursor,
+        Cursor {
+            kind: 0,
+            group: Some(1),
+            row: None
+        },
+        "group 0 is closed"
+    );
+    send(&mut app, [key(Action::Up), key(Action::Expand), key(Action::Expand)]);
+    assert_eq!(
+        app.view.cursor,
+        Cursor {
+            kind: 0,
+            group: Some(0),
+            row: Some(0)
+        }
+    );
+    send(&mut app, [key(Action::Collapse), key(Action::Collapse)]);
+    assert_eq!(
+        app.view.cursor,
+        Cursor {
+            kind: 0,
+            group: Some(0),
+            row: None
+        }
+    );
+    send(&mut app, [key(Action::Bottom)]);
+    let last = app.view.kinds[0].groups.len() - 1;
+    assert_eq!(
+        app.view.cursor,
+        Cursor {
+            kind: 0,
+            group: Some(last),
+            row: None
+        }
+    );
+}

@@ -1,0 +1,293 @@
+//! Terminal lifecycle and the loop: `select!` over terminal key presses, worker messages and a
+//! tick (only while loading or executing); drain everything pending, update, then draw once.
+//! The worker task turns [`Cmd`]s into effects through the injected [`Loader`] and [`Executor`].
+
+use crate::app::{self, App, AppConfig, Cmd, DatasetMsg, Msg, Outcome, Plan, keymap};
+use crate::dataset::{Dataset, SourceKind, SourceStatus};
+use crate::ui::{self, Theme, UiState};
+use anyhow::Context as _;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+pub struct TuiOptions {
+    /// Hide and unbind every destructive action.
+    pub read_only: bool,
+    /// Shown in the status bar; deletions only touch the in-memory demo dataset.
+    pub demo: bool,
+    /// Shown in the help screen.
+    pub log_path: Option<PathBuf>,
+    /// Where `w` writes the plan JSON.
+    pub plan_path: PathBuf,
+    pub mongo_cleanup: bool,
+    /// `None`: colour unless `NO_COLOR` is set.
+    pub color: Option<bool>,
+    /// Performs `Cmd::Execute`; `None` runs a dry run through the same messages.
+    pub executor: Option<Arc<dyn Executor>>,
+}
+
+impl Default for TuiOptions {
+    fn default() -> Self {
+        TuiOptions {
+            read_only: false,
+            demo: false,
+            log_path: None,
+            plan_path: PathBuf::from("registry-cleaner-plan.json"),
+            mongo_cleanup: false,
+            color: None,
+            executor: None,
+        }
+    }
+}
+
+/// How loaders and executors report back to the UI while they work.
+#[derive(Clone)]
+pub struct Progress(UnboundedSender<Msg>);
+
+impl Progress {
+    pub fn source(&self, kind: SourceKind, status: SourceStatus) {
+        let _ = self.0.send(Msg::SourceStatus(kind, status));
+    }
+    pub fn item(&self, index: usize, outcome: Outcome) {
+        let _ = self.0.send(Msg::ItemDone { index, outcome });
+    }
+}
+
+/// Reads every source into a [`Dataset`], reporting per-source status as it goes.
+pub trait Loader: Send + Sync {
+    fn load(&self, progress: Progress) -> BoxFuture<'static, anyhow::Result<Dataset>>;
+}
+
+impl<F, Fut> Loader for F
+where
+    F: Fn(Progress) -> Fut + Send + Sync,
+    Fut: Future<Output = anyhow::Result<Dataset>> + Send + 'static,
+{
+    fn load(&self, progress: Progress) -> BoxFuture<'static, anyhow::Result<Dataset>> {
+        self(progress).boxed()
+    }
+}
+
+/// Executes a confirmed plan, reporting one outcome per item (by index into `plan.items`).
+pub trait Executor: Send + Sync {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()>;
+}
+
+/// Deletes nothing: every item is reported as "would delete".
+pub struct DryRun;
+
+impl Executor for DryRun {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
+        async move {
+            for i in 0..plan.items.len() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                progress.item(i, Outcome::WouldDelete);
+            }
+        }
+        .boxed()
+    }
+}
+
+/// The `--demo` world: a loader serving an in-memory dataset generated on first load (so the
+/// first frame shows at once; sources appear one by one) and an executor that removes deleted
+/// tags from that dataset only.
+pub fn demo_backend(seed: u64, tags: usize) -> (Arc<dyn Loader>, Arc<dyn Executor>) {
+    let world = DemoWorld {
+        data: Arc::new(Mutex::new(None)),
+        seed,
+        tags,
+    };
+    (Arc::new(world.clone()), Arc::new(world))
+}
+
+#[derive(Clone)]
+struct DemoWorld {
+    data: Arc<Mutex<Option<Dataset>>>,
+    seed: u64,
+    tags: usize,
+}
+
+impl Loader for DemoWorld {
+    fn load(&self, progress: Progress) -> BoxFuture<'static, anyhow::Result<Dataset>> {
+        let world = self.clone();
+        async move {
+            let data = tokio::task::spawn_blocking(move || {
+                let mut slot = world
+                    .data
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("demo dataset poisoned"))?;
+                Ok::<_, anyhow::Error>(
+                    slot.get_or_insert_with(|| crate::demo::demo_dataset(world.seed, world.tags))
+                        .clone(),
+                )
+            })
+            .await??;
+            for kind in SourceKind::ALL {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                progress.source(kind, data.sources.get(&kind).cloned().unwrap_or(SourceStatus::Disabled));
+            }
+            Ok(data)
+        }
+        .boxed()
+    }
+}
+
+impl Executor for DemoWorld {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
+        let world = self.data.clone();
+        async move {
+            let mut gone = HashSet::new();
+            for (i, item) in plan.items.iter().enumerate() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                gone.extend(item.tag_ids.iter().copied());
+                progress.item(i, Outcome::Deleted);
+            }
+            if let Ok(mut slot) = world.lock()
+                && let Some(d) = slot.as_mut()
+            {
+                *d = crate::demo::without_tags(d, &gone);
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Runs the interactive UI until the user quits. The terminal is restored on every exit path,
+/// panics included (the panic hook restores, prints, and ends the process).
+pub async fn run_tui(opts: TuiOptions, loader: Arc<dyn Loader>) -> anyhow::Result<()> {
+    let color = opts
+        .color
+        .unwrap_or_else(|| std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()));
+    let config = AppConfig {
+        read_only: opts.read_only,
+        demo: opts.demo,
+        log_path: opts.log_path.as_ref().map(|p| p.display().to_string()),
+        plan_path: opts.plan_path.display().to_string(),
+        mongo_cleanup: opts.mongo_cleanup,
+    };
+    let executor = opts.executor.clone().unwrap_or_else(|| Arc::new(DryRun));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut terminal = ratatui::init();
+    install_exit_on_panic();
+    let result = event_loop(
+        &mut terminal,
+        App::new(config, now),
+        UiState::new(Theme { color }),
+        loader,
+        executor,
+    )
+    .await;
+    ratatui::restore();
+    result
+}
+
+/// ratatui's hook restores the terminal and prints; then end the process, because tokio
+/// would otherwise swallow a worker panic and leave a half-dead UI.
+fn install_exit_on_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        previous(info);
+        std::process::exit(101);
+    }));
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut app: App,
+    mut ui: UiState,
+    loader: Arc<dyn Loader>,
+    executor: Arc<dyn Executor>,
+) -> anyhow::Result<()> {
+    let (msg_tx, mut msg_rx) = unbounded_channel();
+    let (cmd_tx, cmd_rx) = unbounded_channel();
+    let worker = tokio::spawn(worker(cmd_rx, msg_tx, loader, executor));
+    let _ = cmd_tx.send(Cmd::Load);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(120));
+    terminal
+        .draw(|f| ui::draw(f, &app, &mut ui))
+        .context("drawing the first frame")?;
+    loop {
+        let mut msgs = Vec::new();
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    msgs.extend(keymap::map_key(app.key_context(), key, app.config.read_only));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("reading terminal events"),
+                None => break,
+            },
+            Some(msg) = msg_rx.recv() => msgs.push(msg),
+            _ = tick.tick(), if app.needs_tick() => msgs.push(Msg::Tick),
+        }
+        while let Ok(msg) = msg_rx.try_recv() {
+            msgs.push(msg);
+        }
+        for msg in msgs {
+            match app::update(&mut app, msg) {
+                Some(Cmd::Quit) => {
+                    worker.abort();
+                    return Ok(());
+                }
+                Some(cmd) => {
+                    let _ = cmd_tx.send(cmd);
+                }
+                None => {}
+            }
+        }
+        if worker.is_finished() {
+            anyhow::bail!("the background worker stopped unexpectedly");
+        }
+        terminal.draw(|f| ui::draw(f, &app, &mut ui)).context("drawing")?;
+    }
+    Ok(())
+}
+
+async fn worker(
+    mut cmds: UnboundedReceiver<Cmd>,
+    tx: UnboundedSender<Msg>,
+    loader: Arc<dyn Loader>,
+    executor: Arc<dyn Executor>,
+) {
+    while let Some(cmd) = cmds.recv().await {
+        let tx = tx.clone();
+        match cmd {
+            Cmd::Load => {
+                let fut = loader.load(Progress(tx.clone()));
+                tokio::spawn(async move {
+                    let msg = match fut.await {
+                        Ok(d) => Msg::Loaded(Box::new(DatasetMsg(d))),
+                        Err(e) => Msg::LoadFailed(format!("{e:#}")),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Cmd::Execute(plan) => {
+                let fut = executor.execute(*plan, Progress(tx.clone()));
+                tokio::spawn(async move {
+                    fut.await;
+                    let _ = tx.send(Msg::ExecutionFinished);
+                });
+            }
+            Cmd::WritePlan(path, plan) => {
+                let result = write_plan(&path, &plan).await.map(|()| path.display().to_string());
+                let _ = tx.send(Msg::PlanWritten(result.map_err(|e| format!("{e:#}"))));
+            }
+            Cmd::Quit => break,
+        }
+    }
+}
+
+async fn write_plan(path: &std::path::Path, plan: &Plan) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(plan).context("serializing the plan")?;
+    tokio::fs::write(path, json)
+        .await
+        .with_context(|| format!("writing {}", path.display()))
+}

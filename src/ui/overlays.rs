@@ -1,0 +1,197 @@
+//! Modal screens: the delete confirmation, execution progress and summary, help, quit prompt.
+
+use super::Theme;
+use super::format::bytes;
+use crate::app::{App, Button, Confirm, Execution, KeyContext, Outcome, keymap};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Gauge, Paragraph, Wrap};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Theme) {
+    let plan = &c.plan;
+    let mut lines = vec![Line::from(format!(
+        "{} tags in {} digests · {} reclaimable after GC",
+        plan.tag_count,
+        plan.items.len(),
+        bytes(plan.reclaimable_bytes)
+    ))];
+    lines.push(Line::styled(
+        format!("{:<26}{:>6}{:>7}{:>7}", "category", "envs", "models", "other"),
+        theme.dim(),
+    ));
+    for pc in &plan.per_category {
+        let title = pc.category.title();
+        lines.push(Line::from(format!(
+            "{title:<26}{:>6}{:>7}{:>7}",
+            pc.environments, pc.models, pc.other
+        )));
+    }
+    let with_siblings: Vec<_> = plan.items.iter().filter(|i| !i.siblings.is_empty()).collect();
+    if !with_siblings.is_empty() {
+        lines.push(Line::styled("these tags go too (same digest):", theme.marked()));
+        for i in with_siblings.iter().take(3) {
+            lines.push(Line::from(format!("  {} → {}", i.tags[0], i.siblings.join(", "))));
+        }
+        if with_siblings.len() > 3 {
+            lines.push(Line::from(format!("  … and {} more", with_siblings.len() - 3)));
+        }
+    }
+    let mongo = if plan.mongo_cleanup { "on" } else { "off" };
+    lines.push(Line::from(format!("Mongo reference cleanup: {mongo} (^o toggles)")));
+    if plan.hidden_by_filter > 0 {
+        let n = plan.hidden_by_filter;
+        lines.push(Line::styled(
+            format!("{n} marked digests are hidden by the current view"),
+            theme.danger(),
+        ));
+    }
+    if c.stale {
+        lines.push(Line::styled(
+            "the inventory was reloaded; this plan is unchanged",
+            theme.danger(),
+        ));
+    }
+    lines.push(Line::from(vec![
+        Span::raw(format!("type {} to confirm: ", plan.confirmation_word())),
+        Span::styled(format!("{}█", c.typed), theme.key()),
+    ]));
+    let button = |label: &str, b: Button| {
+        let style = if c.focus == b {
+            theme.cursor()
+        } else {
+            ratatui::style::Style::new()
+        };
+        Span::styled(format!("[ {label} ]"), style)
+    };
+    lines.push(Line::from(vec![
+        Span::raw("      "),
+        button("Cancel", Button::Cancel),
+        Span::raw("   "),
+        button("Delete", Button::Delete),
+    ]));
+    let height = lines.len() as u16 + 2;
+    let rect = centered(area, 68, height);
+    let title = if app.config.demo {
+        " Delete (demo: in memory only) "
+    } else {
+        " Delete marked tags? "
+    };
+    let block = Block::bordered().title(title).border_style(theme.danger());
+    frame.render_widget(Clear, rect);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), rect);
+}
+
+pub fn execution(frame: &mut Frame, area: Rect, app: &App, exec: &Execution, theme: &Theme) {
+    let [gauge, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(area);
+    let total = exec.outcomes.len().max(1);
+    let done = exec.done();
+    let label = format!("{done}/{} items", exec.outcomes.len());
+    let title = if exec.summary.is_some() {
+        " Finished "
+    } else {
+        " Deleting "
+    };
+    let g = Gauge::default()
+        .block(Block::bordered().title(title))
+        .gauge_style(theme.marked())
+        .ratio(done as f64 / total as f64)
+        .label(label);
+    frame.render_widget(g, gauge);
+    let mut lines = vec![];
+    if let Some(s) = &exec.summary {
+        lines.extend(summary_lines(s, theme));
+    }
+    for (item, outcome) in exec.plan.items.iter().zip(&exec.outcomes).skip(app.outcome_scroll) {
+        let repo = item.repository.rsplit('/').next().unwrap_or_default();
+        let tags: Vec<String> = item.tags.iter().map(|t| super::tag_tree::short_tag(t)).collect();
+        let name = format!("{repo}:{} ", tags.join(","));
+        let (mark, style, text) = match outcome {
+            None => ("·", theme.dim(), "pending".to_string()),
+            Some(Outcome::Deleted) => ("✓", theme.ok(), "deleted".to_string()),
+            Some(Outcome::WouldDelete) => ("✓", theme.ok(), "would delete (dry run)".to_string()),
+            Some(Outcome::Failed(r)) => ("✗", theme.danger(), format!("failed: {r}")),
+            Some(Outcome::Skipped(r)) => ("-", theme.dim(), format!("skipped: {r}")),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} "), style),
+            Span::raw(name),
+            Span::styled(text, style),
+        ]));
+    }
+    let block = Block::bordered().title(" Outcomes ");
+    frame.render_widget(Paragraph::new(lines).block(block), list);
+}
+
+fn summary_lines(s: &crate::app::Summary, theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = vec![];
+    if s.would_delete > 0 && s.deleted == 0 {
+        out.push(Line::styled(
+            format!("Dry run: nothing was deleted; {} would be.", s.would_delete),
+            theme.marked(),
+        ));
+    } else {
+        out.push(Line::from(format!(
+            "Deleted {} · failed {} · skipped {}",
+            s.deleted, s.failed, s.skipped
+        )));
+    }
+    out.push(Line::from(format!(
+        "{} reclaimable after GC",
+        bytes(s.reclaimable_bytes)
+    )));
+    out.push(Line::styled(
+        "Next step: run the registry garbage collector to free the space.",
+        theme.title(),
+    ));
+    out.push(Line::from(""));
+    out
+}
+
+pub fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let mut lines = vec![];
+    for (keys, what) in keymap::help(KeyContext::Browse, app.config.read_only) {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{keys:<14}"), theme.key()),
+            Span::raw(what),
+        ]));
+    }
+    lines.push(Line::from(""));
+    let log = app
+        .config
+        .log_path
+        .clone()
+        .unwrap_or_else(|| "none (set --log-file)".into());
+    lines.push(Line::from(format!("log file: {log}")));
+    lines.push(Line::from(format!("plan file (w): {}", app.config.plan_path)));
+    let rect = centered(area, 64, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Help (esc closes) ")),
+        rect,
+    );
+}
+
+pub fn quit_prompt(frame: &mut Frame, area: Rect, theme: &Theme) {
+    let rect = centered(area, 50, 4);
+    let lines = vec![
+        Line::from("A deletion is running."),
+        Line::from("Quit anyway? y quits, n keeps running"),
+    ];
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().border_style(theme.danger())),
+        rect,
+    );
+}

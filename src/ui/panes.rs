@@ -1,0 +1,175 @@
+//! The category list and the details pane for the node under the cursor.
+
+use super::Theme;
+use super::format::{age, bytes, short_digest};
+use crate::app::{App, Data, Focus};
+use crate::model::{ManifestKind, TagId};
+use crate::plan::{CategoryId, CategoryStatus};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
+
+pub fn categories(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .title(" Categories ")
+        .border_style(theme.border(app.focus == Focus::Categories));
+    let items: Vec<ListItem> = CategoryId::ALL
+        .iter()
+        .map(|id| category_item(app, *id, theme))
+        .collect();
+    let selected = CategoryId::ALL.iter().position(|c| *c == app.category);
+    let mut state = ListState::default().with_selected(selected);
+    let list = List::new(items).block(block).highlight_style(theme.cursor());
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn category_item(app: &App, id: CategoryId, theme: &Theme) -> ListItem<'static> {
+    let second = match (
+        &app.data,
+        app.data
+            .as_ref()
+            .and_then(|d| d.dataset.categories.iter().find(|c| c.id == id)),
+    ) {
+        (None, _) => Span::styled("  loading…".to_string(), theme.dim()),
+        (Some(_), None) => Span::styled("  not computed".to_string(), theme.dim()),
+        (Some(_), Some(c)) => match &c.status {
+            CategoryStatus::Unavailable(reason) => Span::styled(format!("  unavailable: {reason}"), theme.dim()),
+            CategoryStatus::Ok => {
+                let b = app
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.category_bytes.get(&id))
+                    .copied()
+                    .unwrap_or(0);
+                Span::raw(format!("  {} tags · {}", c.candidates.len(), bytes(b)))
+            }
+        },
+    };
+    ListItem::new(vec![Line::from(id.title()), Line::from(second)])
+}
+
+pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let block = Block::bordered()
+        .title(" Details ")
+        .border_style(theme.border(app.focus == Focus::Details));
+    let lines = match &app.data {
+        Some(data) => match app.view.row_at(app.view.cursor) {
+            Some(row) => tag_details(app, data, row.tag, row.protected, row.index, theme),
+            None => node_details(app, data, theme),
+        },
+        None => vec![],
+    };
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+fn node_details(app: &App, data: &Data, theme: &Theme) -> Vec<Line<'static>> {
+    let rows = app.view.rows_under(app.view.cursor);
+    let inv = &data.dataset.inventory;
+    let prot = rows.iter().filter(|r| r.protected).count();
+    let marked = rows.iter().filter(|r| data.selection.is_marked(inv, r.tag)).count();
+    let name = match app.view.group_at(app.view.cursor) {
+        Some(g) => g.name.to_string(),
+        None => app
+            .view
+            .kinds
+            .get(app.view.cursor.kind)
+            .map_or(String::new(), |k| k.kind.as_str().to_string()),
+    };
+    let owner = rows
+        .first()
+        .and_then(|r| data.dataset.labels.get(&r.tag))
+        .and_then(|l| l.owner.clone());
+    let mut lines = vec![
+        Line::styled(name, theme.title()),
+        Line::from(format!(
+            "{} tags: {} candidates, {prot} protected, {marked} marked",
+            rows.len(),
+            rows.len() - prot
+        )),
+    ];
+    if let (Some(o), true) = (owner, app.view.cursor.group.is_some()) {
+        lines.push(Line::from(format!("owner: {o}")));
+    }
+    lines.push(Line::styled("space marks every candidate below", theme.dim()));
+    lines
+}
+
+fn tag_details(app: &App, data: &Data, tag: TagId, protected: bool, index: usize, theme: &Theme) -> Vec<Line<'static>> {
+    let inv = &data.dataset.inventory;
+    let cat = app.category_result();
+    let mut lines = vec![Line::styled(inv.tag_ref(tag), theme.title())];
+    if protected {
+        let by = cat
+            .and_then(|c| c.protected.get(index))
+            .map(|p| p.protected_by.join("; "))
+            .unwrap_or_default();
+        lines.push(Line::from(vec![
+            Span::styled("PROTECTED ", theme.protected()),
+            Span::raw(format!("cannot be selected: {by}")),
+        ]));
+    } else if let Some(c) = cat.and_then(|c| c.candidates.get(index)) {
+        lines.push(Line::from(format!("why: {}", c.reasons.join("; "))));
+    }
+    if let Some(label) = data.dataset.labels.get(&tag) {
+        let group = label.group.clone().unwrap_or_default();
+        let owner = label.owner.clone().unwrap_or_else(|| "?".into());
+        lines.push(Line::from(format!("{group} · owner {owner}")));
+        for e in &label.evidence {
+            lines.push(Line::styled(format!("evidence: {e}"), theme.dim()));
+        }
+    }
+    let siblings: Vec<String> = inv.siblings(tag).iter().map(|t| inv.tag(*t).name.clone()).collect();
+    if !siblings.is_empty() {
+        lines.push(Line::styled(
+            format!("goes with it (same digest): {}", siblings.join(", ")),
+            theme.marked(),
+        ));
+    }
+    match &inv.tag(tag).state {
+        crate::model::TagState::Broken { digest, reason } => {
+            lines.push(Line::styled(format!("broken: {reason}"), theme.danger()));
+            if let Some(d) = digest {
+                lines.push(Line::from(format!("digest {}", short_digest(inv.digests.name(*d)))));
+            }
+        }
+        crate::model::TagState::Ok(rev) => manifest_lines(app, data, *rev, &mut lines),
+    }
+    lines
+}
+
+fn manifest_lines(app: &App, data: &Data, rev: crate::model::RevId, lines: &mut Vec<Line<'static>>) {
+    let inv = &data.dataset.inventory;
+    let digest = inv.revision(rev).manifest;
+    lines.push(Line::from(format!(
+        "digest {} · {} exclusive · age {}",
+        short_digest(inv.digests.name(digest)),
+        bytes(data.selection.engine().exclusive_bytes(rev)),
+        age(inv.created(rev), app.now)
+    )));
+    let Some(m) = inv.manifest(digest) else { return };
+    lines.push(Line::from(format!("type {}", m.media_type)));
+    match &m.kind {
+        ManifestKind::Index { children } => {
+            let platforms: Vec<String> = children
+                .iter()
+                .map(|(_, p)| p.as_ref().map_or("unknown".to_string(), |p| p.to_string()))
+                .collect();
+            lines.push(Line::from(format!("platforms: {}", platforms.join(", "))));
+        }
+        ManifestKind::Image { config, layers } => {
+            lines.push(Line::from(format!(
+                "{} layers, config {}",
+                layers.len(),
+                bytes(config.size)
+            )));
+            for l in layers {
+                lines.push(Line::from(format!(
+                    "  {:>9}  {}",
+                    bytes(l.size),
+                    short_digest(inv.digests.name(l.digest))
+                )));
+            }
+        }
+    }
+}

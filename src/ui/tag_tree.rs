@@ -1,0 +1,186 @@
+//! The category tree through tui-tree-widget. Items are built only for opened nodes (a closed
+//! node gets one placeholder child so it shows as expandable), so a frame costs O(visible rows).
+
+use super::format::{age, bytes};
+use super::{Theme, UiState};
+use crate::app::tree::{GroupNode, Row};
+use crate::app::{App, Focus, NodeId};
+use crate::model::{ManifestKind, ObjectId, TagId};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use tui_tree_widget::{Tree, TreeItem};
+
+const PLACEHOLDER: NodeId = NodeId::Tag(TagId(u32::MAX));
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
+    let theme = ui.theme;
+    let block = Block::bordered()
+        .title(title(app))
+        .border_style(theme.border(app.focus == Focus::Tree));
+    let Some(data) = &app.data else {
+        let spinner = super::bars::spinner(app.spinner);
+        let text = match &app.load_error {
+            Some(e) => format!("could not load: {e}"),
+            None => format!("{spinner} reading the registry and usage sources…"),
+        };
+        frame.render_widget(Paragraph::new(text).block(block), area);
+        return;
+    };
+    if app.view.is_empty() {
+        let text = match app.category_result().map(|c| &c.status) {
+            Some(crate::plan::CategoryStatus::Unavailable(reason)) => format!("unavailable: {reason}"),
+            _ if app.view.total > 0 => "no tag matches the filter".to_string(),
+            _ => "nothing to clean in this category".to_string(),
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
+        return;
+    }
+    sync_state(app, ui);
+    let items = items(app, data, theme);
+    if let Ok(tree) = Tree::new(&items) {
+        let tree = tree.block(block).highlight_style(theme.cursor()).highlight_symbol("");
+        frame.render_stateful_widget(tree, area, &mut ui.tree);
+    }
+}
+
+fn title(app: &App) -> Line<'static> {
+    let name = app.category.title();
+    let mut spans = vec![Span::raw(format!(" {name} "))];
+    if let Some(c) = app.category_result() {
+        let prot = c.protected.len();
+        spans.push(Span::raw(format!(
+            "{}/{} · {prot} protected · by {} ",
+            app.view.shown,
+            app.view.total,
+            app.sort.as_str()
+        )));
+    }
+    Line::from(spans)
+}
+
+/// Makes the widget's opened set and selection follow the app's.
+fn sync_state(app: &App, ui: &mut UiState) {
+    let stale: Vec<Vec<NodeId>> = ui
+        .tree
+        .opened()
+        .iter()
+        .filter(|p| !app.view.opened.contains(*p))
+        .cloned()
+        .collect();
+    for p in stale {
+        ui.tree.close(&p);
+    }
+    for p in &app.view.opened {
+        ui.tree.open(p.clone());
+    }
+    let path = app.view.path(app.view.cursor);
+    if ui.tree.selected() != path.as_slice() {
+        ui.tree.select(path);
+    }
+}
+
+fn items(app: &App, data: &crate::app::Data, theme: Theme) -> Vec<TreeItem<'static, NodeId>> {
+    let mut out = Vec::with_capacity(app.view.kinds.len());
+    for kind in &app.view.kinds {
+        let kind_path = vec![NodeId::Kind(kind.kind)];
+        let text = Line::from(vec![
+            Span::styled(kind.kind.as_str().to_string(), theme.title()),
+            Span::styled(
+                format!("  {} groups · {} tags", kind.groups.len(), kind.tags),
+                theme.dim(),
+            ),
+        ]);
+        let children = if app.view.opened.contains(&kind_path) {
+            kind.groups
+                .iter()
+                .map(|g| group_item(app, data, &kind_path, g, theme))
+                .collect()
+        } else {
+            vec![TreeItem::new_leaf(PLACEHOLDER, "")]
+        };
+        if let Ok(item) = TreeItem::new(NodeId::Kind(kind.kind), text, children) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn group_item(
+    app: &App,
+    data: &crate::app::Data,
+    parent: &[NodeId],
+    group: &GroupNode,
+    theme: Theme,
+) -> TreeItem<'static, NodeId> {
+    let id = NodeId::Group(group.name.clone());
+    let mut path = parent.to_vec();
+    path.push(id.clone());
+    let text = Line::from(vec![
+        Span::raw(group.name.to_string()),
+        Span::styled(format!("  {} tags", group.rows.len()), theme.dim()),
+    ]);
+    let children = if app.view.opened.contains(&path) {
+        group
+            .rows
+            .iter()
+            .map(|r| TreeItem::new_leaf(NodeId::Tag(r.tag), row_line(app, data, r, theme)))
+            .collect()
+    } else {
+        vec![TreeItem::new_leaf(PLACEHOLDER, "")]
+    };
+    TreeItem::new(id, text, children).unwrap_or_else(|_| TreeItem::new_leaf(NodeId::Group(group.name.clone()), "?"))
+}
+
+/// Domino tags start with the 24-hex ObjectId shared by the whole group: abbreviate it.
+pub(super) fn short_tag(name: &str) -> String {
+    match ObjectId::prefix_of_tag(name) {
+        Some(_) => format!("{}…{}", &name[..8], &name[24..]),
+        None => name.to_string(),
+    }
+}
+
+/// `[x]  120 MiB  34d  <tag>  +1 idx`: fixed-width fields first so a narrow pane clips the tag.
+fn row_line(app: &App, data: &crate::app::Data, row: &Row, theme: Theme) -> Line<'static> {
+    let inv = &data.dataset.inventory;
+    let tag = inv.tag(row.tag);
+    let rev = tag.revision();
+    let marked = data.selection.is_marked(inv, row.tag);
+    let (mark, style) = match (row.protected, marked) {
+        (true, _) => ("[P]", theme.protected()),
+        (false, true) => ("[x]", theme.marked()),
+        (false, false) => ("[ ]", ratatui::style::Style::new()),
+    };
+    let size = rev.map_or(0, |r| data.selection.engine().exclusive_bytes(r));
+    let created = rev.and_then(|r| inv.created(r));
+    let mut spans = vec![
+        Span::styled(
+            format!("{mark} {:>9} {:>4} ", bytes(size), age(created, app.now)),
+            style,
+        ),
+        Span::styled(short_tag(&tag.name), style),
+    ];
+    let mut markers = vec![];
+    if let Some(r) = rev {
+        let siblings = inv.revision(r).tags.len() - 1;
+        if siblings > 0 {
+            markers.push(format!("+{siblings} sibling"));
+        }
+        if inv
+            .manifest(inv.revision(r).manifest)
+            .is_some_and(|m| matches!(m.kind, ManifestKind::Index { .. }))
+        {
+            markers.push("multi-arch".into());
+        }
+        if data.selection.engine().is_held_by_index(r) {
+            markers.push("held by index".into());
+        }
+    } else {
+        markers.push("broken".into());
+    }
+    if !markers.is_empty() {
+        spans.push(Span::styled(format!("  {}", markers.join(" ")), theme.dim()));
+    }
+    Line::from(spans)
+}
