@@ -59,6 +59,8 @@ pub enum SourceArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The interactive terminal UI (the default on a terminal).
+    Tui(TuiArgs),
     /// Scan the registry and write an inventory snapshot (JSON).
     Scan(ScanArgs),
     /// Write the cleanup report (categories, candidates, protected tags, plan) as JSON.
@@ -70,6 +72,28 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct TuiArgs {
+    /// Run offline on the bundled demo dataset; deletions only touch the in-memory demo.
+    #[arg(long)]
+    pub demo: bool,
+    /// Open a saved scan instead of contacting the registry.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Hide every destructive action.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Where `w` writes the plan (a `report` JSON that `delete --plan` accepts).
+    #[arg(long, value_name = "FILE", default_value = "registry-cleaner-plan.json")]
+    pub plan_output: PathBuf,
+    /// Demo size in tags.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub demo_tags: usize,
+    /// Demo generator seed.
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub demo_seed: u64,
 }
 
 #[derive(Debug, Args)]
@@ -102,4 +126,11 @@ pub struct ReportArgs {
 pub enum ConfigCommand {
     /// Print the effective settings (secrets redacted).
     Show,
+}
+
+impl TuiArgs {
+    /// What `registry-cleaner` with no command runs on a terminal.
+    pub fn default_for_terminal() -> TuiArgs {
+        TuiArgs { plan_output: PathBuf::from("registry-cleaner-plan.json"), demo_tags: 3000, demo_seed: 42, ..TuiArgs::default() }
+    }
 }

@@ -2,7 +2,7 @@
 //! to an exit code (0 ok, 1 finished with failures, 2 could not run).
 
 use clap::Parser as _;
-use registry_cleaner::cli::{Cli, Command, ConfigCommand, SourceArg};
+use registry_cleaner::cli::{Cli, Command, ConfigCommand, SourceArg, TuiArgs};
 use registry_cleaner::dataset::SourceKind;
 use registry_cleaner::headless::{self, CannotRun, EXIT_CANNOT_RUN, EXIT_FAILURES};
 use registry_cleaner::settings::{process_env, FlagOverrides, Settings};
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let quiet = g.quiet;
-    let result = runtime.block_on(run(&cli, &settings, quiet, now));
+    let result = runtime.block_on(run(&cli, &settings, quiet, now, log_path));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -64,8 +64,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64) -> anyhow::Result<ExitCode> {
-    match &cli.command {
+async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64, log_path: std::path::PathBuf) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let default_tui = Command::Tui(TuiArgs::default_for_terminal());
+    let command = match &cli.command {
+        Some(c) => Some(c),
+        None if std::io::stdout().is_terminal() => Some(&default_tui),
+        None => None,
+    };
+    match command {
+        Some(Command::Tui(a)) => run_tui(settings, a, log_path).await?,
         Some(Command::Scan(a)) => headless::scan_command(settings, a.output.as_deref(), quiet, now).await?,
         Some(Command::Report(a)) => headless::report(settings, a, quiet, now).await?,
         Some(Command::Delete(a)) => {
@@ -79,4 +87,25 @@ async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64) -> anyhow::R
         None => return Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_tui(settings: &Settings, args: &TuiArgs, log_path: std::path::PathBuf) -> anyhow::Result<()> {
+    use registry_cleaner::tui::{self, backend::LiveBackend, TuiOptions};
+    let mut opts = TuiOptions {
+        read_only: args.read_only,
+        demo: args.demo,
+        log_path: Some(log_path),
+        plan_path: args.plan_output.clone(),
+        ..TuiOptions::default()
+    };
+    if args.demo {
+        let (loader, executor) = tui::demo_backend(args.demo_seed, args.demo_tags);
+        opts.executor = Some(executor);
+        return tui::run_tui(opts, loader).await;
+    }
+    let backend = std::sync::Arc::new(LiveBackend::new(settings.clone(), args.snapshot.clone()));
+    // A snapshot is a picture of the past: browse and plan from it, but never delete from it.
+    opts.read_only |= args.snapshot.is_some();
+    opts.executor = Some(backend.clone());
+    tui::run_tui(opts, backend).await
 }

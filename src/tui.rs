@@ -73,10 +73,19 @@ where
     }
 }
 
-/// Executes a confirmed plan, reporting one outcome per item (by index into `plan.items`).
+/// Executes a confirmed plan, reporting one outcome per item (by index into `plan.items`),
+/// and writes plans for `w`.
 pub trait Executor: Send + Sync {
     fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()>;
+
+    /// Writes the plan file; backends that hold the dataset write the `report` JSON, which
+    /// `registry-cleaner delete --plan` executes.
+    fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
+        async move { write_plan(&path, &plan).await }.boxed()
+    }
 }
+
+pub mod backend;
 
 /// Deletes nothing: every item is reported as "would delete".
 pub struct DryRun;
@@ -138,6 +147,15 @@ impl Loader for DemoWorld {
 }
 
 impl Executor for DemoWorld {
+    fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
+        let data = self.data.lock().ok().and_then(|d| d.clone());
+        async move {
+            let ds = data.ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
+            backend::write_report_plan(&ds, &plan, &path, "demo", &[])
+        }
+        .boxed()
+    }
+
     fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
         let world = self.data.clone();
         async move {
@@ -277,7 +295,8 @@ async fn worker(
                 });
             }
             Cmd::WritePlan(path, plan) => {
-                let result = write_plan(&path, &plan).await.map(|()| path.display().to_string());
+                let shown = path.display().to_string();
+                let result = executor.write_plan(path, *plan).await.map(|()| shown);
                 let _ = tx.send(Msg::PlanWritten(result.map_err(|e| format!("{e:#}"))));
             }
             Cmd::Quit => break,

@@ -159,7 +159,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
 }
 
 /// Every protection in force on the fresh data, by tag.
-fn protections(ds: &crate::dataset::Dataset) -> HashMap<TagId, Vec<String>> {
+pub fn protections(ds: &crate::dataset::Dataset) -> HashMap<TagId, Vec<String>> {
     let mut out: HashMap<TagId, Vec<String>> = HashMap::new();
     for c in &ds.categories {
         for p in &c.protected {
