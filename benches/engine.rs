@@ -9,7 +9,11 @@ use std::time::Instant;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// What a scan hands the model: per tag, its name and manifest with digest strings.
@@ -32,7 +36,11 @@ fn synthetic(tags: usize, layers: usize) -> Vec<ScannedTag> {
             let mut ls = vec![(d(1 << 60), 300_000_000), (d(envid << 40 | 3), 80_000_000)];
             ls.extend((0..per_image - 2).map(|j| (d((i as u64) << 20 | (10 + j as u64)), 5_000_000 + j as u64)));
             ScannedTag {
-                repo: if i % 4 == 3 { "dominodatalab/model" } else { "dominodatalab/environment" },
+                repo: if i % 4 == 3 {
+                    "dominodatalab/model"
+                } else {
+                    "dominodatalab/environment"
+                },
                 tag: format!("{envid:024x}-{}", i % 10),
                 manifest: d((i as u64) << 20 | 1),
                 config: d((i as u64) << 20 | 2),
@@ -48,9 +56,25 @@ fn build(scanned: &[ScannedTag]) -> Inventory {
     let model = b.repo("dominodatalab/model");
     for s in scanned {
         let digest = b.digest(&s.manifest);
-        let config = Blob { digest: b.digest(&s.config), size: 4_000 };
-        let layers = s.layers.iter().map(|(l, size)| Blob { digest: b.digest(l), size: *size }).collect();
-        b.manifest(Manifest { digest, media_type: "m".into(), size: 2_000, kind: ManifestKind::Image { config, layers }, created: Some(0) });
+        let config = Blob {
+            digest: b.digest(&s.config),
+            size: 4_000,
+        };
+        let layers = s
+            .layers
+            .iter()
+            .map(|(l, size)| Blob {
+                digest: b.digest(l),
+                size: *size,
+            })
+            .collect();
+        b.manifest(Manifest {
+            digest,
+            media_type: "m".into(),
+            size: 2_000,
+            kind: ManifestKind::Image { config, layers },
+            created: Some(0),
+        });
         b.tag(if s.repo.ends_with("model") { model } else { env }, &s.tag, digest);
     }
     b.finish()
@@ -106,14 +130,30 @@ fn main() {
     engine.clear();
     let clear_ms = t.elapsed().as_secs_f64() * 1e3;
 
-    println!("engine benchmark: {tags} tags, {} layer references, {} revisions", inv.manifests().iter().map(|m| match &m.kind { ManifestKind::Image { layers, .. } => layers.len(), _ => 0 }).sum::<usize>(), n);
+    println!(
+        "engine benchmark: {tags} tags, {} layer references, {} revisions",
+        inv.manifests()
+            .iter()
+            .map(|m| match &m.kind {
+                ManifestKind::Image { layers, .. } => layers.len(),
+                _ => 0,
+            })
+            .sum::<usize>(),
+        n
+    );
     println!("| measurement | result | target |");
     println!("|---|---|---|");
     println!("| build inventory from scan results | {inv_ms:.0} ms | |");
-    println!("| build space engine (refcounts + exclusive bytes) | {engine_ms:.0} ms | ≤ 1000 ms (with inventory: {:.0} ms) |", inv_ms + engine_ms);
+    println!(
+        "| build space engine (refcounts + exclusive bytes) | {engine_ms:.0} ms | ≤ 1000 ms (with inventory: {:.0} ms) |",
+        inv_ms + engine_ms
+    );
     println!("| toggle one tag + read total, p50 | {:.2} µs | |", pct(0.5));
     println!("| toggle one tag + read total, p99 | {:.2} µs | ≤ 1000 µs |", pct(0.99));
-    println!("| select {} tags (half the registry) | {select_ms:.1} ms ({total} bytes) | ≤ 50 ms |", half.len());
+    println!(
+        "| select {} tags (half the registry) | {select_ms:.1} ms ({total} bytes) | ≤ 50 ms |",
+        half.len()
+    );
     println!("| clear that selection | {clear_ms:.1} ms | ≤ 50 ms |");
     println!("| resident memory of inventory + engine | {rss:.0} MB | ≤ 300 MB |");
 }

@@ -9,7 +9,7 @@
 mod support;
 
 use registry_cleaner::ops::execute::execute;
-use registry_cleaner::ops::scan::{scan, ScanOptions};
+use registry_cleaner::ops::scan::{ScanOptions, scan};
 use registry_cleaner::ops::scan_cache::ScanCache;
 use registry_cleaner::plan::recheck::Verdict;
 use registry_cleaner::report::json::PlanManifest;
@@ -21,7 +21,11 @@ use std::time::Instant;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Environments of 5 revisions sharing base and environment layers, plus models on top.
@@ -31,20 +35,38 @@ fn dataset(tags: usize) -> Vec<TagSpec> {
     let mut i = 0u64;
     while out.len() < tags {
         let env = format!("{:024x}", 0x65a0_0000_0000u64 + i);
-        let env_layer = LayerSpec { seed: 10_000 + i, size: 1_000 };
+        let env_layer = LayerSpec {
+            seed: 10_000 + i,
+            size: 1_000,
+        };
         let kind = if i % 4 == 3 { "model" } else { "environment" };
         for rev in 1..=5u64 {
             if out.len() == tags {
                 break;
             }
             let img = ImageSpec {
-                layers: vec![base, env_layer, LayerSpec { seed: 1_000_000 + i * 10 + rev, size: 300 }],
+                layers: vec![
+                    base,
+                    env_layer,
+                    LayerSpec {
+                        seed: 1_000_000 + i * 10 + rev,
+                        size: 300,
+                    },
+                ],
                 created: 1_700_000_000 + (i * 10 + rev) as i64,
-                flavor: if i % 2 == 0 { MediaFlavor::Docker } else { MediaFlavor::Oci },
+                flavor: if i.is_multiple_of(2) {
+                    MediaFlavor::Docker
+                } else {
+                    MediaFlavor::Oci
+                },
                 architecture: "amd64".into(),
                 label: format!("{env}-{rev}"),
             };
-            out.push(TagSpec { repository: format!("dominodatalab/{kind}"), tag: format!("{env}-{rev}"), target: TagTarget::Image(img) });
+            out.push(TagSpec {
+                repository: format!("dominodatalab/{kind}"),
+                tag: format!("{env}-{rev}"),
+                target: TagTarget::Image(img),
+            });
         }
         i += 1;
     }
@@ -58,7 +80,14 @@ fn client(url: &str, concurrency: usize) -> RegistryClient {
 }
 
 fn opts(concurrency: usize, fetch_config: bool, cache: Option<ScanCache>) -> ScanOptions {
-    ScanOptions { prefix: "dominodatalab".into(), repositories: None, fetch_config, verify_blobs: false, concurrency, cache }
+    ScanOptions {
+        prefix: "dominodatalab".into(),
+        repositories: None,
+        fetch_config,
+        verify_blobs: false,
+        concurrency,
+        cache,
+    }
 }
 
 fn main() {
@@ -69,7 +98,10 @@ fn main() {
     let specs = dataset(n);
     let t = Instant::now();
     rt.block_on(world::push(&client(&url, 8), &specs)).expect("push");
-    println!("dataset: {n} tags pushed in {:.1} s; registry docker-registry 2.8 on loopback\n", t.elapsed().as_secs_f64());
+    println!(
+        "dataset: {n} tags pushed in {:.1} s; registry docker-registry 2.8 on loopback\n",
+        t.elapsed().as_secs_f64()
+    );
     let mut rows: Vec<(String, f64, String)> = Vec::new();
 
     // 1. The original tool's approach: skopeo inspect per tag, 4 in parallel (a sample).
@@ -80,7 +112,11 @@ fn main() {
             .iter()
             .map(|s| {
                 Command::new("skopeo")
-                    .args(["inspect", "--tls-verify=false", &format!("docker://{}/{}:{}", reg.host(), s.repository, s.tag)])
+                    .args([
+                        "inspect",
+                        "--tls-verify=false",
+                        &format!("docker://{}/{}:{}", reg.host(), s.repository, s.tag),
+                    ])
                     .stdout(std::process::Stdio::null())
                     .spawn()
                     .expect("skopeo (apt-get install skopeo)")
@@ -91,11 +127,18 @@ fn main() {
         }
     }
     let skopeo_rate = sample.len() as f64 / t.elapsed().as_secs_f64();
-    rows.push(("original approach: skopeo inspect per tag, 4 parallel".into(), skopeo_rate, format!("{} tags sampled", sample.len())));
+    rows.push((
+        "original approach: skopeo inspect per tag, 4 parallel".into(),
+        skopeo_rate,
+        format!("{} tags sampled", sample.len()),
+    ));
 
     // 2. The registry's ceiling: wrk GETs over the same manifest URLs.
     let lua = reg.dir.path().join("paths.lua");
-    let paths: Vec<String> = specs.iter().map(|s| format!("\"/v2/{}/manifests/{}\"", s.repository, s.tag)).collect();
+    let paths: Vec<String> = specs
+        .iter()
+        .map(|s| format!("\"/v2/{}/manifests/{}\"", s.repository, s.tag))
+        .collect();
     std::fs::write(
         &lua,
         format!(
@@ -104,10 +147,22 @@ fn main() {
         ),
     )
     .unwrap();
-    let out = Command::new("wrk").args(["-t2", "-c8", "-d8s", "-s", lua.to_str().unwrap(), &url]).output().expect("wrk (apt-get install wrk)");
+    let out = Command::new("wrk")
+        .args(["-t2", "-c8", "-d8s", "-s", lua.to_str().unwrap(), &url])
+        .output()
+        .expect("wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
-    let wrk_rate: f64 = text.lines().find(|l| l.starts_with("Requests/sec:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    rows.push(("registry ceiling: wrk GET per tag, 8 connections".into(), wrk_rate, "requests/s = tags/s at one GET per tag".into()));
+    let wrk_rate: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    rows.push((
+        "registry ceiling: wrk GET per tag, 8 connections".into(),
+        wrk_rate,
+        "requests/s = tags/s at one GET per tag".into(),
+    ));
 
     // 3. Our cold scans at several concurrencies (no cache), with and without config blobs.
     let mut best = (0usize, 0.0f64);
@@ -120,23 +175,50 @@ fn main() {
         if rate > best.1 {
             best = (conc, rate);
         }
-        rows.push((format!("cold scan, manifests only, concurrency {conc}"), rate, format!("{per_tag:.3} requests/tag")));
+        rows.push((
+            format!("cold scan, manifests only, concurrency {conc}"),
+            rate,
+            format!("{per_tag:.3} requests/tag"),
+        ));
     }
     let conc = best.0;
     let cache_dir = tempfile::tempdir().unwrap();
     let c = client(&url, conc);
     let t = Instant::now();
-    let inv = rt.block_on(scan(&c, &opts(conc, true, ScanCache::new(Some(cache_dir.path()), &reg.host(), false)), &|_| {})).expect("scan");
+    let inv = rt
+        .block_on(scan(
+            &c,
+            &opts(conc, true, ScanCache::new(Some(cache_dir.path()), &reg.host(), false)),
+            &|_| {},
+        ))
+        .expect("scan");
     let cold_rate = inv.tags.len() as f64 / t.elapsed().as_secs_f64();
     let cold_req = c.stats.requests.load(Relaxed) as f64 / inv.tags.len() as f64;
-    rows.push((format!("cold scan with config blobs (ages), concurrency {conc}, fills cache"), cold_rate, format!("{cold_req:.3} requests/tag")));
-    for (trust, label) in [(false, "warm rescan (HEAD per tag, bodies from cache)"), (true, "warm rescan, unchanged tag lists trusted")] {
+    rows.push((
+        format!("cold scan with config blobs (ages), concurrency {conc}, fills cache"),
+        cold_rate,
+        format!("{cold_req:.3} requests/tag"),
+    ));
+    for (trust, label) in [
+        (false, "warm rescan (HEAD per tag, bodies from cache)"),
+        (true, "warm rescan, unchanged tag lists trusted"),
+    ] {
         let c = client(&url, conc);
         let t = Instant::now();
-        let inv = rt.block_on(scan(&c, &opts(conc, true, ScanCache::new(Some(cache_dir.path()), &reg.host(), trust)), &|_| {})).expect("scan");
+        let inv = rt
+            .block_on(scan(
+                &c,
+                &opts(conc, true, ScanCache::new(Some(cache_dir.path()), &reg.host(), trust)),
+                &|_| {},
+            ))
+            .expect("scan");
         let rate = inv.tags.len() as f64 / t.elapsed().as_secs_f64();
         let per_tag = c.stats.requests.load(Relaxed) as f64 / inv.tags.len() as f64;
-        rows.push((format!("{label}, concurrency {conc}"), rate, format!("{per_tag:.3} requests/tag; warm/cold time {:.2}", cold_rate / rate)));
+        rows.push((
+            format!("{label}, concurrency {conc}"),
+            rate,
+            format!("{per_tag:.3} requests/tag; warm/cold time {:.2}", cold_rate / rate),
+        ));
     }
 
     // 4. Deletes: the registry's own DELETE rate (plain loop) vs our executor with re-checks,
@@ -163,25 +245,51 @@ fn main() {
     let t = Instant::now();
     rt.block_on(async {
         use futures::stream::{self, StreamExt};
-        stream::iter(raw).map(|m| c.delete_manifest(&m.repository, &m.digest)).buffer_unordered(conc).collect::<Vec<_>>().await
+        stream::iter(raw)
+            .map(|m| c.delete_manifest(&m.repository, &m.digest))
+            .buffer_unordered(conc)
+            .collect::<Vec<_>>()
+            .await
     });
     let raw_rate = raw.len() as f64 / t.elapsed().as_secs_f64();
-    rows.push((format!("registry DELETE rate: plain loop, concurrency {conc}"), raw_rate, format!("{} manifests", raw.len())));
+    rows.push((
+        format!("registry DELETE rate: plain loop, concurrency {conc}"),
+        raw_rate,
+        format!("{} manifests", raw.len()),
+    ));
     let verdicts = vec![Verdict::Delete; ours.len()];
     let c = client(&copy.url(), conc);
     let t = Instant::now();
-    let items = rt.block_on(execute(&c, ours, &verdicts, true, conc, None, &|_| {})).expect("execute");
+    let items = rt
+        .block_on(execute(&c, ours, &verdicts, true, conc, None, &|_| {}))
+        .expect("execute");
     let our_rate = items.len() as f64 / t.elapsed().as_secs_f64();
     let per = c.stats.requests.load(Relaxed) as f64 / items.len() as f64;
-    rows.push((format!("our executor (HEAD re-check per tag + DELETE), concurrency {conc}"), our_rate, format!("{per:.2} requests/manifest; ratio to plain {:.2}", our_rate / raw_rate)));
+    rows.push((
+        format!("our executor (HEAD re-check per tag + DELETE), concurrency {conc}"),
+        our_rate,
+        format!("{per:.2} requests/manifest; ratio to plain {:.2}", our_rate / raw_rate),
+    ));
 
     println!("| measurement | tags/s (or items/s) | notes |");
     println!("|---|---|---|");
     for (m, rate, note) in &rows {
         println!("| {m} | {rate:.0} | {note} |");
     }
-    let manifest_only = rows.iter().find(|r| r.0.contains(&format!("concurrency {}", best.0)) && r.0.starts_with("cold scan, manifests")).map_or(0.0, |r| r.1);
-    println!("\ncold scan (manifests only) / wrk ceiling: {:.2} (target ≥ 0.85)", manifest_only / wrk_rate.max(1.0));
-    println!("cold scan with ages / original approach: {:.1}×", cold_rate / skopeo_rate.max(0.001));
-    println!("executor / plain DELETE loop: {:.2} (target ≥ 0.7)", our_rate / raw_rate);
+    let manifest_only = rows
+        .iter()
+        .find(|r| r.0.contains(&format!("concurrency {}", best.0)) && r.0.starts_with("cold scan, manifests"))
+        .map_or(0.0, |r| r.1);
+    println!(
+        "\ncold scan (manifests only) / wrk ceiling: {:.2} (target ≥ 0.85)",
+        manifest_only / wrk_rate.max(1.0)
+    );
+    println!(
+        "cold scan with ages / original approach: {:.1}×",
+        cold_rate / skopeo_rate.max(0.001)
+    );
+    println!(
+        "executor / plain DELETE loop: {:.2} (target ≥ 0.7)",
+        our_rate / raw_rate
+    );
 }

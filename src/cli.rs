@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "registry-cleaner", version, about = "Reclaim space in a Domino Data Lab Docker registry without breaking running workloads")]
+#[command(
+    name = "registry-cleaner",
+    version,
+    about = "Reclaim space in a Domino Data Lab Docker registry without breaking running workloads"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -131,6 +135,11 @@ pub enum ConfigCommand {
 impl TuiArgs {
     /// What `registry-cleaner` with no command runs on a terminal.
     pub fn default_for_terminal() -> TuiArgs {
-        TuiArgs { plan_output: PathBuf::from("registry-cleaner-plan.json"), demo_tags: 3000, demo_seed: 42, ..TuiArgs::default() }
+        TuiArgs {
+            plan_output: PathBuf::from("registry-cleaner-plan.json"),
+            demo_tags: 3000,
+            demo_seed: 42,
+            ..TuiArgs::default()
+        }
     }
 }

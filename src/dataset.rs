@@ -16,7 +16,12 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [SourceKind::Registry, SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak];
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::Registry,
+        SourceKind::Mongo,
+        SourceKind::Kubernetes,
+        SourceKind::Keycloak,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

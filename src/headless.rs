@@ -3,12 +3,12 @@
 
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::model::{Inventory, TagId};
-use crate::ops::scan::{scan, ScanOptions, ScanProgress};
-use crate::plan::{category, CategoryId, CategoryResult};
+use crate::ops::scan::{ScanOptions, ScanProgress, scan};
+use crate::plan::{CategoryId, CategoryResult, category};
 use crate::report::json::{self, PlanInput};
 use crate::settings::Settings;
-use crate::sources::registry::{docker_config_credentials, Credentials, RegistryClient, RegistryOptions};
-use anyhow::{anyhow, bail, Context as _};
+use crate::sources::registry::{Credentials, RegistryClient, RegistryOptions, docker_config_credentials};
+use anyhow::{Context as _, anyhow, bail};
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,14 +27,21 @@ pub struct CannotRun(pub String);
 pub fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
     let r = &settings.registry;
     let credentials = match (&r.username, &r.password) {
-        (Some(u), Some(p)) => Some(Credentials { username: u.clone(), password: p.clone() }),
+        (Some(u), Some(p)) => Some(Credentials {
+            username: u.clone(),
+            password: p.clone(),
+        }),
         (Some(_), None) | (None, Some(_)) => {
-            bail!(CannotRun("set both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither".into()))
+            bail!(CannotRun(
+                "set both REGISTRY_USERNAME and REGISTRY_PASSWORD, or neither".into()
+            ))
         }
         (None, None) => {
-            let dir = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
+            let dir = std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| dirs::home_dir().map(|h| h.join(".docker")));
             match dir {
-                Some(d) => docker_config_credentials(&d.join("config.json"), &r.host).map_err(|e| CannotRun(e))?,
+                Some(d) => docker_config_credentials(&d.join("config.json"), &r.host).map_err(CannotRun)?,
                 None => None,
             }
         }
@@ -67,7 +74,11 @@ pub fn scan_options(settings: &Settings, for_delete: bool) -> ScanOptions {
         fetch_config: settings.registry.fetch_config,
         verify_blobs: settings.registry.verify_blobs,
         concurrency: settings.registry.concurrency,
-        cache: if r.cache { crate::ops::scan_cache::ScanCache::new(r.cache_dir.as_deref(), &r.host, trust) } else { None },
+        cache: if r.cache {
+            crate::ops::scan_cache::ScanCache::new(r.cache_dir.as_deref(), &r.host, trust)
+        } else {
+            None
+        },
     }
 }
 
@@ -78,7 +89,14 @@ pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -
     let progress = move |p: ScanProgress| {
         if show {
             let eta = p.eta_secs().map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
-            eprint!("\r\x1b[2K{:?}: {}/{} ({:.0}/s{eta}, {} requests)", p.phase, p.done, p.total, p.rate(), p.requests);
+            eprint!(
+                "\r\x1b[2K{:?}: {}/{} ({:.0}/s{eta}, {} requests)",
+                p.phase,
+                p.done,
+                p.total,
+                p.rate(),
+                p.requests
+            );
         }
     };
     let result = scan(&client, &scan_options(settings, for_delete), &progress).await;
@@ -89,18 +107,31 @@ pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -
 }
 
 /// Loads every source into a dataset (registry from a snapshot when given).
-pub async fn load_dataset(settings: &Settings, snapshot: Option<&Path>, quiet: bool, for_delete: bool, now: i64) -> anyhow::Result<Dataset> {
+pub async fn load_dataset(
+    settings: &Settings,
+    snapshot: Option<&Path>,
+    quiet: bool,
+    for_delete: bool,
+    now: i64,
+) -> anyhow::Result<Dataset> {
     let (inventory, generated_at) = match snapshot {
         Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string())))?,
         None => (scan_registry(settings, quiet, for_delete).await?, now),
     };
-    let mut ds = Dataset { inventory, generated_at, ..Default::default() };
+    let mut ds = Dataset {
+        inventory,
+        generated_at,
+        ..Default::default()
+    };
     ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
     for kind in [SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak] {
         let status = if settings.without.contains(&kind) {
             SourceStatus::Disabled
         } else {
-            SourceStatus::Failed(format!("the {} source is not built into this version yet", kind.as_str()))
+            SourceStatus::Failed(format!(
+                "the {} source is not built into this version yet",
+                kind.as_str()
+            ))
         };
         ds.sources.insert(kind, status);
     }
@@ -114,7 +145,10 @@ pub fn categories(ds: &Dataset) -> Vec<CategoryResult> {
         .into_iter()
         .map(|id| match id {
             CategoryId::BrokenTags => category::broken_tags(&ds.inventory),
-            other => CategoryResult::unavailable(other, format!("{other} needs MongoDB usage data, which this version does not read yet")),
+            other => CategoryResult::unavailable(
+                other,
+                format!("{other} needs MongoDB usage data, which this version does not read yet"),
+            ),
         })
         .collect()
 }
@@ -124,7 +158,8 @@ pub fn categories(ds: &Dataset) -> Vec<CategoryResult> {
 pub fn parse_selection(inv: &Inventory, flags: &[String], file: Option<&Path>) -> anyhow::Result<Vec<TagId>> {
     let mut lines: Vec<(String, String)> = flags.iter().map(|s| (format!("--select {s:?}"), s.clone())).collect();
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|e| CannotRun(format!("{}: cannot read selection file: {e}", f.display())))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| CannotRun(format!("{}: cannot read selection file: {e}", f.display())))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -164,7 +199,10 @@ pub fn parse_categories(ids: &[String]) -> anyhow::Result<Vec<CategoryId>> {
         .map(|s| {
             CategoryId::parse(s).ok_or_else(|| {
                 let all: Vec<&str> = CategoryId::ALL.iter().map(|c| c.as_str()).collect();
-                anyhow!(CannotRun(format!("unknown category {s:?}; expected one of {}", all.join(", "))))
+                anyhow!(CannotRun(format!(
+                    "unknown category {s:?}; expected one of {}",
+                    all.join(", ")
+                )))
             })
         })
         .collect()
@@ -176,7 +214,11 @@ pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: b
     let input = if args.select.is_empty() && args.select_file.is_none() {
         PlanInput::Categories
     } else {
-        PlanInput::Selection(parse_selection(&ds.inventory, &args.select, args.select_file.as_deref())?)
+        PlanInput::Selection(parse_selection(
+            &ds.inventory,
+            &args.select,
+            args.select_file.as_deref(),
+        )?)
     };
     let without: Vec<SourceKind> = settings.without.iter().copied().collect();
     let report = json::build(&ds, &only, &input, &settings_fingerprint(settings), &without);

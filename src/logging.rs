@@ -18,7 +18,10 @@ pub fn default_log_path() -> PathBuf {
 /// warnings only). Client crates stay at `warn` unless `RUST_LOG` says otherwise.
 pub fn init(path: &Path, verbosity: u8, quiet: bool) -> anyhow::Result<WorkerGuard> {
     use anyhow::Context as _;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating log directory {}", dir.display()))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -32,7 +35,13 @@ pub fn init(path: &Path, verbosity: u8, quiet: bool) -> anyhow::Result<WorkerGua
         (false, 1) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,registry_cleaner={level}")));
-    tracing_subscriber::fmt().with_writer(writer).with_ansi(false).with_env_filter(filter).try_init().ok();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("warn,registry_cleaner={level}")));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok();
     Ok(guard)
 }

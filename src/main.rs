@@ -5,7 +5,7 @@ use clap::Parser as _;
 use registry_cleaner::cli::{Cli, Command, ConfigCommand, SourceArg, TuiArgs};
 use registry_cleaner::dataset::SourceKind;
 use registry_cleaner::headless::{self, CannotRun, EXIT_CANNOT_RUN, EXIT_FAILURES};
-use registry_cleaner::settings::{process_env, FlagOverrides, Settings};
+use registry_cleaner::settings::{FlagOverrides, Settings, process_env};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    let log_path = settings.log_file.clone().unwrap_or_else(registry_cleaner::logging::default_log_path);
+    let log_path = settings
+        .log_file
+        .clone()
+        .unwrap_or_else(registry_cleaner::logging::default_log_path);
     let _guard = match registry_cleaner::logging::init(&log_path, g.verbose, g.quiet) {
         Ok(g) => Some(g),
         Err(e) => {
@@ -51,7 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let quiet = g.quiet;
     let result = runtime.block_on(run(&cli, &settings, quiet, now, log_path));
     match result {
@@ -59,12 +64,22 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "command failed");
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<CannotRun>().is_some() { ExitCode::from(EXIT_CANNOT_RUN) } else { ExitCode::from(EXIT_FAILURES) }
+            if e.downcast_ref::<CannotRun>().is_some() {
+                ExitCode::from(EXIT_CANNOT_RUN)
+            } else {
+                ExitCode::from(EXIT_FAILURES)
+            }
         }
     }
 }
 
-async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64, log_path: std::path::PathBuf) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: &Cli,
+    settings: &Settings,
+    quiet: bool,
+    now: i64,
+    log_path: std::path::PathBuf,
+) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
     let default_tui = Command::Tui(TuiArgs::default_for_terminal());
     let command = match &cli.command {
@@ -81,16 +96,16 @@ async fn run(cli: &Cli, settings: &Settings, quiet: bool, now: i64, log_path: st
                 return Ok(ExitCode::from(EXIT_FAILURES));
             }
         }
-        Some(Command::Config { command: ConfigCommand::Show }) => {
-            headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?
-        }
+        Some(Command::Config {
+            command: ConfigCommand::Show,
+        }) => headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?,
         None => return Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn run_tui(settings: &Settings, args: &TuiArgs, log_path: std::path::PathBuf) -> anyhow::Result<()> {
-    use registry_cleaner::tui::{self, backend::LiveBackend, TuiOptions};
+    use registry_cleaner::tui::{self, TuiOptions, backend::LiveBackend};
     let mut opts = TuiOptions {
         read_only: args.read_only,
         demo: args.demo,

@@ -8,6 +8,6 @@ pub mod inventory;
 pub use digest::{DigestId, Digests};
 pub use image::{ImageKind, ObjectId};
 pub use inventory::{
-    Blob, BlobRole, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform, RepoId,
-    Repository, RevId, Revision, Tag, TagId, TagState,
+    Blob, BlobRole, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform, RepoId, Repository, RevId, Revision,
+    Tag, TagId, TagState,
 };

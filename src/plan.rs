@@ -6,4 +6,4 @@ pub mod recheck;
 pub mod space;
 
 pub use category::{Candidate, CategoryId, CategoryResult, CategoryStatus, ProtectedTag};
-pub use space::{reclaimable_from_scratch, SpaceEngine};
+pub use space::{SpaceEngine, reclaimable_from_scratch};

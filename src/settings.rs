@@ -273,7 +273,8 @@ impl Settings {
 }
 
 pub fn read_file_config(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config file: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config file: {e}", path.display()))?;
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
@@ -281,22 +282,48 @@ pub fn read_file_config(path: &Path) -> Result<FileConfig, String> {
 }
 
 fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides) -> Result<Settings, String> {
-    let src = path.as_ref().map_or("defaults".to_string(), |p| p.display().to_string());
+    let src = path
+        .as_ref()
+        .map_or("defaults".to_string(), |p| p.display().to_string());
     let bad = |key: &str, why: String| format!("{src}: {key}: {why}");
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
 
-    let raw_url = flags.registry.clone().or_else(|| get("REGISTRY_URL")).or(f.registry.url).unwrap_or_else(|| "docker-registry:5000".into());
+    let raw_url = flags
+        .registry
+        .clone()
+        .or_else(|| get("REGISTRY_URL"))
+        .or(f.registry.url)
+        .unwrap_or_else(|| "docker-registry:5000".into());
     let (mut scheme, host) = parse_registry_url(&raw_url).map_err(|e| bad("registry.url", e))?;
     if flags.plain_http {
         scheme = Scheme::Http;
     }
-    let repository = flags.repository.clone().or_else(|| get("REPOSITORY")).or(f.registry.repository).unwrap_or_else(|| "dominodatalab".into());
-    if repository.is_empty() || !repository.chars().all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c)) {
-        return Err(bad("registry.repository", format!("{repository:?} must match ^[A-Za-z0-9_./-]+$")));
+    let repository = flags
+        .repository
+        .clone()
+        .or_else(|| get("REPOSITORY"))
+        .or(f.registry.repository)
+        .unwrap_or_else(|| "dominodatalab".into());
+    if repository.is_empty()
+        || !repository
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/.".contains(c))
+    {
+        return Err(bad(
+            "registry.repository",
+            format!("{repository:?} must match ^[A-Za-z0-9_./-]+$"),
+        ));
     }
-    let concurrency = flags.concurrency.or(f.registry.concurrency).or(f.analysis.max_workers).unwrap_or(8);
+    let concurrency = flags
+        .concurrency
+        .or(f.registry.concurrency)
+        .or(f.analysis.max_workers)
+        .unwrap_or(8);
     if !(1..=256).contains(&concurrency) {
-        return Err(bad("registry.concurrency", format!("{concurrency} must be between 1 and 256")));
+        return Err(bad(
+            "registry.concurrency",
+            format!("{concurrency} must be between 1 and 256"),
+        ));
     }
     let max_retries = f.retry.max_retries.unwrap_or(3);
     if max_retries > 20 {
@@ -304,7 +331,10 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
     }
     let initial_delay = f.retry.initial_delay.unwrap_or(0.2);
     if !(0.0..=60.0).contains(&initial_delay) {
-        return Err(bad("retry.initial_delay", format!("{initial_delay} must be between 0 and 60 seconds")));
+        return Err(bad(
+            "retry.initial_delay",
+            format!("{initial_delay} must be between 0 and 60 seconds"),
+        ));
     }
     let registry = RegistrySettings {
         host,
@@ -332,19 +362,25 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
     }
 
     let mongo_port = match get("MONGODB_PORT") {
-        Some(p) => p.parse().map_err(|_| format!("environment: MONGODB_PORT: {p:?} is not a port number"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("environment: MONGODB_PORT: {p:?} is not a port number"))?,
         None => f.mongo.port.unwrap_or(27017),
     };
     if mongo_port == 0 {
         return Err(bad("mongo.port", "0 is not a valid port".into()));
     }
     let mongo = MongoSettings {
-        host: get("MONGODB_HOST").or(f.mongo.host).unwrap_or_else(|| "mongodb-replicaset".into()),
+        host: get("MONGODB_HOST")
+            .or(f.mongo.host)
+            .unwrap_or_else(|| "mongodb-replicaset".into()),
         port: mongo_port,
         replicaset: f.mongo.replicaset.unwrap_or_else(|| "rs0".into()),
         db: f.mongo.db.unwrap_or_else(|| "domino".into()),
         uri: get("MONGODB_URI").map(Secret::new),
-        username: get("MONGODB_USERNAME").or(f.mongo.username).unwrap_or_else(|| "admin".into()),
+        username: get("MONGODB_USERNAME")
+            .or(f.mongo.username)
+            .unwrap_or_else(|| "admin".into()),
         password: get("MONGODB_PASSWORD").map(Secret::new),
     };
 
@@ -352,10 +388,18 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         .or_else(|| get("DOMINO_PLATFORM_NAMESPACE"))
         .or(f.kubernetes.domino_platform_namespace)
         .unwrap_or_else(|| "domino-platform".into());
-    let compute_namespace = get("COMPUTE_NAMESPACE").or(f.kubernetes.compute_namespace).unwrap_or_else(|| "domino-compute".into());
-    for (key, ns) in [("kubernetes.domino_platform_namespace", &platform_namespace), ("kubernetes.compute_namespace", &compute_namespace)] {
+    let compute_namespace = get("COMPUTE_NAMESPACE")
+        .or(f.kubernetes.compute_namespace)
+        .unwrap_or_else(|| "domino-compute".into());
+    for (key, ns) in [
+        ("kubernetes.domino_platform_namespace", &platform_namespace),
+        ("kubernetes.compute_namespace", &compute_namespace),
+    ] {
         if !is_dns_label(ns) {
-            return Err(bad(key, format!("{ns:?} is not a valid namespace name (lowercase letters, digits and '-')")));
+            return Err(bad(
+                key,
+                format!("{ns:?} is not a valid namespace name (lowercase letters, digits and '-')"),
+            ));
         }
     }
     let kubernetes = KubernetesSettings {
@@ -363,11 +407,16 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         compute_namespace,
         context: f.kubernetes.context,
         all_namespaces: f.kubernetes.all_namespaces.unwrap_or(false),
-        registry_statefulset: f.kubernetes.registry_statefulset.unwrap_or_else(|| "docker-registry".into()),
+        registry_statefulset: f
+            .kubernetes
+            .registry_statefulset
+            .unwrap_or_else(|| "docker-registry".into()),
     };
     let keycloak = KeycloakSettings {
         host: get("KEYCLOAK_HOST").or(f.keycloak.host),
-        realm: get("KEYCLOAK_REALM").or(f.keycloak.realm).unwrap_or_else(|| "DominoRealm".into()),
+        realm: get("KEYCLOAK_REALM")
+            .or(f.keycloak.realm)
+            .unwrap_or_else(|| "DominoRealm".into()),
         username: get("KEYCLOAK_USERNAME").or(f.keycloak.username),
         password: get("KEYCLOAK_PASSWORD").map(Secret::new),
     };
@@ -417,7 +466,9 @@ pub fn parse_registry_url(raw: &str) -> Result<(Scheme, String), String> {
     let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
     if !name_ok || !port_ok || host.contains('/') {
-        return Err(format!("{raw:?} is not host[:port] (with an optional http:// or https://)"));
+        return Err(format!(
+            "{raw:?} is not host[:port] (with an optional http:// or https://)"
+        ));
     }
     Ok((scheme, host.to_string()))
 }
@@ -425,7 +476,8 @@ pub fn parse_registry_url(raw: &str) -> Result<(Scheme, String), String> {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -451,12 +503,27 @@ mod tests {
         assert_eq!(s.registry.repository, "fromfile");
         assert_eq!(s.mongo.port, 27018);
         assert_eq!(s.mongo.db, "domino");
-        let s = load_yaml(yaml, &[("REGISTRY_URL", "http://env-registry:5000"), ("REPOSITORY", "fromenv")], FlagOverrides::default()).unwrap();
-        assert_eq!((s.registry.host.as_str(), s.registry.scheme), ("env-registry:5000", Scheme::Http));
+        let s = load_yaml(
+            yaml,
+            &[("REGISTRY_URL", "http://env-registry:5000"), ("REPOSITORY", "fromenv")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.registry.host.as_str(), s.registry.scheme),
+            ("env-registry:5000", Scheme::Http)
+        );
         assert_eq!(s.registry.repository, "fromenv");
-        let flags = FlagOverrides { registry: Some("flag:1".into()), repository: Some("fromflag".into()), ..Default::default() };
+        let flags = FlagOverrides {
+            registry: Some("flag:1".into()),
+            repository: Some("fromflag".into()),
+            ..Default::default()
+        };
         let s = load_yaml(yaml, &[("REGISTRY_URL", "env:5000")], flags).unwrap();
-        assert_eq!((s.registry.host.as_str(), s.registry.repository.as_str()), ("flag:1", "fromflag"));
+        assert_eq!(
+            (s.registry.host.as_str(), s.registry.repository.as_str()),
+            ("flag:1", "fromflag")
+        );
     }
 
     #[test]
@@ -465,7 +532,12 @@ mod tests {
         assert!(e.starts_with("FILE:") && e.contains("urll"), "{e}");
         let e = load_yaml("mongo:\n  port: lots\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.contains("mongo.port") && e.starts_with("FILE:"), "{e}");
-        let e = load_yaml("registry:\n  repository: 'invalid@repo'\n", &[], FlagOverrides::default()).unwrap_err();
+        let e = load_yaml(
+            "registry:\n  repository: 'invalid@repo'\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
         assert!(e.contains("registry.repository"), "{e}");
         let e = load_yaml("registry:\n  url: 'has space'\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.contains("registry.url"), "{e}");
@@ -483,7 +555,16 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_and_serialization() {
-        let s = load_yaml("", &[("REGISTRY_PASSWORD", "hunter2"), ("MONGODB_PASSWORD", "mongo-pw"), ("KEYCLOAK_PASSWORD", "kc-pw")], FlagOverrides::default()).unwrap();
+        let s = load_yaml(
+            "",
+            &[
+                ("REGISTRY_PASSWORD", "hunter2"),
+                ("MONGODB_PASSWORD", "mongo-pw"),
+                ("KEYCLOAK_PASSWORD", "kc-pw"),
+            ],
+            FlagOverrides::default(),
+        )
+        .unwrap();
         let dbg = format!("{s:?}");
         let json = serde_json::to_string(&s).unwrap();
         for secret in ["hunter2", "mongo-pw", "kc-pw"] {
@@ -494,8 +575,14 @@ mod tests {
 
     #[test]
     fn registry_urls() {
-        assert_eq!(parse_registry_url("http://127.0.0.1:5000").unwrap(), (Scheme::Http, "127.0.0.1:5000".into()));
-        assert_eq!(parse_registry_url("registry.example.com").unwrap(), (Scheme::Https, "registry.example.com".into()));
+        assert_eq!(
+            parse_registry_url("http://127.0.0.1:5000").unwrap(),
+            (Scheme::Http, "127.0.0.1:5000".into())
+        );
+        assert_eq!(
+            parse_registry_url("registry.example.com").unwrap(),
+            (Scheme::Https, "registry.example.com".into())
+        );
         assert!(parse_registry_url("ftp://x").is_err());
         assert!(parse_registry_url("x:99999").is_err());
     }

@@ -34,7 +34,10 @@ pub struct ImageSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagTarget {
     Image(ImageSpec),
-    Index { flavor: MediaFlavor, images: Vec<ImageSpec> },
+    Index {
+        flavor: MediaFlavor,
+        images: Vec<ImageSpec>,
+    },
 }
 
 /// `repository:tag → target`; two tags with equal targets share one digest.
@@ -93,7 +96,11 @@ pub struct BuiltImage {
 
 /// Serializes an image spec into its config and manifest JSON (deterministic).
 pub fn build_image(spec: &ImageSpec) -> BuiltImage {
-    let layers: Vec<(LayerSpec, String)> = spec.layers.iter().map(|l| (*l, sha256_digest(&layer_bytes(*l)))).collect();
+    let layers: Vec<(LayerSpec, String)> = spec
+        .layers
+        .iter()
+        .map(|l| (*l, sha256_digest(&layer_bytes(*l))))
+        .collect();
     let created = crate::report::rfc3339(spec.created);
     let config = serde_json::json!({
         "architecture": spec.architecture,
@@ -104,8 +111,16 @@ pub fn build_image(spec: &ImageSpec) -> BuiltImage {
     });
     let config = serde_json::to_vec(&config).expect("json");
     let (media_type, config_type, layer_type) = match spec.flavor {
-        MediaFlavor::Docker => (DOCKER_MANIFEST, "application/vnd.docker.container.image.v1+json", "application/vnd.docker.image.rootfs.diff.tar.gzip"),
-        MediaFlavor::Oci => (OCI_MANIFEST, "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip"),
+        MediaFlavor::Docker => (
+            DOCKER_MANIFEST,
+            "application/vnd.docker.container.image.v1+json",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+        MediaFlavor::Oci => (
+            OCI_MANIFEST,
+            "application/vnd.oci.image.config.v1+json",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ),
     };
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -113,12 +128,20 @@ pub fn build_image(spec: &ImageSpec) -> BuiltImage {
         "config": { "mediaType": config_type, "digest": sha256_digest(&config), "size": config.len() },
         "layers": layers.iter().map(|(l, d)| serde_json::json!({ "mediaType": layer_type, "digest": d, "size": l.size })).collect::<Vec<_>>(),
     });
-    BuiltImage { config, layers, manifest: serde_json::to_vec(&manifest).expect("json"), media_type }
+    BuiltImage {
+        config,
+        layers,
+        manifest: serde_json::to_vec(&manifest).expect("json"),
+        media_type,
+    }
 }
 
 /// Pushes tag specs through the registry's HTTP API (blobs once per repository, children
 /// before indexes). Returns the manifest digest of each tag, in order.
-pub async fn push(client: &crate::sources::registry::RegistryClient, specs: &[TagSpec]) -> Result<Vec<String>, crate::sources::registry::RegistryError> {
+pub async fn push(
+    client: &crate::sources::registry::RegistryClient,
+    specs: &[TagSpec],
+) -> Result<Vec<String>, crate::sources::registry::RegistryError> {
     let mut digests = Vec::with_capacity(specs.len());
     let mut pushed_blobs: std::collections::HashSet<(String, String)> = Default::default();
     for spec in specs {
@@ -139,7 +162,10 @@ pub async fn push(client: &crate::sources::registry::RegistryClient, specs: &[Ta
                     MediaFlavor::Docker => DOCKER_LIST,
                     MediaFlavor::Oci => OCI_INDEX,
                 };
-                let body = serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": children })).expect("json");
+                let body = serde_json::to_vec(
+                    &serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": children }),
+                )
+                .expect("json");
                 client.push_manifest(repo, &spec.tag, media_type, body).await?
             }
         };
@@ -165,7 +191,9 @@ async fn push_image(
     if pushed.insert((repo.to_string(), config_digest.clone())) {
         client.push_blob(repo, &config_digest, built.config.clone()).await?;
     }
-    client.push_manifest(repo, reference, built.media_type, built.manifest).await
+    client
+        .push_manifest(repo, reference, built.media_type, built.manifest)
+        .await
 }
 
 /// A small but complete Domino-like registry: environments whose revisions share a base
@@ -176,7 +204,11 @@ pub fn sample_registry(prefix: &str, now: i64) -> Vec<TagSpec> {
     let env_repo = format!("{prefix}/environment");
     let model_repo = format!("{prefix}/model");
     let base = LayerSpec { seed: 1, size: 60_000 };
-    let envs = ["65a000000000000000000001", "65a000000000000000000002", "65a000000000000000000003"];
+    let envs = [
+        "65a000000000000000000001",
+        "65a000000000000000000002",
+        "65a000000000000000000003",
+    ];
     let mut out = Vec::new();
     let image = |layers: Vec<LayerSpec>, age_days: i64, flavor, label: String| ImageSpec {
         layers,
@@ -186,20 +218,45 @@ pub fn sample_registry(prefix: &str, now: i64) -> Vec<TagSpec> {
         label,
     };
     for (e, env) in envs.iter().enumerate() {
-        let env_layer = LayerSpec { seed: 100 + e as u64, size: 20_000 + 1_000 * e as u64 };
+        let env_layer = LayerSpec {
+            seed: 100 + e as u64,
+            size: 20_000 + 1_000 * e as u64,
+        };
         for rev in 1..=3u64 {
-            let unique = LayerSpec { seed: 1_000 + 10 * e as u64 + rev, size: 3_000 * rev };
+            let unique = LayerSpec {
+                seed: 1_000 + 10 * e as u64 + rev,
+                size: 3_000 * rev,
+            };
             let flavor = if e == 1 { MediaFlavor::Oci } else { MediaFlavor::Docker };
-            let img = image(vec![base, env_layer, unique], 100 - 10 * rev as i64, flavor, format!("{env}-{rev}"));
-            out.push(TagSpec { repository: env_repo.clone(), tag: format!("{env}-{rev}"), target: TagTarget::Image(img) });
+            let img = image(
+                vec![base, env_layer, unique],
+                100 - 10 * rev as i64,
+                flavor,
+                format!("{env}-{rev}"),
+            );
+            out.push(TagSpec {
+                repository: env_repo.clone(),
+                tag: format!("{env}-{rev}"),
+                target: TagTarget::Image(img),
+            });
         }
     }
     // Two tags on one digest: a re-tag of the first environment's third revision.
     let dup = out[2].target.clone();
-    out.push(TagSpec { repository: env_repo.clone(), tag: format!("{}-3-release", envs[0]), target: dup });
+    out.push(TagSpec {
+        repository: env_repo.clone(),
+        tag: format!("{}-3-release", envs[0]),
+        target: dup,
+    });
     // A multi-arch index for a fourth environment.
     let arch = |a: &str, seed: u64| ImageSpec {
-        layers: vec![LayerSpec { seed, size: 15_000 }, LayerSpec { seed: seed + 1, size: 4_000 }],
+        layers: vec![
+            LayerSpec { seed, size: 15_000 },
+            LayerSpec {
+                seed: seed + 1,
+                size: 4_000,
+            },
+        ],
         created: now - 20 * 86_400,
         flavor: MediaFlavor::Oci,
         architecture: a.into(),
@@ -208,22 +265,44 @@ pub fn sample_registry(prefix: &str, now: i64) -> Vec<TagSpec> {
     out.push(TagSpec {
         repository: env_repo.clone(),
         tag: "65a000000000000000000004-1".into(),
-        target: TagTarget::Index { flavor: MediaFlavor::Oci, images: vec![arch("amd64", 500), arch("arm64", 600)] },
+        target: TagTarget::Index {
+            flavor: MediaFlavor::Oci,
+            images: vec![arch("amd64", 500), arch("arm64", 600)],
+        },
     });
     out.push(TagSpec {
         repository: env_repo.clone(),
         tag: "buildcache".into(),
-        target: TagTarget::Image(image(vec![base, LayerSpec { seed: 900, size: 7_000 }], 1, MediaFlavor::Docker, "buildcache".into())),
+        target: TagTarget::Image(image(
+            vec![base, LayerSpec { seed: 900, size: 7_000 }],
+            1,
+            MediaFlavor::Docker,
+            "buildcache".into(),
+        )),
     });
     // Models built on environment revisions: base + env layer + revision layer + model layer.
     let models = ["65b000000000000000000001", "65b000000000000000000002"];
     for (m, model) in models.iter().enumerate() {
         let e = m;
-        let env_layer = LayerSpec { seed: 100 + e as u64, size: 20_000 + 1_000 * e as u64 };
-        let rev_layer = LayerSpec { seed: 1_000 + 10 * e as u64 + 3, size: 9_000 };
+        let env_layer = LayerSpec {
+            seed: 100 + e as u64,
+            size: 20_000 + 1_000 * e as u64,
+        };
+        let rev_layer = LayerSpec {
+            seed: 1_000 + 10 * e as u64 + 3,
+            size: 9_000,
+        };
         for v in 1..=2u64 {
-            let model_layer = LayerSpec { seed: 2_000 + 10 * m as u64 + v, size: 5_000 * v };
-            let img = image(vec![base, env_layer, rev_layer, model_layer], 50 - v as i64, MediaFlavor::Docker, format!("{model}-v{v}"));
+            let model_layer = LayerSpec {
+                seed: 2_000 + 10 * m as u64 + v,
+                size: 5_000 * v,
+            };
+            let img = image(
+                vec![base, env_layer, rev_layer, model_layer],
+                50 - v as i64,
+                MediaFlavor::Docker,
+                format!("{model}-v{v}"),
+            );
             out.push(TagSpec {
                 repository: model_repo.clone(),
                 tag: format!("{model}-v{v}-20250101120000_abc{v}"),

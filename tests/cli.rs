@@ -25,14 +25,21 @@ fn bin(args: &[&str], dir: &std::path::Path) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
 }
 
 fn pushed_registry() -> Registry {
     let reg = Registry::start();
     let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
-    support::runtime().block_on(world::push(&c, &sample_registry("dominodatalab", NOW))).expect("push");
+    support::runtime()
+        .block_on(world::push(&c, &sample_registry("dominodatalab", NOW)))
+        .expect("push");
     reg
 }
 
@@ -41,7 +48,17 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
     let reg = pushed_registry();
     let dir = tempfile::tempdir().unwrap();
     let url = reg.url();
-    let r = json(&bin(&["report", "--registry", &url, "--without", "mongo", "--without=kubernetes"], dir.path()));
+    let r = json(&bin(
+        &[
+            "report",
+            "--registry",
+            &url,
+            "--without",
+            "mongo",
+            "--without=kubernetes",
+        ],
+        dir.path(),
+    ));
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["registry"], reg.host());
     assert!(r["generated_at"].as_str().unwrap().ends_with('Z'));
@@ -49,14 +66,22 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
     assert_eq!(r["sources"]["mongo"]["status"], "disabled");
     assert_eq!(r["sources"]["keycloak"]["status"], "failed");
     assert_eq!(r["without"], serde_json::json!(["mongo", "kubernetes"]));
-    let ids: Vec<&str> = r["categories"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = r["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 8);
     for c in r["categories"].as_array().unwrap() {
         for key in ["id", "status", "reclaimable_bytes", "candidates", "protected"] {
             assert!(c.get(key).is_some(), "{key} missing in {c}");
         }
     }
-    assert!(r["plan"]["tags"].as_array().unwrap().is_empty(), "no categories with candidates yet");
+    assert!(
+        r["plan"]["tags"].as_array().unwrap().is_empty(),
+        "no categories with candidates yet"
+    );
     assert_eq!(r["plan"]["reclaimable_bytes"], 0);
 }
 
@@ -66,20 +91,47 @@ fn a_snapshot_reports_the_same_as_a_live_scan_and_selections_include_siblings() 
     let dir = tempfile::tempdir().unwrap();
     let url = reg.url();
     let snap = dir.path().join("snap.json");
-    let out = bin(&["scan", "--registry", &url, "--output", snap.to_str().unwrap()], dir.path());
+    let out = bin(
+        &["scan", "--registry", &url, "--output", snap.to_str().unwrap()],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sel = "dominodatalab/environment:65a000000000000000000001-3";
     let live = json(&bin(&["report", "--registry", &url, "--select", sel], dir.path()));
-    let offline = json(&bin(&["report", "--snapshot", snap.to_str().unwrap(), "--select", sel], dir.path()));
+    let offline = json(&bin(
+        &["report", "--snapshot", snap.to_str().unwrap(), "--select", sel],
+        dir.path(),
+    ));
     assert_eq!(live["plan"]["tags"], offline["plan"]["tags"]);
     assert_eq!(live["plan"]["reclaimable_bytes"], offline["plan"]["reclaimable_bytes"]);
-    let tags: Vec<&str> = live["plan"]["tags"].as_array().unwrap().iter().map(|t| t["tag"].as_str().unwrap()).collect();
-    assert_eq!(tags, vec!["65a000000000000000000001-3", "65a000000000000000000001-3-release"]);
+    let tags: Vec<&str> = live["plan"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        vec!["65a000000000000000000001-3", "65a000000000000000000001-3-release"]
+    );
     assert!(live["plan"]["reclaimable_bytes"].as_u64().unwrap() > 0);
 
     let file = dir.path().join("select.txt");
-    std::fs::write(&file, "# comment\n\ndominodatalab/environment:65a000000000000000000001-1\nnot-a-tag\n").unwrap();
-    let out = bin(&["report", "--snapshot", snap.to_str().unwrap(), "--select-file", file.to_str().unwrap()], dir.path());
+    std::fs::write(
+        &file,
+        "# comment\n\ndominodatalab/environment:65a000000000000000000001-1\nnot-a-tag\n",
+    )
+    .unwrap();
+    let out = bin(
+        &[
+            "report",
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--select-file",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("select.txt:4") && err.contains("not-a-tag"), "{err}");
@@ -88,7 +140,11 @@ fn a_snapshot_reports_the_same_as_a_live_scan_and_selections_include_siblings() 
 #[test]
 fn bad_config_unreachable_registry_and_unknown_category_exit_2_with_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("config.yaml"), "registry:\n  url: x:5000\nmongo:\n  port: many\n").unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "registry:\n  url: x:5000\nmongo:\n  port: many\n",
+    )
+    .unwrap();
     let out = bin(&["report"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -96,12 +152,21 @@ fn bad_config_unreachable_registry_and_unknown_category_exit_2_with_clear_errors
 
     std::fs::write(dir.path().join("config.yaml"), "").unwrap();
     let port = support::free_port();
-    let out = bin(&["report", "--registry", &format!("http://127.0.0.1:{port}")], dir.path());
+    let out = bin(
+        &["report", "--registry", &format!("http://127.0.0.1:{port}")],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("127.0.0.1:{port}")));
-    assert!(out.stdout.is_empty(), "nothing on stdout when the report cannot be made");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout when the report cannot be made"
+    );
 
-    let out = bin(&["report", "--category", "nope", "--registry", "http://127.0.0.1:1"], dir.path());
+    let out = bin(
+        &["report", "--category", "nope", "--registry", "http://127.0.0.1:1"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken-tags"));
 }
@@ -120,6 +185,9 @@ fn config_show_redacts_secrets() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("username: bob") && !text.contains("hunter2") && !text.contains("m0ng0"), "{text}");
+    assert!(
+        text.contains("username: bob") && !text.contains("hunter2") && !text.contains("m0ng0"),
+        "{text}"
+    );
     assert!(text.contains("'***'") || text.contains("\"***\"") || text.contains("***"));
 }

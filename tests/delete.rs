@@ -5,12 +5,12 @@
 mod support;
 
 use registry_cleaner::sources::registry::{RegistryClient, RegistryOptions};
-use registry_cleaner::world::{self, sample_registry, TagSpec};
+use registry_cleaner::world::{self, TagSpec, sample_registry};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use support::proxy::{Fault, Proxy};
 use support::registry::Registry;
 
@@ -36,14 +36,24 @@ fn run(dir: &Path, url: &str, args: &[&str]) -> Output {
 }
 
 fn ok_json(out: &Output) -> Value {
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 fn pushed() -> (Registry, Vec<TagSpec>) {
     let reg = Registry::start();
     let specs = sample_registry("dominodatalab", NOW);
-    support::runtime().block_on(world::push(&RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(), &specs)).unwrap();
+    support::runtime()
+        .block_on(world::push(
+            &RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(),
+            &specs,
+        ))
+        .unwrap();
     (reg, specs)
 }
 
@@ -85,25 +95,61 @@ fn dry_run_then_apply_frees_exactly_the_plan_and_a_rerun_is_idempotent() {
     assert_eq!(dry["reclaimable_bytes_after_gc"], predicted);
     let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
     let rt = support::runtime();
-    assert!(rt.block_on(c.head_manifest(ENV, "65a000000000000000000001-1")).unwrap().is_some(), "dry run deleted nothing");
+    assert!(
+        rt.block_on(c.head_manifest(ENV, "65a000000000000000000001-1"))
+            .unwrap()
+            .is_some(),
+        "dry run deleted nothing"
+    );
 
     let audit = dir.path().join("audit.jsonl");
-    let applied = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--audit-log", audit.to_str().unwrap()]));
+    let applied = ok_json(&run(
+        dir.path(),
+        &url,
+        &[
+            "delete",
+            "--plan",
+            p,
+            "--apply",
+            "--force",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(applied["summary"]["deleted"], manifests, "{applied}");
     assert_eq!(applied["summary"]["failed"], 0);
     assert_eq!(applied["reclaimable_bytes_after_gc"], predicted);
     let lines = std::fs::read_to_string(&audit).unwrap();
-    assert_eq!(lines.lines().filter(|l| l.contains("\"result\":\"deleted\"")).count(), manifests);
+    assert_eq!(
+        lines.lines().filter(|l| l.contains("\"result\":\"deleted\"")).count(),
+        manifests
+    );
     assert!(lines.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
 
-    let again = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--audit-log", audit.to_str().unwrap()]));
+    let again = ok_json(&run(
+        dir.path(),
+        &url,
+        &[
+            "delete",
+            "--plan",
+            p,
+            "--apply",
+            "--force",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    ));
     assert_eq!(again["summary"]["deleted"], 0);
     assert_eq!(again["summary"]["already_deleted"], manifests, "{again}");
 
     reg.stop();
     let before = reg.blob_bytes();
     reg.garbage_collect();
-    assert_eq!(before - reg.blob_bytes(), predicted, "bytes freed by GC equal the plan's reclaimable_bytes");
+    assert_eq!(
+        before - reg.blob_bytes(),
+        predicted,
+        "bytes freed by GC equal the plan's reclaimable_bytes"
+    );
 }
 
 #[test]
@@ -116,7 +162,11 @@ fn bad_plans_are_refused_with_clear_errors_and_nothing_is_deleted() {
     let check = |name: &str, content: &str, expect: &str| {
         let f = dir.path().join(name);
         std::fs::write(&f, content).unwrap();
-        let out = run(dir.path(), &url, &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"]);
+        let out = run(
+            dir.path(),
+            &url,
+            &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"],
+        );
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(name) && err.contains(expect), "{name}: {err}");
@@ -124,7 +174,11 @@ fn bad_plans_are_refused_with_clear_errors_and_nothing_is_deleted() {
     check("truncated.json", &text[..text.len() / 2], "not a valid plan");
     check("garbage.json", "hello", "not a valid plan");
     let d = plan["plan"]["manifests"][0]["digest"].as_str().unwrap();
-    check("tampered.json", &text.replace(d, &format!("sha256:{}", "1".repeat(64))), "modified");
+    check(
+        "tampered.json",
+        &text.replace(d, &format!("sha256:{}", "1".repeat(64))),
+        "modified",
+    );
     let mut other = plan.clone();
     other["registry"] = Value::from("elsewhere:5000");
     check("other-registry.json", &other.to_string(), "checksum");
@@ -133,7 +187,11 @@ fn bad_plans_are_refused_with_clear_errors_and_nothing_is_deleted() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.json"));
     // Limits and confirmation.
     let p = path.to_str().unwrap();
-    let out = run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--max-delete", "0"]);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", p, "--apply", "--force", "--max-delete", "0"],
+    );
     assert!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("--max-delete"));
     let out = run(dir.path(), &url, &["delete", "--plan", p, "--apply"]);
     assert!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("--force"));
@@ -143,7 +201,12 @@ fn bad_plans_are_refused_with_clear_errors_and_nothing_is_deleted() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("plan is for registry"));
     let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
-    assert!(support::runtime().block_on(c.head_manifest(ENV, "65a000000000000000000001-1")).unwrap().is_some());
+    assert!(
+        support::runtime()
+            .block_on(c.head_manifest(ENV, "65a000000000000000000001-1"))
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
@@ -152,14 +215,34 @@ fn an_expired_plan_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = reg.url();
     let snap = dir.path().join("snap.json");
-    assert!(run(dir.path(), &url, &["scan", "--output", snap.to_str().unwrap()]).status.success());
+    assert!(
+        run(dir.path(), &url, &["scan", "--output", snap.to_str().unwrap()])
+            .status
+            .success()
+    );
     let mut s: Value = serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
     s["generated_at"] = Value::from("2020-01-01T00:00:00Z");
     std::fs::write(&snap, s.to_string()).unwrap();
     let path = dir.path().join("old-plan.json");
-    let out = run(dir.path(), &url, &["report", "--snapshot", snap.to_str().unwrap(), "--select", SELECTION[0], "-o", path.to_str().unwrap()]);
+    let out = run(
+        dir.path(),
+        &url,
+        &[
+            "report",
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--select",
+            SELECTION[0],
+            "-o",
+            path.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success());
-    let out = run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
 }
@@ -178,11 +261,25 @@ fn a_new_sibling_or_a_moved_tag_between_plan_and_apply_is_skipped() {
     let mut moved = specs[2].clone();
     moved.target = specs[5].target.clone();
     rt.block_on(world::push(&c, &[sibling, moved])).unwrap();
-    let out = run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    );
     let r = ok_json(&out);
     assert_eq!(r["summary"]["deleted"], 0, "{r}");
-    let reasons: Vec<&str> = r["items"].as_array().unwrap().iter().filter_map(|i| i["reason"].as_str()).collect();
-    assert!(reasons.iter().any(|x| x.contains("-pinned") && x.contains("not in the plan")), "{reasons:?}");
+    let reasons: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["reason"].as_str())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x.contains("-pinned") && x.contains("not in the plan")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|x| x.contains("now points at")), "{reasons:?}");
 }
 
@@ -209,19 +306,37 @@ fn failing_deletes_are_reported_and_retried_deletes_succeed() {
     let url = proxy.url();
     let (path, planned) = plan(dir.path(), &url, &SELECTION[..2]);
     armed.store(true, Ordering::SeqCst);
-    let r = ok_json(&run(dir.path(), &url, &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]));
-    assert_eq!(r["summary"]["deleted"], planned["plan"]["manifests"].as_array().unwrap().len(), "{r}");
+    let r = ok_json(&run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    ));
+    assert_eq!(
+        r["summary"]["deleted"],
+        planned["plan"]["manifests"].as_array().unwrap().len(),
+        "{r}"
+    );
     assert!(proxy.faults.load(Ordering::SeqCst) >= 2);
 
     // Now a registry that answers 500 to every DELETE: failures, exit code 1.
     let (reg2, _) = pushed();
     let broken = Arc::new(|_n: u64, m: &str, path: &str| {
-        if m == "DELETE" && !path.contains(&"0".repeat(64)) { Fault::Status(500, None) } else { Fault::Pass }
+        if m == "DELETE" && !path.contains(&"0".repeat(64)) {
+            Fault::Status(500, None)
+        } else {
+            Fault::Pass
+        }
     });
     let proxy2 = Proxy::start(&rt, reg2.url(), broken);
     let url2 = proxy2.url();
     let (path2, _) = plan(dir.path(), &url2, &SELECTION[..1]);
-    let out = cmd(dir.path(), &url2, &["delete", "--plan", path2.to_str().unwrap(), "--apply", "--force"]).output().unwrap();
+    let out = cmd(
+        dir.path(),
+        &url2,
+        &["delete", "--plan", path2.to_str().unwrap(), "--apply", "--force"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["summary"]["failed"], 1);
@@ -231,15 +346,23 @@ fn failing_deletes_are_reported_and_retried_deletes_succeed() {
 #[test]
 fn deletes_disabled_fail_preflight_with_the_setting_to_fix() {
     let mut reg = Registry::start();
-    reg.extra_env.push(("REGISTRY_STORAGE_DELETE_ENABLED".into(), "false".into()));
+    reg.extra_env
+        .push(("REGISTRY_STORAGE_DELETE_ENABLED".into(), "false".into()));
     reg.stop();
     reg.resume();
     support::runtime()
-        .block_on(world::push(&RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(), &sample_registry("dominodatalab", NOW)))
+        .block_on(world::push(
+            &RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(),
+            &sample_registry("dominodatalab", NOW),
+        ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = plan(dir.path(), &reg.url(), &SELECTION[..1]);
-    let out = run(dir.path(), &reg.url(), &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"]);
+    let out = run(
+        dir.path(),
+        &reg.url(),
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REGISTRY_STORAGE_DELETE_ENABLED"));
 }
@@ -262,14 +385,31 @@ fn killed_mid_run_then_rerun_finishes_with_exact_bytes() {
     let p = path.to_str().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let a = audit.to_str().unwrap();
-    let mut child = cmd(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force", "--concurrency", "1", "--audit-log", a])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cmd(
+        dir.path(),
+        &url,
+        &[
+            "delete",
+            "--plan",
+            p,
+            "--apply",
+            "--force",
+            "--concurrency",
+            "1",
+            "--audit-log",
+            a,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     // Kill (SIGKILL) as soon as the audit log shows the first deletion.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(&audit).unwrap_or_default().contains("\"result\":\"deleted\"") {
+    while !std::fs::read_to_string(&audit)
+        .unwrap_or_default()
+        .contains("\"result\":\"deleted\"")
+    {
         assert!(std::time::Instant::now() < deadline, "no deletion within 60 s");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -279,11 +419,21 @@ fn killed_mid_run_then_rerun_finishes_with_exact_bytes() {
     let s = &r["summary"];
     let total = planned["plan"]["manifests"].as_array().unwrap().len() as u64;
     assert_eq!(s["failed"], 0, "{r}");
-    assert!(s["already_deleted"].as_u64().unwrap() >= 1, "the first run got somewhere: {r}");
-    assert_eq!(s["deleted"].as_u64().unwrap() + s["already_deleted"].as_u64().unwrap(), total, "{r}");
+    assert!(
+        s["already_deleted"].as_u64().unwrap() >= 1,
+        "the first run got somewhere: {r}"
+    );
+    assert_eq!(
+        s["deleted"].as_u64().unwrap() + s["already_deleted"].as_u64().unwrap(),
+        total,
+        "{r}"
+    );
     drop(proxy);
     reg.stop();
     let before = reg.blob_bytes();
     reg.garbage_collect();
-    assert_eq!(before - reg.blob_bytes(), planned["plan"]["reclaimable_bytes"].as_u64().unwrap());
+    assert_eq!(
+        before - reg.blob_bytes(),
+        planned["plan"]["reclaimable_bytes"].as_u64().unwrap()
+    );
 }

@@ -2,12 +2,12 @@
 //! re-checks each manifest against fresh data, asks for confirmation (`--apply` on a
 //! terminal, or `--force`), executes through `ops::execute`, and prints results JSON.
 
-use super::{load_dataset, registry_client, settings_fingerprint, write_output, CannotRun};
+use super::{CannotRun, load_dataset, registry_client, settings_fingerprint, write_output};
 use crate::model::{RevId, TagId};
 use crate::ops::audit::AuditLog;
-use crate::ops::execute::{execute, preflight, ItemOutcome, Outcome};
-use crate::plan::recheck::{recheck, validate, Verdict};
+use crate::ops::execute::{ItemOutcome, Outcome, execute, preflight};
 use crate::plan::SpaceEngine;
+use crate::plan::recheck::{Verdict, recheck, validate};
 use crate::report::json::Report;
 use crate::settings::Settings;
 use anyhow::anyhow;
@@ -77,35 +77,59 @@ pub fn read_plan(path: &Path) -> anyhow::Result<Report> {
 pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<bool> {
     let report = read_plan(&args.plan)?;
     let fingerprint = settings_fingerprint(settings);
-    validate(&report, &settings.registry.host, Some(&fingerprint), now).map_err(|e| CannotRun(format!("{}: {e}", args.plan.display())))?;
+    validate(&report, &settings.registry.host, Some(&fingerprint), now)
+        .map_err(|e| CannotRun(format!("{}: {e}", args.plan.display())))?;
     let plan = &report.plan;
     if let Some(max) = args.max_delete
         && plan.tags.len() > max
     {
-        return Err(CannotRun(format!("the plan deletes {} tags, more than --max-delete {max}", plan.tags.len())).into());
+        return Err(CannotRun(format!(
+            "the plan deletes {} tags, more than --max-delete {max}",
+            plan.tags.len()
+        ))
+        .into());
     }
     if let Some(max) = args.max_bytes
         && plan.reclaimable_bytes > max
     {
-        return Err(CannotRun(format!("the plan reclaims {} bytes, more than --max-bytes {max}", plan.reclaimable_bytes)).into());
+        return Err(CannotRun(format!(
+            "the plan reclaims {} bytes, more than --max-bytes {max}",
+            plan.reclaimable_bytes
+        ))
+        .into());
     }
     if args.apply && !args.force && !std::io::stdin().is_terminal() {
-        return Err(CannotRun("--apply needs a confirmation, but stdin is not a terminal; add --force to run unattended".into()).into());
+        return Err(CannotRun(
+            "--apply needs a confirmation, but stdin is not a terminal; add --force to run unattended".into(),
+        )
+        .into());
     }
     if args.mongo_cleanup {
-        return Err(CannotRun("--mongo-cleanup needs the MongoDB source, which this version does not read yet".into()).into());
+        return Err(
+            CannotRun("--mongo-cleanup needs the MongoDB source, which this version does not read yet".into()).into(),
+        );
     }
     let client = registry_client(settings)?;
     if args.apply {
-        let repo = plan.manifests.first().map_or_else(|| format!("{}/environment", settings.registry.repository), |m| m.repository.clone());
-        preflight(&client, &repo).await.map_err(|e| CannotRun(format!("pre-flight: {e}")))?;
+        let repo = plan.manifests.first().map_or_else(
+            || format!("{}/environment", settings.registry.repository),
+            |m| m.repository.clone(),
+        );
+        preflight(&client, &repo)
+            .await
+            .map_err(|e| CannotRun(format!("pre-flight: {e}")))?;
     }
     // Fresh data: the whole registry (siblings, sizes) and every protection source.
     let fresh = load_dataset(settings, None, quiet, true, now).await?;
     // Fail closed: a protection source that is down (not disabled on purpose) stops the run.
     for (kind, status) in &fresh.sources {
         if let crate::dataset::SourceStatus::Failed(e) = status {
-            return Err(CannotRun(format!("the {} source is unavailable ({e}); fix it or pass --without {} on purpose", kind.as_str(), kind.as_str())).into());
+            return Err(CannotRun(format!(
+                "the {} source is unavailable ({e}); fix it or pass --without {} on purpose",
+                kind.as_str(),
+                kind.as_str()
+            ))
+            .into());
         }
     }
     let protected = protections(&fresh);
@@ -115,7 +139,10 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         return Err(CannotRun("not confirmed; nothing was deleted".into()).into());
     }
     let audit = if args.apply {
-        let path = args.audit_log.clone().unwrap_or_else(|| settings.output_dir.join("audit.jsonl"));
+        let path = args
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| settings.output_dir.join("audit.jsonl"));
         Some(AuditLog::open(&path).map_err(|e| CannotRun(format!("{}: cannot open audit log: {e}", path.display())))?)
     } else {
         None
@@ -126,15 +153,33 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
     let show = !quiet && std::io::stderr().is_terminal();
     let on_item = move |i: &ItemOutcome| {
         if show {
-            eprintln!("{:>15} {}@{}", format!("{:?}", i.outcome).split_whitespace().next().unwrap_or(""), i.repository, i.digest);
+            eprintln!(
+                "{:>15} {}@{}",
+                format!("{:?}", i.outcome).split_whitespace().next().unwrap_or(""),
+                i.repository,
+                i.digest
+            );
         }
     };
-    let items = execute(&client, &plan.manifests, &verdicts, args.apply, settings.registry.concurrency, audit.as_ref(), &on_item)
-        .await
-        .map_err(|e| anyhow!(e))?;
+    let items = execute(
+        &client,
+        &plan.manifests,
+        &verdicts,
+        args.apply,
+        settings.registry.concurrency,
+        audit.as_ref(),
+        &on_item,
+    )
+    .await
+    .map_err(|e| anyhow!(e))?;
     let summary = summarize(&items);
     if let Some(a) = &audit {
-        a.record("plan-end", &args.plan.display().to_string(), &format!("{summary:?}"), None)?;
+        a.record(
+            "plan-end",
+            &args.plan.display().to_string(),
+            &format!("{summary:?}"),
+            None,
+        )?;
     }
     let results = Results {
         schema_version: 1,
@@ -211,7 +256,10 @@ fn reclaimable_after(inv: &crate::model::Inventory, items: &[ItemOutcome]) -> u6
 
 fn confirm(manifests: usize, tags: usize, bytes: u64) -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
-    writeln!(err, "About to delete {manifests} manifests ({tags} tags in the plan), about {bytes} bytes reclaimable after GC.")?;
+    writeln!(
+        err,
+        "About to delete {manifests} manifests ({tags} tags in the plan), about {bytes} bytes reclaimable after GC."
+    )?;
     write!(err, "Type the number of manifests ({manifests}) to confirm: ")?;
     err.flush()?;
     let mut line = String::new();

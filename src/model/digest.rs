@@ -35,16 +35,20 @@ impl Digests {
         }
         let id = u32::try_from(self.ends.len()).expect("fewer than 4G digests");
         self.arena.push_str(digest);
-        self.ends.push(u32::try_from(self.arena.len()).expect("digest arena under 4 GB"));
+        self.ends
+            .push(u32::try_from(self.arena.len()).expect("digest arena under 4 GB"));
         let (arena, ends, hasher) = (&self.arena, &self.ends, &self.hasher);
-        self.index.insert_unique(hash, id, |&i| hasher.hash_one(slice(arena, ends, i)));
+        self.index
+            .insert_unique(hash, id, |&i| hasher.hash_one(slice(arena, ends, i)));
         DigestId(id)
     }
 
     /// The id of an already interned digest.
     pub fn get(&self, digest: &str) -> Option<DigestId> {
         let hash = self.hasher.hash_one(digest);
-        self.index.find(hash, |&i| slice(&self.arena, &self.ends, i) == digest).map(|i| DigestId(*i))
+        self.index
+            .find(hash, |&i| slice(&self.arena, &self.ends, i) == digest)
+            .map(|i| DigestId(*i))
     }
 
     /// The digest string of `id`.

@@ -150,9 +150,21 @@ mod tests {
         assert_eq!(ObjectId::parse(&ID.to_uppercase()).unwrap().to_string(), ID);
         assert!(ObjectId::parse("").unwrap_err().contains("is required"));
         assert!(ObjectId::parse(&ID[..23]).unwrap_err().contains("not 24 characters"));
-        assert!(ObjectId::parse(&format!("{ID}1")).unwrap_err().contains("not 24 characters"));
-        assert!(ObjectId::parse("507f1f77bcf86cd79943901g").unwrap_err().contains("not a valid hexadecimal"));
-        assert!(ObjectId::parse("507f1f77bcf86cd79943901G").unwrap_err().contains("not a valid hexadecimal"));
+        assert!(
+            ObjectId::parse(&format!("{ID}1"))
+                .unwrap_err()
+                .contains("not 24 characters")
+        );
+        assert!(
+            ObjectId::parse("507f1f77bcf86cd79943901g")
+                .unwrap_err()
+                .contains("not a valid hexadecimal")
+        );
+        assert!(
+            ObjectId::parse("507f1f77bcf86cd79943901G")
+                .unwrap_err()
+                .contains("not a valid hexadecimal")
+        );
     }
 
     #[test]
@@ -180,7 +192,10 @@ mod tests {
 
     #[test]
     fn repository_kind_comes_from_the_last_segment() {
-        assert_eq!(ImageKind::of_repository("dominodatalab/environment"), ImageKind::Environment);
+        assert_eq!(
+            ImageKind::of_repository("dominodatalab/environment"),
+            ImageKind::Environment
+        );
         assert_eq!(ImageKind::of_repository("dominodatalab/model"), ImageKind::Model);
         assert_eq!(ImageKind::of_repository("dominodatalab/other"), ImageKind::Other);
     }

@@ -81,7 +81,10 @@ impl Manifest {
 pub enum TagState {
     Ok(RevId),
     /// The tag exists but its manifest (or something it references) could not be read.
-    Broken { digest: Option<DigestId>, reason: String },
+    Broken {
+        digest: Option<DigestId>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,18 +184,19 @@ impl Inventory {
         let m = self.manifest(r.manifest)?;
         match &m.kind {
             ManifestKind::Image { .. } => m.created,
-            ManifestKind::Index { .. } => {
-                r.children.iter().filter_map(|c| self.created(*c)).max()
-            }
+            ManifestKind::Index { .. } => r.children.iter().filter_map(|c| self.created(*c)).max(),
         }
     }
 }
+
+/// Where a scanned tag points: its digest, or why it cannot be read (with the digest if known).
+type TagTarget = Result<DigestId, (Option<DigestId>, String)>;
 
 /// Collects scan results in any order and links them into an [`Inventory`].
 #[derive(Debug, Default)]
 pub struct InventoryBuilder {
     inv: Inventory,
-    pending_tags: Vec<(RepoId, String, Result<DigestId, (Option<DigestId>, String)>)>,
+    pending_tags: Vec<(RepoId, String, TagTarget)>,
 }
 
 impl InventoryBuilder {
@@ -210,7 +214,10 @@ impl InventoryBuilder {
         if let Some(id) = self.inv.repo_by_name(name) {
             return id;
         }
-        self.inv.repos.push(Repository { name: name.to_string(), kind: ImageKind::of_repository(name) });
+        self.inv.repos.push(Repository {
+            name: name.to_string(),
+            kind: ImageKind::of_repository(name),
+        });
         RepoId(self.inv.repos.len() as u32 - 1)
     }
 
@@ -237,7 +244,8 @@ impl InventoryBuilder {
     }
 
     pub fn broken_tag(&mut self, repo: RepoId, name: &str, digest: Option<DigestId>, reason: &str) {
-        self.pending_tags.push((repo, name.to_string(), Err((digest, reason.to_string()))));
+        self.pending_tags
+            .push((repo, name.to_string(), Err((digest, reason.to_string()))));
     }
 
     /// Links tags to revisions, and index revisions to their children in the same repository.
@@ -251,7 +259,10 @@ impl InventoryBuilder {
             let state = match target {
                 Ok(d) => match self.missing_part(d) {
                     None => TagState::Ok(self.revision_for(&mut revs, repo, d)),
-                    Some(reason) => TagState::Broken { digest: Some(d), reason },
+                    Some(reason) => TagState::Broken {
+                        digest: Some(d),
+                        reason,
+                    },
                 },
                 Err((digest, reason)) => TagState::Broken { digest, reason },
             };
@@ -285,7 +296,13 @@ impl InventoryBuilder {
         }
         let id = RevId(self.inv.revisions.len() as u32);
         revs.insert((repo, d), id);
-        self.inv.revisions.push(Revision { repo, manifest: d, tags: vec![], parents: vec![], children: vec![] });
+        self.inv.revisions.push(Revision {
+            repo,
+            manifest: d,
+            tags: vec![],
+            parents: vec![],
+            children: vec![],
+        });
         let children: Vec<DigestId> = match self.inv.manifest(d).map(|m| &m.kind) {
             Some(ManifestKind::Index { children }) => children.iter().map(|(b, _)| b.digest).collect(),
             _ => Vec::new(),

@@ -29,8 +29,14 @@ impl AuditLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        let operator = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-        Ok(AuditLog { path: path.to_path_buf(), file: Mutex::new(file), operator })
+        let operator = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            operator,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -39,11 +45,23 @@ impl AuditLog {
 
     /// Appends and fsyncs one line. An audit failure is an error the caller must stop on.
     pub fn record(&self, action: &str, target: &str, result: &str, error: Option<&str>) -> std::io::Result<()> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let line = Line { time: crate::report::rfc3339(now), operator: &self.operator, action, target, result, error };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let line = Line {
+            time: crate::report::rfc3339(now),
+            operator: &self.operator,
+            action,
+            target,
+            result,
+            error,
+        };
         let mut bytes = serde_json::to_vec(&line).map_err(std::io::Error::other)?;
         bytes.push(b'\n');
-        let mut f = self.file.lock().map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
         f.write_all(&bytes)?;
         f.sync_data()
     }

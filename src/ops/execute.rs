@@ -46,7 +46,9 @@ pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String
         Err(e) if e.status() == Some(405) => Err(format!(
             "the registry has deletes disabled (DELETE answers 405 UNSUPPORTED); set REGISTRY_STORAGE_DELETE_ENABLED=true on the registry (this restarts it): {e}"
         )),
-        Err(e) if matches!(e.status(), Some(401 | 403)) => Err(format!("the registry refuses deletes with these credentials: {e}")),
+        Err(e) if matches!(e.status(), Some(401 | 403)) => {
+            Err(format!("the registry refuses deletes with these credentials: {e}"))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -66,22 +68,35 @@ pub async fn execute(
     let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
     // Phase 1: everything that is not an index child; phase 2: children whose index is gone.
     for phase in [false, true] {
-        let jobs: Vec<usize> = (0..manifests.len()).filter(|i| manifests[*i].child_of.is_some() == phase).collect();
+        let jobs: Vec<usize> = (0..manifests.len())
+            .filter(|i| manifests[*i].child_of.is_some() == phase)
+            .collect();
         let done: Vec<(usize, ItemOutcome)> = stream::iter(jobs)
             .map(|i| {
                 let m = &manifests[i];
                 let parent_gone = m.child_of.as_ref().is_none_or(|p| {
-                    results.iter().flatten().any(|r| r.repository == m.repository && &r.digest == p && (r.is_gone() || !apply && r.outcome == Outcome::WouldDelete))
+                    results.iter().flatten().any(|r| {
+                        r.repository == m.repository
+                            && &r.digest == p
+                            && (r.is_gone() || !apply && r.outcome == Outcome::WouldDelete)
+                    })
                 });
                 async move {
                     let outcome = match (&verdicts[i], parent_gone) {
                         (Verdict::Skip(r), _) => Outcome::Skipped { reason: r.clone() },
-                        (_, false) => Outcome::Skipped { reason: "its index was not deleted".into() },
+                        (_, false) => Outcome::Skipped {
+                            reason: "its index was not deleted".into(),
+                        },
                         (Verdict::AlreadyDeleted, _) => Outcome::AlreadyDeleted,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
                         (Verdict::Delete, _) => delete_one(client, m).await,
                     };
-                    let item = ItemOutcome { repository: m.repository.clone(), digest: m.digest.clone(), tags: m.tags.clone(), outcome };
+                    let item = ItemOutcome {
+                        repository: m.repository.clone(),
+                        digest: m.digest.clone(),
+                        tags: m.tags.clone(),
+                        outcome,
+                    };
                     (i, item)
                 }
             })
@@ -112,9 +127,17 @@ pub async fn execute(
 async fn delete_one(client: &RegistryClient, m: &PlanManifest) -> Outcome {
     for tag in &m.tags {
         match client.head_manifest(&m.repository, tag).await {
-            Ok(Some(d)) if d != m.digest => return Outcome::Skipped { reason: format!("tag {tag} moved to {d} just before deletion") },
+            Ok(Some(d)) if d != m.digest => {
+                return Outcome::Skipped {
+                    reason: format!("tag {tag} moved to {d} just before deletion"),
+                };
+            }
             Ok(_) => {}
-            Err(e) => return Outcome::Failed { error: format!("re-checking tag {tag}: {e}") },
+            Err(e) => {
+                return Outcome::Failed {
+                    error: format!("re-checking tag {tag}: {e}"),
+                };
+            }
         }
     }
     match client.delete_manifest(&m.repository, &m.digest).await {

@@ -4,7 +4,7 @@
 //! make the whole registry unreadable (probe, listing) abort the scan.
 
 use crate::model::{Blob, DigestId, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform};
-use crate::sources::registry::{parse_config_created, parse_manifest, ParsedManifest, RegistryClient, RegistryError};
+use crate::sources::registry::{ParsedManifest, RegistryClient, RegistryError, parse_config_created, parse_manifest};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,13 +45,20 @@ pub enum ScanPhase {
 
 impl ScanProgress {
     pub fn rate(&self) -> f64 {
-        if self.elapsed_secs > 0.0 { self.done as f64 / self.elapsed_secs } else { 0.0 }
+        if self.elapsed_secs > 0.0 {
+            self.done as f64 / self.elapsed_secs
+        } else {
+            0.0
+        }
     }
     pub fn eta_secs(&self) -> Option<f64> {
         let rate = self.rate();
         (rate > 0.0 && self.total >= self.done).then(|| (self.total - self.done) as f64 / rate)
     }
 }
+
+/// A manifest as fetched: digest, content type, body.
+type Fetched = (String, Option<String>, Vec<u8>);
 
 struct Parsed {
     manifest: ParsedManifest,
@@ -80,10 +87,12 @@ pub async fn scan(
     report(ScanPhase::Listing, 0, 0);
     let repos = repositories(client, opts).await?;
     let tag_lists: Vec<(String, Vec<String>)> = stream::iter(repos.iter().cloned())
-        .map(|repo| async move { client.tags(&repo).await.map(|mut tags| {
-            tags.sort();
-            (repo, tags)
-        }) })
+        .map(|repo| async move {
+            client.tags(&repo).await.map(|mut tags| {
+                tags.sort();
+                (repo, tags)
+            })
+        })
         .buffered(4)
         .collect::<Vec<_>>()
         .await
@@ -97,9 +106,15 @@ pub async fn scan(
     for (repo, tags) in &tag_lists {
         let cached = cache.and_then(|c| c.tags(repo));
         let unchanged = cache.is_some_and(|c| c.trust_unchanged_tag_lists)
-            && cached.as_ref().is_some_and(|m| m.len() == tags.len() && tags.iter().all(|t| m.contains_key(t)));
+            && cached
+                .as_ref()
+                .is_some_and(|m| m.len() == tags.len() && tags.iter().all(|t| m.contains_key(t)));
         for t in tags {
-            let known = if unchanged { cached.as_ref().and_then(|m| m.get(t).cloned()) } else { None };
+            let known = if unchanged {
+                cached.as_ref().and_then(|m| m.get(t).cloned())
+            } else {
+                None
+            };
             work.push((repo.clone(), t.clone(), known, cached.is_some()));
         }
     }
@@ -107,14 +122,14 @@ pub async fn scan(
     let done = AtomicUsize::new(0);
     report(ScanPhase::Manifests, 0, total);
     let conc = opts.concurrency.max(1);
-    let results: Vec<(String, String, Result<(String, Option<String>, Vec<u8>), String>)> = stream::iter(work)
+    let results: Vec<(String, String, Result<Fetched, String>)> = stream::iter(work)
         .map(|(repo, tag, known, warm)| {
             let done = &done;
             let report = &report;
             async move {
                 let r = fetch_tag(client, cache, &repo, &tag, known, warm).await;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 64 == 0 || n == total {
+                if n.is_multiple_of(64) || n == total {
                     report(ScanPhase::Manifests, n, total);
                 }
                 (repo, tag, r)
@@ -133,7 +148,14 @@ pub async fn scan(
                 if !parsed.contains_key(&digest) && !broken_digest.contains_key(&digest) {
                     match parse_manifest(&body, content_type.as_deref()) {
                         Ok(m) => {
-                            parsed.insert(digest.clone(), Parsed { manifest: m, size: body.len() as u64, repo: repo.clone() });
+                            parsed.insert(
+                                digest.clone(),
+                                Parsed {
+                                    manifest: m,
+                                    size: body.len() as u64,
+                                    repo: repo.clone(),
+                                },
+                            );
                         }
                         Err(e) => {
                             broken_digest.insert(digest.clone(), e);
@@ -157,12 +179,22 @@ pub async fn scan(
         }
     }
     fetch_children(client, cache, conc, &mut parsed, &mut broken_digest).await;
-    let created =
-        if opts.fetch_config { fetch_configs(client, cache, conc, &parsed, &mut broken_digest, &report).await } else { HashMap::new() };
+    let created = if opts.fetch_config {
+        fetch_configs(client, cache, conc, &parsed, &mut broken_digest, &report).await
+    } else {
+        HashMap::new()
+    };
     if opts.verify_blobs {
         verify_layers(client, conc, &parsed, &mut broken_digest, &report).await;
     }
-    Ok(assemble(client.host(), tag_lists, tag_targets, &parsed, &broken_digest, &created))
+    Ok(assemble(
+        client.host(),
+        tag_lists,
+        tag_targets,
+        &parsed,
+        &broken_digest,
+        &created,
+    ))
 }
 
 /// One tag's manifest: cold, a GET by tag; warm, the digest (known, or by HEAD) and the body
@@ -174,7 +206,7 @@ async fn fetch_tag(
     tag: &str,
     known: Option<String>,
     warm: bool,
-) -> Result<(String, Option<String>, Vec<u8>), String> {
+) -> Result<Fetched, String> {
     let Some(c) = cache.filter(|_| warm || known.is_some()) else {
         let m = client.get_manifest(repo, tag).await.map_err(|e| e.to_string())?;
         if let Some(c) = cache {
@@ -184,7 +216,11 @@ async fn fetch_tag(
     };
     let digest = match known {
         Some(d) => d,
-        None => client.head_manifest(repo, tag).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("{repo}:{tag}: manifest unknown"))?,
+        None => client
+            .head_manifest(repo, tag)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{repo}:{tag}: manifest unknown"))?,
     };
     if let Some((ct, body)) = c.manifest(&digest) {
         return Ok((digest, ct, body));
@@ -233,7 +269,11 @@ async fn fetch_children(
     let fetched: Vec<_> = stream::iter(wanted)
         .map(|(repo, digest)| async move {
             let r = match cache.and_then(|c| c.manifest(&digest)) {
-                Some((content_type, body)) => Ok(crate::sources::registry::ManifestResponse { digest: digest.clone(), content_type, body }),
+                Some((content_type, body)) => Ok(crate::sources::registry::ManifestResponse {
+                    digest: digest.clone(),
+                    content_type,
+                    body,
+                }),
                 None => client.get_manifest(&repo, &digest).await.inspect(|m| {
                     if let Some(c) = cache {
                         c.put_manifest(&m.digest, m.content_type.as_deref(), &m.body);
@@ -246,9 +286,9 @@ async fn fetch_children(
         .collect()
         .await;
     for (repo, digest, r) in fetched {
-        let outcome = r.map_err(|e| e.to_string()).and_then(|m| {
-            parse_manifest(&m.body, m.content_type.as_deref()).map(|pm| (pm, m.body.len() as u64))
-        });
+        let outcome = r
+            .map_err(|e| e.to_string())
+            .and_then(|m| parse_manifest(&m.body, m.content_type.as_deref()).map(|pm| (pm, m.body.len() as u64)));
         match outcome {
             Ok((ParsedManifest::Index { .. }, _)) => {
                 broken.insert(digest, "nested index as an index child is not supported".into());
@@ -281,19 +321,23 @@ async fn fetch_configs(
                 Some(t) => {
                     created.insert(digest.clone(), *t);
                 }
-                None => by_config.entry(config.digest.clone()).or_insert_with(|| (p.repo.clone(), Vec::new())).1.push(digest.clone()),
+                None => by_config
+                    .entry(config.digest.clone())
+                    .or_insert_with(|| (p.repo.clone(), Vec::new()))
+                    .1
+                    .push(digest.clone()),
             }
         }
     }
     let total = by_config.len();
     let done = AtomicUsize::new(0);
-    let fetched: Vec<_> = stream::iter(by_config.into_iter())
+    let fetched: Vec<_> = stream::iter(by_config)
         .map(|(config, (repo, manifests))| {
             let done = &done;
             async move {
                 let r = client.get_blob(&repo, &config).await;
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 64 == 0 || n == total {
+                if n.is_multiple_of(64) || n == total {
                     report(ScanPhase::Configs, n, total);
                 }
                 (config, manifests, r)
@@ -341,12 +385,15 @@ async fn verify_layers(
     for (digest, p) in parsed {
         if let ParsedManifest::Image { layers, .. } = &p.manifest {
             for l in layers {
-                by_layer.entry((p.repo.clone(), l.digest.clone())).or_default().push(digest.clone());
+                by_layer
+                    .entry((p.repo.clone(), l.digest.clone()))
+                    .or_default()
+                    .push(digest.clone());
             }
         }
     }
     let total = by_layer.len();
-    let results: Vec<_> = stream::iter(by_layer.into_iter())
+    let results: Vec<_> = stream::iter(by_layer)
         .map(|((repo, layer), manifests)| async move {
             let r = client.blob_exists(&repo, &layer).await;
             (layer, manifests, r)
@@ -358,7 +405,9 @@ async fn verify_layers(
     for (layer, manifests, r) in results {
         if let Ok(false) = r {
             for m in manifests {
-                broken.entry(m).or_insert_with(|| format!("layer blob {layer} is missing"));
+                broken
+                    .entry(m)
+                    .or_insert_with(|| format!("layer blob {layer} is missing"));
             }
         }
     }
@@ -404,7 +453,13 @@ fn assemble(
         let media_type = match &p.manifest {
             ParsedManifest::Image { media_type, .. } | ParsedManifest::Index { media_type, .. } => media_type.clone(),
         };
-        b.manifest(Manifest { digest: id, media_type, size: p.size, kind, created: created.get(digest).copied().flatten() });
+        b.manifest(Manifest {
+            digest: id,
+            media_type,
+            size: p.size,
+            kind,
+            created: created.get(digest).copied().flatten(),
+        });
     }
     for (repo, tag, target) in tag_targets {
         let r = b.repo(&repo);
@@ -423,7 +478,10 @@ fn assemble(
 }
 
 fn blob(b: &mut InventoryBuilder, digest: &str, size: u64) -> Blob {
-    Blob { digest: b.digest(digest), size }
+    Blob {
+        digest: b.digest(digest),
+        size,
+    }
 }
 
 /// Why an image (or an index through one of its children) is unusable, if it is.
@@ -431,7 +489,11 @@ fn broken_reason(digest: &str, parsed: &HashMap<String, Parsed>, broken: &HashMa
     if let Some(r) = broken.get(digest) {
         return Some(r.clone());
     }
-    if let Some(Parsed { manifest: ParsedManifest::Index { children, .. }, .. }) = parsed.get(digest) {
+    if let Some(Parsed {
+        manifest: ParsedManifest::Index { children, .. },
+        ..
+    }) = parsed.get(digest)
+    {
         for c in children {
             if let Some(r) = broken.get(&c.digest) {
                 return Some(format!("child {}: {r}", c.digest));

@@ -23,9 +23,23 @@ struct CachedManifest {
 impl ScanCache {
     /// The cache for `registry` (host:port) under `root` (default: the user cache dir).
     pub fn new(root: Option<&Path>, registry: &str, trust_unchanged_tag_lists: bool) -> Option<ScanCache> {
-        let root = root.map(Path::to_path_buf).or_else(|| dirs::cache_dir().map(|d| d.join("registry-cleaner")))?;
-        let safe: String = registry.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
-        Some(ScanCache { dir: root.join("scan-v1").join(safe), trust_unchanged_tag_lists })
+        let root = root
+            .map(Path::to_path_buf)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("registry-cleaner")))?;
+        let safe: String = registry
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Some(ScanCache {
+            dir: root.join("scan-v1").join(safe),
+            trust_unchanged_tag_lists,
+        })
     }
 
     fn manifest_path(&self, digest: &str) -> Option<PathBuf> {
@@ -41,11 +55,16 @@ impl ScanCache {
     }
 
     pub fn put_manifest(&self, digest: &str, content_type: Option<&str>, body: &[u8]) {
-        let (Some(path), Ok(body)) = (self.manifest_path(digest), std::str::from_utf8(body)) else { return };
+        let (Some(path), Ok(body)) = (self.manifest_path(digest), std::str::from_utf8(body)) else {
+            return;
+        };
         if path.exists() {
             return;
         }
-        let entry = CachedManifest { content_type: content_type.map(str::to_string), body: body.to_string() };
+        let entry = CachedManifest {
+            content_type: content_type.map(str::to_string),
+            body: body.to_string(),
+        };
         if let Ok(bytes) = serde_json::to_vec(&entry) {
             write_quietly(&path, &bytes);
         }
@@ -74,7 +93,9 @@ impl ScanCache {
     }
 
     fn repo_path(&self, repo: &str) -> PathBuf {
-        self.dir.join("repos").join(format!("{}.json", repo.replace('/', "%2F")))
+        self.dir
+            .join("repos")
+            .join(format!("{}.json", repo.replace('/', "%2F")))
     }
 }
 
@@ -88,7 +109,11 @@ fn write_quietly(path: &Path, bytes: &[u8]) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    let tmp = dir.join(format!(".tmp-{}-{:x}", std::process::id(), crate::world::splitmix(bytes.len() as u64 ^ path.as_os_str().len() as u64)));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:x}",
+        std::process::id(),
+        crate::world::splitmix(bytes.len() as u64 ^ path.as_os_str().len() as u64)
+    ));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -100,7 +100,12 @@ pub struct CategoryResult {
 
 impl CategoryResult {
     pub fn unavailable(id: CategoryId, reason: impl Into<String>) -> Self {
-        CategoryResult { id, status: CategoryStatus::Unavailable(reason.into()), candidates: vec![], protected: vec![] }
+        CategoryResult {
+            id,
+            status: CategoryStatus::Unavailable(reason.into()),
+            candidates: vec![],
+            protected: vec![],
+        }
     }
 }
 
@@ -117,5 +122,10 @@ pub fn broken_tags(inv: &Inventory) -> CategoryResult {
             TagState::Ok(_) => None,
         })
         .collect();
-    CategoryResult { id: CategoryId::BrokenTags, status: CategoryStatus::Ok, candidates, protected: vec![] }
+    CategoryResult {
+        id: CategoryId::BrokenTags,
+        status: CategoryStatus::Ok,
+        candidates,
+        protected: vec![],
+    }
 }

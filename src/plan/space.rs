@@ -60,8 +60,16 @@ impl SpaceEngine {
             refcount: vec![0; n_digests],
             mark_start,
             marks,
-            parents: inv.revisions.iter().map(|r| r.parents.iter().map(|p| p.0).collect()).collect(),
-            children: inv.revisions.iter().map(|r| r.children.iter().map(|c| c.0).collect()).collect(),
+            parents: inv
+                .revisions
+                .iter()
+                .map(|r| r.parents.iter().map(|p| p.0).collect())
+                .collect(),
+            children: inv
+                .revisions
+                .iter()
+                .map(|r| r.children.iter().map(|c| c.0).collect())
+                .collect(),
             tagged: inv.revisions.iter().map(|r| !r.tags.is_empty()).collect(),
             selected: vec![false; n],
             alive: vec![false; n],
@@ -162,7 +170,10 @@ impl SpaceEngine {
 
     fn set_alive(&mut self, r: u32) {
         self.alive[r as usize] = true;
-        let (a, b) = (self.mark_start[r as usize] as usize, self.mark_start[r as usize + 1] as usize);
+        let (a, b) = (
+            self.mark_start[r as usize] as usize,
+            self.mark_start[r as usize + 1] as usize,
+        );
         for &d in &self.marks[a..b] {
             let c = &mut self.refcount[d as usize];
             if *c == 0 {
@@ -175,7 +186,10 @@ impl SpaceEngine {
 
     fn set_dead(&mut self, r: u32) {
         self.alive[r as usize] = false;
-        let (a, b) = (self.mark_start[r as usize] as usize, self.mark_start[r as usize + 1] as usize);
+        let (a, b) = (
+            self.mark_start[r as usize] as usize,
+            self.mark_start[r as usize + 1] as usize,
+        );
         for &d in &self.marks[a..b] {
             let c = &mut self.refcount[d as usize];
             *c -= 1;

@@ -139,12 +139,24 @@ pub enum PlanInput {
 }
 
 /// Builds the report. `only` limits the categories listed (empty = all).
-pub fn build(ds: &Dataset, only: &[CategoryId], input: &PlanInput, fingerprint: &str, without: &[SourceKind]) -> Report {
+pub fn build(
+    ds: &Dataset,
+    only: &[CategoryId],
+    input: &PlanInput,
+    fingerprint: &str,
+    without: &[SourceKind],
+) -> Report {
     let inv = &ds.inventory;
     let mut engine = SpaceEngine::new(inv);
-    let categories: Vec<&CategoryResult> =
-        ds.categories.iter().filter(|c| only.is_empty() || only.contains(&c.id)).collect();
-    let category_reports = categories.iter().map(|c| category_report(inv, &mut engine, c)).collect();
+    let categories: Vec<&CategoryResult> = ds
+        .categories
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.id))
+        .collect();
+    let category_reports = categories
+        .iter()
+        .map(|c| category_report(inv, &mut engine, c))
+        .collect();
     let (wanted, source): (Vec<TagId>, &str) = match input {
         PlanInput::Categories => (
             categories
@@ -170,7 +182,13 @@ pub fn build(ds: &Dataset, only: &[CategoryId], input: &PlanInput, fingerprint: 
                     Some(SourceStatus::Disabled) => ("disabled", None),
                     Some(SourceStatus::Loading) | None => ("failed", Some("not loaded".to_string())),
                 };
-                (k.as_str().to_string(), SourceReport { status: status.into(), error })
+                (
+                    k.as_str().to_string(),
+                    SourceReport {
+                        status: status.into(),
+                        error,
+                    },
+                )
             })
             .collect(),
         without: without.iter().map(|k| k.as_str().to_string()).collect(),
@@ -202,9 +220,16 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
                 tag: t.name.clone(),
                 digest: inv.tag_digest(cand.tag).map(|d| inv.digests.name(d).to_string()),
                 kind: inv.repo(t.repo).kind.as_str().into(),
-                object_id: cand.object_id.or_else(|| ObjectId::prefix_of_tag(&t.name)).map(|o| o.to_string()),
+                object_id: cand
+                    .object_id
+                    .or_else(|| ObjectId::prefix_of_tag(&t.name))
+                    .map(|o| o.to_string()),
                 exclusive_bytes: t.revision().map_or(0, |r| engine.exclusive_bytes(r)),
-                siblings: inv.siblings(cand.tag).into_iter().map(|s| inv.tag(s).name.clone()).collect(),
+                siblings: inv
+                    .siblings(cand.tag)
+                    .into_iter()
+                    .map(|s| inv.tag(s).name.clone())
+                    .collect(),
                 reasons: cand.reasons.clone(),
             }
         })
@@ -224,10 +249,24 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         })
         .collect();
     protected.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
-    CategoryReport { id: c.id.as_str().into(), status: status.into(), reason, reclaimable_bytes: reclaimable, candidates, protected }
+    CategoryReport {
+        id: c.id.as_str().into(),
+        status: status.into(),
+        reason,
+        reclaimable_bytes: reclaimable,
+        candidates,
+        protected,
+    }
 }
 
-fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], source: &str, fingerprint: &str, now: i64) -> PlanReport {
+fn plan_report(
+    inv: &Inventory,
+    engine: &mut SpaceEngine,
+    wanted: &[TagId],
+    source: &str,
+    fingerprint: &str,
+    now: i64,
+) -> PlanReport {
     engine.clear();
     let mut revs: BTreeSet<RevId> = BTreeSet::new();
     let mut broken_manifests: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
@@ -241,7 +280,10 @@ fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], sour
             }
             // A broken tag whose digest is known can still be deleted by digest.
             (None, Some(d)) => {
-                broken_manifests.entry((repo, inv.digests.name(d).to_string())).or_default().insert(tag.name.clone());
+                broken_manifests
+                    .entry((repo, inv.digests.name(d).to_string()))
+                    .or_default()
+                    .insert(tag.name.clone());
             }
             (None, None) => excluded.push(ExcludedTag {
                 repository: repo,
@@ -274,24 +316,50 @@ fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], sour
         for &c in &rev.children {
             if engine.is_removed(c) && !revs.contains(&c) {
                 let child = inv.digests.name(inv.revision(c).manifest).to_string();
-                manifests.push(PlanManifest { repository: repository.clone(), digest: child, tags: vec![], index: false, child_of: Some(digest.clone()) });
+                manifests.push(PlanManifest {
+                    repository: repository.clone(),
+                    digest: child,
+                    tags: vec![],
+                    index: false,
+                    child_of: Some(digest.clone()),
+                });
             }
         }
-        manifests.push(PlanManifest { repository, digest, tags, index, child_of: None });
+        manifests.push(PlanManifest {
+            repository,
+            digest,
+            tags,
+            index,
+            child_of: None,
+        });
     }
     for ((repository, digest), tags) in broken_manifests {
-        manifests.push(PlanManifest { repository, digest, tags: tags.into_iter().collect(), index: false, child_of: None });
+        manifests.push(PlanManifest {
+            repository,
+            digest,
+            tags: tags.into_iter().collect(),
+            index: false,
+            child_of: None,
+        });
     }
     let reclaimable = engine.reclaimable();
     engine.clear();
     let mut tags: Vec<PlanTag> = manifests
         .iter()
-        .flat_map(|m| m.tags.iter().map(|t| PlanTag { repository: m.repository.clone(), tag: t.clone(), digest: m.digest.clone() }))
+        .flat_map(|m| {
+            m.tags.iter().map(|t| PlanTag {
+                repository: m.repository.clone(),
+                tag: t.clone(),
+                digest: m.digest.clone(),
+            })
+        })
         .collect();
     tags.sort();
     // Indexes before their children, so an interrupted run never leaves an index whose
     // children are gone; otherwise by repository and digest.
-    manifests.sort_by(|a, b| (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest)));
+    manifests.sort_by(|a, b| {
+        (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest))
+    });
     manifests.dedup_by(|a, b| a.repository == b.repository && a.digest == b.digest);
     let mut plan = PlanReport {
         tags,
@@ -312,9 +380,16 @@ fn plan_report(inv: &Inventory, engine: &mut SpaceEngine, wanted: &[TagId], sour
 /// half-written file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

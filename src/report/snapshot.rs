@@ -91,23 +91,40 @@ pub fn to_snapshot(inv: &Inventory, generated_at: i64) -> Snapshot {
                 .collect(),
         })
         .collect();
-    let blob = |b: &Blob| SnapBlob { digest: d(b.digest), size: b.size };
+    let blob = |b: &Blob| SnapBlob {
+        digest: d(b.digest),
+        size: b.size,
+    };
     let manifests = inv
         .manifests()
         .iter()
         .map(|m| {
             let (config, layers, children) = match &m.kind {
-                ManifestKind::Image { config, layers } => (Some(blob(config)), layers.iter().map(blob).collect(), vec![]),
+                ManifestKind::Image { config, layers } => {
+                    (Some(blob(config)), layers.iter().map(blob).collect(), vec![])
+                }
                 ManifestKind::Index { children } => (
                     None,
                     vec![],
                     children
                         .iter()
-                        .map(|(b, p)| SnapChild { digest: d(b.digest), size: b.size, platform: p.as_ref().map(|p| p.to_string()) })
+                        .map(|(b, p)| SnapChild {
+                            digest: d(b.digest),
+                            size: b.size,
+                            platform: p.as_ref().map(|p| p.to_string()),
+                        })
                         .collect(),
                 ),
             };
-            SnapManifest { digest: d(m.digest), media_type: m.media_type.clone(), size: m.size, created: m.created, config, layers, children }
+            SnapManifest {
+                digest: d(m.digest),
+                media_type: m.media_type.clone(),
+                size: m.size,
+                created: m.created,
+                config,
+                layers,
+                children,
+            }
         })
         .collect();
     Snapshot {
@@ -123,7 +140,10 @@ pub fn to_snapshot(inv: &Inventory, generated_at: i64) -> Snapshot {
 /// Rebuilds the inventory. Errors name what is wrong (the caller adds the file name).
 pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
     if s.schema_version != SNAPSHOT_SCHEMA {
-        return Err(format!("schema_version {} is not supported (expected {SNAPSHOT_SCHEMA})", s.schema_version));
+        return Err(format!(
+            "schema_version {} is not supported (expected {SNAPSHOT_SCHEMA})",
+            s.schema_version
+        ));
     }
     if s.kind != "registry-cleaner-snapshot" {
         return Err(format!("kind {:?} is not a registry-cleaner snapshot", s.kind));
@@ -133,21 +153,48 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
         let at = |field: &str| format!("manifests[{i}].{field}");
         let digest = b.digest(&m.digest);
         let kind = if m.children.is_empty() {
-            let c = m.config.as_ref().ok_or_else(|| format!("{}: an image manifest needs a config", at("config")))?;
+            let c = m
+                .config
+                .as_ref()
+                .ok_or_else(|| format!("{}: an image manifest needs a config", at("config")))?;
             ManifestKind::Image {
-                config: Blob { digest: b.digest(&c.digest), size: c.size },
-                layers: m.layers.iter().map(|l| Blob { digest: b.digest(&l.digest), size: l.size }).collect(),
+                config: Blob {
+                    digest: b.digest(&c.digest),
+                    size: c.size,
+                },
+                layers: m
+                    .layers
+                    .iter()
+                    .map(|l| Blob {
+                        digest: b.digest(&l.digest),
+                        size: l.size,
+                    })
+                    .collect(),
             }
         } else {
             ManifestKind::Index {
                 children: m
                     .children
                     .iter()
-                    .map(|c| (Blob { digest: b.digest(&c.digest), size: c.size }, c.platform.as_deref().map(parse_platform)))
+                    .map(|c| {
+                        (
+                            Blob {
+                                digest: b.digest(&c.digest),
+                                size: c.size,
+                            },
+                            c.platform.as_deref().map(parse_platform),
+                        )
+                    })
                     .collect(),
             }
         };
-        b.manifest(Manifest { digest, media_type: m.media_type.clone(), size: m.size, kind, created: m.created });
+        b.manifest(Manifest {
+            digest,
+            media_type: m.media_type.clone(),
+            size: m.size,
+            kind,
+            created: m.created,
+        });
     }
     for r in &s.repositories {
         let repo = b.repo(&r.name);
@@ -155,7 +202,12 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
             let digest = t.digest.as_deref().map(|d| b.digest(d));
             match (&t.broken, digest) {
                 (None, Some(d)) => b.tag(repo, &t.tag, d),
-                (None, None) => return Err(format!("repository {} tag {}: neither digest nor broken reason", r.name, t.tag)),
+                (None, None) => {
+                    return Err(format!(
+                        "repository {} tag {}: neither digest nor broken reason",
+                        r.name, t.tag
+                    ));
+                }
                 (Some(reason), d) => b.broken_tag(repo, &t.tag, d, reason),
             }
         }
@@ -181,9 +233,15 @@ pub fn write(path: &Path, inv: &Inventory, generated_at: i64) -> anyhow::Result<
 /// Loads a snapshot file; errors name the file, and the line/column for JSON problems.
 pub fn read(path: &Path) -> anyhow::Result<(Inventory, i64)> {
     let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read snapshot: {e}", path.display()))?;
-    let snap: Snapshot = serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: not a valid snapshot: {e}", path.display()))?;
-    let generated = super::parse_rfc3339(&snap.generated_at)
-        .ok_or_else(|| anyhow::anyhow!("{}: generated_at {:?} is not RFC 3339", path.display(), snap.generated_at))?;
+    let snap: Snapshot =
+        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: not a valid snapshot: {e}", path.display()))?;
+    let generated = super::parse_rfc3339(&snap.generated_at).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: generated_at {:?} is not RFC 3339",
+            path.display(),
+            snap.generated_at
+        )
+    })?;
     let inv = from_snapshot(&snap).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((inv, generated))
 }

@@ -6,12 +6,12 @@ use super::{Executor, Loader, Progress};
 use crate::app::{Outcome, Plan};
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::model::TagId;
-use crate::ops::execute::{execute, preflight, Outcome as ExecOutcome};
+use crate::ops::execute::{Outcome as ExecOutcome, execute, preflight};
 use crate::plan::recheck::recheck;
 use crate::report::json::{self, PlanInput};
 use crate::settings::Settings;
-use futures::future::BoxFuture;
 use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +25,11 @@ pub struct LiveBackend {
 
 impl LiveBackend {
     pub fn new(settings: Settings, snapshot: Option<PathBuf>) -> LiveBackend {
-        LiveBackend { settings: Arc::new(settings), snapshot, latest: Arc::new(Mutex::new(None)) }
+        LiveBackend {
+            settings: Arc::new(settings),
+            snapshot,
+            latest: Arc::new(Mutex::new(None)),
+        }
     }
 }
 
@@ -56,9 +60,20 @@ impl Executor for LiveBackend {
     fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
         let me = self.clone();
         async move {
-            let ds = me.latest.lock().ok().and_then(|d| d.clone()).ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
+            let ds = me
+                .latest
+                .lock()
+                .ok()
+                .and_then(|d| d.clone())
+                .ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
             let without: Vec<SourceKind> = me.settings.without.iter().copied().collect();
-            write_report_plan(&ds, &plan, &path, &crate::headless::settings_fingerprint(&me.settings), &without)
+            write_report_plan(
+                &ds,
+                &plan,
+                &path,
+                &crate::headless::settings_fingerprint(&me.settings),
+                &without,
+            )
         }
         .boxed()
     }
@@ -79,12 +94,19 @@ impl Executor for LiveBackend {
 impl LiveBackend {
     async fn run(&self, plan: &Plan, progress: &Progress) -> anyhow::Result<()> {
         let settings = &self.settings;
-        let ds = self.latest.lock().ok().and_then(|d| d.clone()).ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
+        let ds = self
+            .latest
+            .lock()
+            .ok()
+            .and_then(|d| d.clone())
+            .ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
         let report = json::build(&ds, &[], &PlanInput::Selection(plan_tags(plan)), "", &[]);
         let manifests = report.plan.manifests;
         let client = crate::headless::registry_client(settings)?;
         if let Some(first) = manifests.first() {
-            preflight(&client, &first.repository).await.map_err(|e| anyhow::anyhow!("pre-flight: {e}"))?;
+            preflight(&client, &first.repository)
+                .await
+                .map_err(|e| anyhow::anyhow!("pre-flight: {e}"))?;
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let fresh = crate::headless::load_dataset(settings, None, true, true, now).await?;
@@ -97,21 +119,34 @@ impl LiveBackend {
         let verdicts = recheck(&manifests, &fresh.inventory, &protected);
         let audit = crate::ops::audit::AuditLog::open(&settings.output_dir.join("audit.jsonl"))?;
         let index_of = |repo: &str, digest: &str| {
-            plan.items.iter().position(|i| i.repository == repo && i.digest.as_deref() == Some(digest))
+            plan.items
+                .iter()
+                .position(|i| i.repository == repo && i.digest.as_deref() == Some(digest))
         };
         let on_item = |item: &crate::ops::execute::ItemOutcome| {
             if let Some(i) = index_of(&item.repository, &item.digest) {
-                progress.item(i, match &item.outcome {
-                    ExecOutcome::Deleted | ExecOutcome::AlreadyDeleted => Outcome::Deleted,
-                    ExecOutcome::WouldDelete => Outcome::WouldDelete,
-                    ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
-                    ExecOutcome::Failed { error } => Outcome::Failed(error.clone()),
-                });
+                progress.item(
+                    i,
+                    match &item.outcome {
+                        ExecOutcome::Deleted | ExecOutcome::AlreadyDeleted => Outcome::Deleted,
+                        ExecOutcome::WouldDelete => Outcome::WouldDelete,
+                        ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
+                        ExecOutcome::Failed { error } => Outcome::Failed(error.clone()),
+                    },
+                );
             }
         };
-        execute(&client, &manifests, &verdicts, true, settings.registry.concurrency, Some(&audit), &on_item)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+        execute(
+            &client,
+            &manifests,
+            &verdicts,
+            true,
+            settings.registry.concurrency,
+            Some(&audit),
+            &on_item,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
     }
 }
@@ -121,7 +156,14 @@ fn plan_tags(plan: &Plan) -> Vec<TagId> {
 }
 
 /// Writes the selection as `report` JSON: a plan `delete --plan` accepts.
-pub fn write_report_plan(ds: &Dataset, plan: &Plan, path: &Path, fingerprint: &str, without: &[SourceKind]) -> anyhow::Result<()> {
+pub fn write_report_plan(
+    ds: &Dataset,
+    plan: &Plan,
+    path: &Path,
+    fingerprint: &str,
+    without: &[SourceKind],
+) -> anyhow::Result<()> {
     let report = json::build(ds, &[], &PlanInput::Selection(plan_tags(plan)), fingerprint, without);
-    json::write_atomic(path, &serde_json::to_vec_pretty(&report)?).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+    json::write_atomic(path, &serde_json::to_vec_pretty(&report)?)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }

@@ -10,16 +10,30 @@ use std::path::PathBuf;
 
 /// A free loopback port (bound and released; servers bind it right after).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0").local_addr().expect("local addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// A server binary from `var`, else the default path; panics with how to install it.
 pub fn server_binary(var: &str, default: &str, install_hint: &str) -> PathBuf {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    assert!(path.exists(), "{} not found (set {var}); install it with: {install_hint}", path.display());
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    assert!(
+        path.exists(),
+        "{} not found (set {var}); install it with: {install_hint}",
+        path.display()
+    );
     path
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }

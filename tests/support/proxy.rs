@@ -2,8 +2,8 @@
 //! answers an error status (optionally with `Retry-After`), stalls, or drops the connection.
 //! Only for fault injection; everything else in the tests talks to real servers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,7 +33,10 @@ impl Proxy {
         let requests = Arc::new(AtomicU64::new(0));
         let (f, r) = (faults.clone(), requests.clone());
         rt.spawn(async move {
-            let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
             loop {
                 let Ok((sock, _)) = listener.accept().await else { return };
                 let (http, upstream, rule, f, r) = (http.clone(), upstream.clone(), rule.clone(), f.clone(), r.clone());
@@ -77,9 +80,16 @@ async fn serve(
         let method = first.next().unwrap_or_default().to_string();
         let path = first.next().unwrap_or_default().to_string();
         let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            })
             .collect();
-        let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
         while buf.len() < head_end + len {
             let mut chunk = [0u8; 8192];
             let n = sock.read(&mut chunk).await?;
@@ -122,15 +132,27 @@ async fn serve(
             Err(_) => return Ok(()),
         };
         let status = resp.status();
-        let mut out = format!("HTTP/1.1 {} {}\r\n", status.as_u16(), status.canonical_reason().unwrap_or(""));
-        let upstream_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        let upstream_len = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         for (k, v) in resp.headers() {
             if !matches!(k.as_str(), "transfer-encoding" | "connection" | "content-length") {
                 out.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap_or("")));
             }
         }
         let bytes = resp.bytes().await.unwrap_or_default();
-        let len = if m == reqwest::Method::HEAD { upstream_len.unwrap_or_else(|| "0".into()) } else { bytes.len().to_string() };
+        let len = if m == reqwest::Method::HEAD {
+            upstream_len.unwrap_or_else(|| "0".into())
+        } else {
+            bytes.len().to_string()
+        };
         out.push_str(&format!("Content-Length: {len}\r\n\r\n"));
         sock.write_all(out.as_bytes()).await?;
         if m != reqwest::Method::HEAD {

@@ -34,11 +34,20 @@ impl Registry {
         );
         std::fs::write(dir.path().join("config.yml"), config).expect("write config");
         if let Some((u, p)) = &auth {
-            let out = Command::new("htpasswd").args(["-Bbn", u, p]).output().expect("htpasswd missing: apt-get install apache2-utils");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd missing: apt-get install apache2-utils");
             assert!(out.status.success(), "htpasswd failed");
             std::fs::write(dir.path().join("htpasswd"), out.stdout).expect("write htpasswd");
         }
-        let mut r = Registry { port, dir, child: None, auth, extra_env: Vec::new() };
+        let mut r = Registry {
+            port,
+            dir,
+            child: None,
+            auth,
+            extra_env: Vec::new(),
+        };
         r.resume();
         r
     }
@@ -63,7 +72,11 @@ impl Registry {
     }
 
     pub fn binary() -> PathBuf {
-        super::server_binary("RC_REGISTRY_BIN", "/usr/bin/docker-registry", "apt-get install docker-registry")
+        super::server_binary(
+            "RC_REGISTRY_BIN",
+            "/usr/bin/docker-registry",
+            "apt-get install docker-registry",
+        )
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -81,9 +94,12 @@ impl Registry {
     /// (Re)starts the server process and waits until `/v2/` answers.
     pub fn resume(&mut self) {
         let mut cmd = Command::new(Self::binary());
-        cmd.arg("serve").arg(self.config_path()).stdout(Stdio::null()).stderr(Stdio::from(
-            std::fs::File::create(self.dir.path().join("registry.log")).expect("log file"),
-        ));
+        cmd.arg("serve")
+            .arg(self.config_path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("registry.log")).expect("log file"),
+            ));
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if self.auth.is_some() {
             cmd.env("REGISTRY_AUTH", "htpasswd")
@@ -116,8 +132,16 @@ impl Registry {
     pub fn garbage_collect(&mut self) -> String {
         let was_running = self.child.is_some();
         self.stop();
-        let out = Command::new(Self::binary()).arg("garbage-collect").arg(self.config_path()).output().expect("garbage-collect");
-        assert!(out.status.success(), "garbage-collect failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(Self::binary())
+            .arg("garbage-collect")
+            .arg(self.config_path())
+            .output()
+            .expect("garbage-collect");
+        assert!(
+            out.status.success(),
+            "garbage-collect failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if was_running {
             self.resume();
         }

@@ -15,9 +15,24 @@ fn layers_only(images: &[(&str, &[(&str, u64)])]) -> Inventory {
     let repo = b.repo(ENV);
     for (tag, layers) in images {
         let digest = b.digest(&format!("manifest-{tag}"));
-        let config = Blob { digest: b.digest(&format!("config-{tag}")), size: 0 };
-        let layers = layers.iter().map(|(l, s)| Blob { digest: b.digest(l), size: *s }).collect();
-        b.manifest(Manifest { digest, media_type: "m".into(), size: 0, kind: ManifestKind::Image { config, layers }, created: None });
+        let config = Blob {
+            digest: b.digest(&format!("config-{tag}")),
+            size: 0,
+        };
+        let layers = layers
+            .iter()
+            .map(|(l, s)| Blob {
+                digest: b.digest(l),
+                size: *s,
+            })
+            .collect();
+        b.manifest(Manifest {
+            digest,
+            media_type: "m".into(),
+            size: 0,
+            kind: ManifestKind::Image { config, layers },
+            created: None,
+        });
         b.tag(repo, tag, digest);
     }
     b.finish()
@@ -34,7 +49,11 @@ fn check(inv: &Inventory, select: &[&str], expected: u64) {
         }
     }
     assert_eq!(engine.reclaimable(), expected, "incremental, selection {select:?}");
-    assert_eq!(reclaimable_from_scratch(inv, &set), expected, "from scratch, selection {select:?}");
+    assert_eq!(
+        reclaimable_from_scratch(inv, &set),
+        expected,
+        "from scratch, selection {select:?}"
+    );
 }
 
 #[test]
@@ -44,10 +63,16 @@ fn original_shared_layer_cases() {
     check(&one, &[], 0); // case 7
     check(&one, &["nonexistent"], 0); // case 8
 
-    let two = layers_only(&[("tag1", &[("l1", 1000), ("l2", 2000)]), ("tag2", &[("l3", 3000), ("l4", 4000)])]);
+    let two = layers_only(&[
+        ("tag1", &[("l1", 1000), ("l2", 2000)]),
+        ("tag2", &[("l3", 3000), ("l4", 4000)]),
+    ]);
     check(&two, &["tag1", "tag2"], 10000); // case 2
 
-    let base = layers_only(&[("tag1", &[("base", 5000), ("u1", 1000)]), ("tag2", &[("base", 5000), ("u2", 2000)])]);
+    let base = layers_only(&[
+        ("tag1", &[("base", 5000), ("u1", 1000)]),
+        ("tag2", &[("base", 5000), ("u2", 2000)]),
+    ]);
     check(&base, &["tag1"], 1000); // case 3, 6
     check(&base, &["tag2"], 2000);
     check(&base, &["tag1", "tag2"], 8000);
@@ -79,7 +104,10 @@ fn original_shared_layer_cases() {
     check(&nine, &["tag1", "tag2", "tag3"], 15000);
     check(&nine, &["tag1", "tag2", "tag3", "tag4"], 28000);
 
-    let ten = layers_only(&[("tag1", &[("sha256:base123", 1_000_000)]), ("tag2", &[("sha256:base123", 1_000_000)])]);
+    let ten = layers_only(&[
+        ("tag1", &[("sha256:base123", 1_000_000)]),
+        ("tag2", &[("sha256:base123", 1_000_000)]),
+    ]);
     check(&ten, &["tag1"], 0); // case 10: simulation does not mutate counts
     check(&ten, &["tag2"], 0);
     check(&ten, &["tag1", "tag2"], 1_000_000);
@@ -87,7 +115,10 @@ fn original_shared_layer_cases() {
 
 #[test]
 fn exclusive_bytes_is_what_deleting_only_that_image_frees() {
-    let inv = layers_only(&[("tag1", &[("base", 5000), ("u1", 1000)]), ("tag2", &[("base", 5000), ("u2", 2000)])]);
+    let inv = layers_only(&[
+        ("tag1", &[("base", 5000), ("u1", 1000)]),
+        ("tag2", &[("base", 5000), ("u2", 2000)]),
+    ]);
     let engine = SpaceEngine::new(&inv);
     let rev = |t| inv.tag(inv.find_tag(ENV, t).unwrap()).revision().unwrap();
     assert_eq!(engine.exclusive_bytes(rev("tag1")), 1000);
@@ -107,19 +138,45 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        World { b: InventoryBuilder::new("test") }
+        World {
+            b: InventoryBuilder::new("test"),
+        }
     }
     fn image(&mut self, name: &str, layers: &[(&str, u64)]) -> DigestId {
         let digest = self.b.digest(&format!("m-{name}"));
-        let config = Blob { digest: self.b.digest(&format!("c-{name}")), size: 10 };
-        let layers = layers.iter().map(|(l, s)| Blob { digest: self.b.digest(l), size: *s }).collect();
-        self.b.manifest(Manifest { digest, media_type: "m".into(), size: 100, kind: ManifestKind::Image { config, layers }, created: None });
+        let config = Blob {
+            digest: self.b.digest(&format!("c-{name}")),
+            size: 10,
+        };
+        let layers = layers
+            .iter()
+            .map(|(l, s)| Blob {
+                digest: self.b.digest(l),
+                size: *s,
+            })
+            .collect();
+        self.b.manifest(Manifest {
+            digest,
+            media_type: "m".into(),
+            size: 100,
+            kind: ManifestKind::Image { config, layers },
+            created: None,
+        });
         digest
     }
     fn index(&mut self, name: &str, children: &[DigestId]) -> DigestId {
         let digest = self.b.digest(&format!("i-{name}"));
-        let children = children.iter().map(|c| (Blob { digest: *c, size: 100 }, Some(Platform::default()))).collect();
-        self.b.manifest(Manifest { digest, media_type: "i".into(), size: 300, kind: ManifestKind::Index { children }, created: None });
+        let children = children
+            .iter()
+            .map(|c| (Blob { digest: *c, size: 100 }, Some(Platform::default())))
+            .collect();
+        self.b.manifest(Manifest {
+            digest,
+            media_type: "i".into(),
+            size: 300,
+            kind: ManifestKind::Index { children },
+            created: None,
+        });
         digest
     }
     fn tag(&mut self, repo: &str, tag: &str, d: DigestId) {

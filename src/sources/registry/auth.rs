@@ -19,7 +19,11 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
     Basic,
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
@@ -43,7 +47,9 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else { break };
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
         let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
         let (value, remaining) = if let Some(stripped) = after.strip_prefix('"') {
             match stripped.find('"') {
@@ -98,7 +104,11 @@ pub fn docker_config_credentials(config: &Path, registry: &str) -> Result<Option
     };
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", config.display()))?;
-    let keys = [registry.to_string(), format!("https://{registry}"), format!("http://{registry}")];
+    let keys = [
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ];
     if let Some(helper) = keys.iter().find_map(|k| json["credHelpers"][k].as_str()) {
         return credential_helper(helper, registry).map(Some);
     }
@@ -108,12 +118,21 @@ pub fn docker_config_credentials(config: &Path, registry: &str) -> Result<Option
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
                 .map_err(|_| format!("{}: auths.{k}.auth is not base64", config.display()))?;
-            let decoded = String::from_utf8(decoded).map_err(|_| format!("{}: auths.{k}.auth is not UTF-8", config.display()))?;
-            let (u, p) = decoded.split_once(':').ok_or_else(|| format!("{}: auths.{k}.auth is not user:password", config.display()))?;
-            return Ok(Some(Credentials { username: u.to_string(), password: Secret::new(p) }));
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| format!("{}: auths.{k}.auth is not UTF-8", config.display()))?;
+            let (u, p) = decoded
+                .split_once(':')
+                .ok_or_else(|| format!("{}: auths.{k}.auth is not user:password", config.display()))?;
+            return Ok(Some(Credentials {
+                username: u.to_string(),
+                password: Secret::new(p),
+            }));
         }
         if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
-            return Ok(Some(Credentials { username: u.to_string(), password: Secret::new(p) }));
+            return Ok(Some(Credentials {
+                username: u.to_string(),
+                password: Secret::new(p),
+            }));
         }
     }
     if let Some(store) = json["credsStore"].as_str() {
@@ -140,13 +159,19 @@ fn credential_helper(helper: &str, registry: &str) -> Result<Credentials, String
         .ok_or("no stdin")?
         .write_all(registry.as_bytes())
         .map_err(|e| format!("writing to {program}: {e}"))?;
-    let out = child.wait_with_output().map_err(|e| format!("running {program}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("running {program}: {e}"))?;
     if !out.status.success() {
         return Err(format!("{program} found no credentials for {registry}"));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| format!("{program} printed invalid JSON"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|_| format!("{program} printed invalid JSON"))?;
     match (v["Username"].as_str(), v["Secret"].as_str()) {
-        (Some(u), Some(s)) => Ok(Credentials { username: u.to_string(), password: Secret::new(s) }),
+        (Some(u), Some(s)) => Ok(Credentials {
+            username: u.to_string(),
+            password: Secret::new(s),
+        }),
         _ => Err(format!("{program} answer lacks Username/Secret")),
     }
 }
@@ -177,12 +202,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
-        std::fs::write(&path, format!(r#"{{"auths":{{"reg.example:5000":{{"auth":"{auth}"}}}}}}"#)).unwrap();
+        std::fs::write(
+            &path,
+            format!(r#"{{"auths":{{"reg.example:5000":{{"auth":"{auth}"}}}}}}"#),
+        )
+        .unwrap();
         let c = docker_config_credentials(&path, "reg.example:5000").unwrap().unwrap();
         assert_eq!(c.username, "alice");
         assert_eq!(c.password.expose(), "s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(docker_config_credentials(&path, "other:5000").unwrap().is_none());
-        assert!(docker_config_credentials(&dir.path().join("missing.json"), "x").unwrap().is_none());
+        assert!(
+            docker_config_credentials(&dir.path().join("missing.json"), "x")
+                .unwrap()
+                .is_none()
+        );
     }
 }

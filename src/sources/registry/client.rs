@@ -2,10 +2,10 @@
 //! retries with backoff for 5xx/429/transport errors honouring `Retry-After`, the auth
 //! handshake on 401, and request counting for benchmarks.
 
-use super::auth::{parse_challenge, Challenge, Credentials, TokenCache};
+use super::auth::{Challenge, Credentials, TokenCache, parse_challenge};
 use super::manifest::ACCEPT_MANIFESTS;
 use crate::settings::Secret;
-use reqwest::{header, Method, StatusCode};
+use reqwest::{Method, StatusCode, header};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,10 +43,17 @@ impl RegistryOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("{what}: HTTP {status}{}: {message}", code.as_deref().map(|c| format!(" {c}")).unwrap_or_default())]
-    Status { what: String, status: u16, code: Option<String>, message: String },
+    Status {
+        what: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
     #[error("{what}: {message}")]
     Transport { what: String, message: String },
-    #[error("{what}: the registry requires credentials; set REGISTRY_USERNAME and REGISTRY_PASSWORD or log in with docker")]
+    #[error(
+        "{what}: the registry requires credentials; set REGISTRY_USERNAME and REGISTRY_PASSWORD or log in with docker"
+    )]
     NoCredentials { what: String },
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
@@ -91,7 +98,9 @@ pub struct RegistryClient {
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryClient").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("RegistryClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,11 +123,16 @@ impl RegistryClient {
             .user_agent(concat!("registry-cleaner/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(opts.insecure);
         if let Some(pem) = &opts.ca_cert_pem {
-            let cert = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| RegistryError::Invalid { what: what(), message: format!("CA certificate is not valid PEM: {e}") })?;
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| RegistryError::Invalid {
+                what: what(),
+                message: format!("CA certificate is not valid PEM: {e}"),
+            })?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder.build().map_err(|e| RegistryError::Invalid { what: what(), message: e.to_string() })?;
+        let http = builder.build().map_err(|e| RegistryError::Invalid {
+            what: what(),
+            message: e.to_string(),
+        })?;
         let host = opts.base_url.split("://").nth(1).unwrap_or(&opts.base_url).to_string();
         Ok(RegistryClient {
             http,
@@ -141,19 +155,30 @@ impl RegistryClient {
 
     /// `GET /v2/`: reachable, speaks the API, and our credentials (if needed) work.
     pub async fn ping(&self) -> Result<(), RegistryError> {
-        self.send(Method::GET, "/v2/", "", None, None, "probing /v2/").await.map(|_| ())
+        self.send(Method::GET, "/v2/", "", None, None, "probing /v2/")
+            .await
+            .map(|_| ())
     }
 
     /// Every repository in `_catalog`, following `Link` pagination.
     pub async fn catalog(&self) -> Result<Vec<String>, RegistryError> {
-        self.paginated("/v2/_catalog?n=1000", "registry:catalog:*", "repositories", "listing repositories").await
+        self.paginated(
+            "/v2/_catalog?n=1000",
+            "registry:catalog:*",
+            "repositories",
+            "listing repositories",
+        )
+        .await
     }
 
     /// Every tag of `repo`, following `Link` pagination (pages of 1000). A repository that
     /// does not exist has no tags.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
         let path = format!("/v2/{repo}/tags/list?n=1000");
-        match self.paginated(&path, &pull_scope(repo), "tags", &format!("listing tags of {repo}")).await {
+        match self
+            .paginated(&path, &pull_scope(repo), "tags", &format!("listing tags of {repo}"))
+            .await
+        {
             Err(e) if e.is_not_found() => Ok(Vec::new()),
             other => other,
         }
@@ -165,7 +190,14 @@ impl RegistryClient {
         let what = format!("reading manifest {repo}:{reference}");
         self.stats.manifest_gets.fetch_add(1, Ordering::Relaxed);
         let resp = self
-            .send(Method::GET, &format!("/v2/{repo}/manifests/{reference}"), &pull_scope(repo), Some(ACCEPT_MANIFESTS), None, &what)
+            .send(
+                Method::GET,
+                &format!("/v2/{repo}/manifests/{reference}"),
+                &pull_scope(repo),
+                Some(ACCEPT_MANIFESTS),
+                None,
+                &what,
+            )
             .await?;
         let header_digest = header_str(&resp, "docker-content-digest");
         let content_type = header_str(&resp, "content-type");
@@ -175,9 +207,16 @@ impl RegistryClient {
             && h != digest
             && h.starts_with("sha256:")
         {
-            return Err(RegistryError::Invalid { what, message: format!("body digest {digest} differs from Docker-Content-Digest {h}") });
+            return Err(RegistryError::Invalid {
+                what,
+                message: format!("body digest {digest} differs from Docker-Content-Digest {h}"),
+            });
         }
-        Ok(ManifestResponse { digest, content_type, body })
+        Ok(ManifestResponse {
+            digest,
+            content_type,
+            body,
+        })
     }
 
     /// HEADs a manifest: its digest, or `None` when the tag or digest does not exist.
@@ -185,10 +224,23 @@ impl RegistryClient {
         let what = format!("resolving {repo}:{reference}");
         self.stats.manifest_heads.fetch_add(1, Ordering::Relaxed);
         let path = format!("/v2/{repo}/manifests/{reference}");
-        match self.send(Method::HEAD, &path, &pull_scope(repo), Some(ACCEPT_MANIFESTS), None, &what).await {
+        match self
+            .send(
+                Method::HEAD,
+                &path,
+                &pull_scope(repo),
+                Some(ACCEPT_MANIFESTS),
+                None,
+                &what,
+            )
+            .await
+        {
             Ok(resp) => header_str(&resp, "docker-content-digest")
                 .map(Some)
-                .ok_or_else(|| RegistryError::Invalid { what, message: "no Docker-Content-Digest header".into() }),
+                .ok_or_else(|| RegistryError::Invalid {
+                    what,
+                    message: "no Docker-Content-Digest header".into(),
+                }),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
@@ -197,14 +249,33 @@ impl RegistryClient {
     pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, RegistryError> {
         let what = format!("reading blob {digest} of {repo}");
         self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
-        let resp = self.send(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), &pull_scope(repo), None, None, &what).await?;
+        let resp = self
+            .send(
+                Method::GET,
+                &format!("/v2/{repo}/blobs/{digest}"),
+                &pull_scope(repo),
+                None,
+                None,
+                &what,
+            )
+            .await?;
         Ok(resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec())
     }
 
     /// Whether a blob exists in `repo`.
     pub async fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
         let what = format!("checking blob {digest} of {repo}");
-        match self.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), &pull_scope(repo), None, None, &what).await {
+        match self
+            .send(
+                Method::HEAD,
+                &format!("/v2/{repo}/blobs/{digest}"),
+                &pull_scope(repo),
+                None,
+                None,
+                &what,
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -217,7 +288,17 @@ impl RegistryClient {
         let what = format!("deleting manifest {repo}@{digest}");
         self.stats.deletes.fetch_add(1, Ordering::Relaxed);
         let scope = format!("repository:{repo}:delete");
-        match self.send(Method::DELETE, &format!("/v2/{repo}/manifests/{digest}"), &scope, None, None, &what).await {
+        match self
+            .send(
+                Method::DELETE,
+                &format!("/v2/{repo}/manifests/{digest}"),
+                &scope,
+                None,
+                None,
+                &what,
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
@@ -231,21 +312,54 @@ impl RegistryClient {
         }
         let what = format!("uploading blob {digest} to {repo}");
         let scope = format!("repository:{repo}:pull,push");
-        let resp = self.send(Method::POST, &format!("/v2/{repo}/blobs/uploads/"), &scope, None, None, &what).await?;
-        let location = header_str(&resp, "location")
-            .ok_or_else(|| RegistryError::Invalid { what: what.clone(), message: "upload has no Location".into() })?;
+        let resp = self
+            .send(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/"),
+                &scope,
+                None,
+                None,
+                &what,
+            )
+            .await?;
+        let location = header_str(&resp, "location").ok_or_else(|| RegistryError::Invalid {
+            what: what.clone(),
+            message: "upload has no Location".into(),
+        })?;
         let sep = if location.contains('?') { '&' } else { '?' };
         let target = format!("{location}{sep}digest={digest}");
-        self.send(Method::PUT, &target, &scope, None, Some((bytes, "application/octet-stream")), &what).await?;
+        self.send(
+            Method::PUT,
+            &target,
+            &scope,
+            None,
+            Some((bytes, "application/octet-stream")),
+            &what,
+        )
+        .await?;
         Ok(())
     }
 
     /// Puts a manifest under `reference` (a tag or its digest) and returns its digest.
-    pub async fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: Vec<u8>) -> Result<String, RegistryError> {
+    pub async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: Vec<u8>,
+    ) -> Result<String, RegistryError> {
         let what = format!("pushing manifest {repo}:{reference}");
         let digest = crate::world::sha256_digest(&body);
         let scope = format!("repository:{repo}:pull,push");
-        self.send(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"), &scope, None, Some((body, media_type)), &what).await?;
+        self.send(
+            Method::PUT,
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &scope,
+            None,
+            Some((body, media_type)),
+            &what,
+        )
+        .await?;
         Ok(digest)
     }
 
@@ -275,7 +389,11 @@ impl RegistryClient {
         body: Option<(Vec<u8>, &str)>,
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        let url = if path.starts_with("http://") || path.starts_with("https://") { path.to_string() } else { format!("{}{path}", self.base) };
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut attempt = 0u32;
         let mut auth_retried = false;
         loop {
@@ -306,10 +424,14 @@ impl RegistryClient {
                         self.handle_challenge(challenge.as_deref(), scope, what).await?;
                         continue;
                     }
-                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) || attempt >= self.max_retries {
+                    if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                        || attempt >= self.max_retries
+                    {
                         return Err(status_error(resp, what).await);
                     }
-                    header_str(&resp, "retry-after").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs)
+                    header_str(&resp, "retry-after")
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs)
                 }
                 Err(e) => {
                     if attempt >= self.max_retries || e.is_builder() {
@@ -320,7 +442,10 @@ impl RegistryClient {
             };
             attempt += 1;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let backoff = self.initial_backoff.saturating_mul(1 << (attempt - 1).min(8)).min(Duration::from_secs(30));
+            let backoff = self
+                .initial_backoff
+                .saturating_mul(1 << (attempt - 1).min(8))
+                .min(Duration::from_secs(30));
             let delay = retry_after.map_or(backoff, |r| r.min(Duration::from_secs(60)));
             tracing::debug!(what, attempt, ?delay, "retrying");
             tokio::time::sleep(delay).await;
@@ -347,18 +472,31 @@ impl RegistryClient {
                 self.use_basic.store(true, Ordering::Relaxed);
                 Ok(())
             }
-            Some(Challenge::Bearer { realm, service, scope: challenge_scope }) => {
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope: challenge_scope,
+            }) => {
                 self.tokens.lock().expect("token cache lock").forget(scope);
                 let wanted = challenge_scope.unwrap_or_else(|| scope.to_string());
                 let (token, expires_in) = self.fetch_token(&realm, service.as_deref(), &wanted, what).await?;
-                self.tokens.lock().expect("token cache lock").put(scope, token, expires_in);
+                self.tokens
+                    .lock()
+                    .expect("token cache lock")
+                    .put(scope, token, expires_in);
                 Ok(())
             }
             None => Err(no_creds()),
         }
     }
 
-    async fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str, what: &str) -> Result<(Secret, u64), RegistryError> {
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        what: &str,
+    ) -> Result<(Secret, u64), RegistryError> {
         let what = format!("{what}: getting a token from {realm}");
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(s) = service {
@@ -377,10 +515,13 @@ impl RegistryClient {
             return Err(status_error(resp, &what).await);
         }
         let v: serde_json::Value = resp.json().await.map_err(|e| transport(&what, &e))?;
-        let token = v["token"].as_str().or_else(|| v["access_token"].as_str()).ok_or_else(|| RegistryError::Invalid {
-            what: what.clone(),
-            message: "token response has neither \"token\" nor \"access_token\"".into(),
-        })?;
+        let token = v["token"]
+            .as_str()
+            .or_else(|| v["access_token"].as_str())
+            .ok_or_else(|| RegistryError::Invalid {
+                what: what.clone(),
+                message: "token response has neither \"token\" nor \"access_token\"".into(),
+            })?;
         Ok((Secret::new(token), v["expires_in"].as_u64().unwrap_or(60)))
     }
 }
@@ -390,7 +531,10 @@ fn pull_scope(repo: &str) -> String {
 }
 
 fn header_str(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> RegistryError {
@@ -401,7 +545,10 @@ fn transport(what: &str, e: &reqwest::Error) -> RegistryError {
         message = format!("{message}: {s}");
         source = s.source();
     }
-    RegistryError::Transport { what: what.to_string(), message }
+    RegistryError::Transport {
+        what: what.to_string(),
+        message,
+    }
 }
 
 async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
@@ -414,14 +561,21 @@ async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
         .and_then(|e| e["message"].as_str())
         .map(str::to_string)
         .unwrap_or_else(|| text.chars().take(200).collect::<String>().trim().to_string());
-    RegistryError::Status { what: what.to_string(), status, code, message }
+    RegistryError::Status {
+        what: what.to_string(),
+        status,
+        code,
+        message,
+    }
 }
 
 /// The `rel="next"` target of a `Link` header.
 pub(crate) fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        params
+            .contains("rel=\"next\"")
+            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
     })
 }
 

@@ -27,8 +27,15 @@ pub struct ChildDescriptor {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParsedManifest {
-    Image { media_type: String, config: Descriptor, layers: Vec<Descriptor> },
-    Index { media_type: String, children: Vec<ChildDescriptor> },
+    Image {
+        media_type: String,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+    },
+    Index {
+        media_type: String,
+        children: Vec<ChildDescriptor>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -73,7 +80,8 @@ pub fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<ParsedM
         .clone()
         .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()))
         .unwrap_or_default();
-    let is_index = media_type == DOCKER_LIST || media_type == OCI_INDEX || (raw.manifests.is_some() && raw.layers.is_none());
+    let is_index =
+        media_type == DOCKER_LIST || media_type == OCI_INDEX || (raw.manifests.is_some() && raw.layers.is_none());
     if is_index {
         let children = raw.manifests.ok_or("index has no \"manifests\" field")?;
         let children = children
@@ -90,7 +98,11 @@ pub fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<ParsedM
                 })
             })
             .collect::<Result<_, String>>()?;
-        let media_type = if media_type.is_empty() { OCI_INDEX.to_string() } else { media_type };
+        let media_type = if media_type.is_empty() {
+            OCI_INDEX.to_string()
+        } else {
+            media_type
+        };
         return Ok(ParsedManifest::Index { media_type, children });
     }
     let config = raw.config.ok_or("manifest has no \"config\" field")?;
@@ -99,14 +111,34 @@ pub fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<ParsedM
         .layers
         .unwrap_or_default()
         .into_iter()
-        .map(|l| check_digest(&l.digest).map(|()| Descriptor { digest: l.digest, size: l.size }))
+        .map(|l| {
+            check_digest(&l.digest).map(|()| Descriptor {
+                digest: l.digest,
+                size: l.size,
+            })
+        })
         .collect::<Result<_, String>>()?;
-    let media_type = if media_type.is_empty() { OCI_MANIFEST.to_string() } else { media_type };
-    Ok(ParsedManifest::Image { media_type, config: Descriptor { digest: config.digest, size: config.size }, layers })
+    let media_type = if media_type.is_empty() {
+        OCI_MANIFEST.to_string()
+    } else {
+        media_type
+    };
+    Ok(ParsedManifest::Image {
+        media_type,
+        config: Descriptor {
+            digest: config.digest,
+            size: config.size,
+        },
+        layers,
+    })
 }
 
 fn check_digest(d: &str) -> Result<(), String> {
-    if crate::model::digest::is_valid_digest(d) { Ok(()) } else { Err(format!("invalid digest {d:?} in manifest")) }
+    if crate::model::digest::is_valid_digest(d) {
+        Ok(())
+    } else {
+        Err(format!("invalid digest {d:?} in manifest"))
+    }
 }
 
 /// The image creation time (Unix seconds) from a config blob's `created` field.
@@ -138,14 +170,27 @@ mod tests {
             d('b')
         );
         match parse_manifest(img.as_bytes(), None).unwrap() {
-            ParsedManifest::Image { media_type, config, layers } => {
+            ParsedManifest::Image {
+                media_type,
+                config,
+                layers,
+            } => {
                 assert_eq!(media_type, DOCKER_MANIFEST);
                 assert_eq!(config.size, 7);
-                assert_eq!(layers, vec![Descriptor { digest: d('b'), size: 100 }]);
+                assert_eq!(
+                    layers,
+                    vec![Descriptor {
+                        digest: d('b'),
+                        size: 100
+                    }]
+                );
             }
             other => panic!("{other:?}"),
         }
-        let oci_no_media_type = format!(r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":7}},"layers":[]}}"#, d('a'));
+        let oci_no_media_type = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":7}},"layers":[]}}"#,
+            d('a')
+        );
         assert!(matches!(
             parse_manifest(oci_no_media_type.as_bytes(), Some("application/vnd.oci.image.manifest.v1+json")).unwrap(),
             ParsedManifest::Image { media_type, .. } if media_type == OCI_MANIFEST
@@ -165,16 +210,35 @@ mod tests {
 
     #[test]
     fn rejects_garbage_schema1_and_bad_digests_with_a_reason() {
-        assert!(parse_manifest(b"not json", None).unwrap_err().contains("not valid JSON"));
-        assert!(parse_manifest(br#"{"schemaVersion":1}"#, None).unwrap_err().contains("schema 1"));
+        assert!(
+            parse_manifest(b"not json", None)
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse_manifest(br#"{"schemaVersion":1}"#, None)
+                .unwrap_err()
+                .contains("schema 1")
+        );
         let bad = r#"{"schemaVersion":2,"config":{"digest":"sha256:zz","size":1},"layers":[]}"#;
-        assert!(parse_manifest(bad.as_bytes(), None).unwrap_err().contains("invalid digest"));
-        assert!(parse_manifest(br#"{"schemaVersion":2}"#, None).unwrap_err().contains("config"));
+        assert!(
+            parse_manifest(bad.as_bytes(), None)
+                .unwrap_err()
+                .contains("invalid digest")
+        );
+        assert!(
+            parse_manifest(br#"{"schemaVersion":2}"#, None)
+                .unwrap_err()
+                .contains("config")
+        );
     }
 
     #[test]
     fn config_creation_time_is_read_as_unix_seconds() {
-        assert_eq!(parse_config_created(br#"{"created":"2024-01-15T10:30:00Z"}"#).unwrap(), Some(1_705_314_600));
+        assert_eq!(
+            parse_config_created(br#"{"created":"2024-01-15T10:30:00Z"}"#).unwrap(),
+            Some(1_705_314_600)
+        );
         assert_eq!(parse_config_created(br#"{"architecture":"amd64"}"#).unwrap(), None);
         assert!(parse_config_created(br#"{"created":"yesterday"}"#).is_err());
     }
