@@ -366,3 +366,7 @@ fn push_unique(v: &mut Vec<String>, s: String) -> bool {
     v.push(s);
     true
 }
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;
