@@ -4,4 +4,5 @@
 pub mod dataset;
 pub mod model;
 pub mod plan;
+pub mod sources;
 pub mod world;

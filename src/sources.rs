@@ -1,0 +1,6 @@
+//! I/O adapters: each reads one external system and returns our model types (never client
+//! DTOs). A failure is a value — a reason naming the setting to fix — not a panic.
+
+pub mod keycloak;
+pub mod kube;
+pub mod mongo;
