@@ -317,7 +317,7 @@ impl Keep<'_> {
                 .get(&source)
                 .into_iter()
                 .flatten()
-                .filter(|t| deleting.contains(t))
+                .filter(|t| proposed.contains_key(t))
             {
                 let why = format!(
                     "clone source of kept revision {} of {}",
@@ -339,7 +339,7 @@ impl Keep<'_> {
     ) -> bool {
         let deleting = self.deleting(proposed, kept);
         let mut changed = false;
-        for t in &deleting {
+        for t in proposed.keys() {
             for s in self
                 .inv
                 .siblings(*t)
