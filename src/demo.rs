@@ -95,6 +95,9 @@ pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
         .categories
         .iter()
         .map(|c| CategoryResult {
+            records: c.records.clone(),
+            protected_records: c.protected_records.clone(),
+            notes: c.notes.clone(),
             id: c.id,
             status: c.status.clone(),
             candidates: c
@@ -496,12 +499,10 @@ struct Categories {
 
 impl Categories {
     fn add(&mut self, cat: CategoryId, tag: TagId, inv: &Inventory, reason: String, running: bool) {
-        let entry = self.map.entry(cat).or_insert_with(|| CategoryResult {
-            id: cat,
-            status: crate::plan::CategoryStatus::Ok,
-            candidates: vec![],
-            protected: vec![],
-        });
+        let entry = self
+            .map
+            .entry(cat)
+            .or_insert_with(|| CategoryResult::new(cat, crate::plan::CategoryStatus::Ok));
         if running {
             entry.protected.push(ProtectedTag {
                 tag,
@@ -522,12 +523,7 @@ impl Categories {
         for id in CategoryId::ALL {
             let computed = matches!(id, CategoryId::OrphanedReferences | CategoryId::BrokenTags);
             if !computed && !out.iter().any(|c| c.id == id) {
-                out.push(CategoryResult {
-                    id,
-                    status: crate::plan::CategoryStatus::Ok,
-                    candidates: vec![],
-                    protected: vec![],
-                });
+                out.push(CategoryResult::new(id, crate::plan::CategoryStatus::Ok));
             }
         }
         out

@@ -2,8 +2,12 @@
 //! No I/O, no clock, no tokio; everything here can be built in a test from literals.
 
 pub mod digest;
+pub mod domino;
+pub mod ids_file;
 pub mod image;
 pub mod inventory;
+pub mod users;
+pub mod workloads;
 
 pub use digest::{DigestId, Digests};
 pub use image::{ImageKind, ObjectId};

@@ -1,4 +1,8 @@
-//! I/O adapters: one module per external system. Each returns our model types; nothing outside
-//! `sources/` names a client crate's types.
+//! I/O adapters: each reads one external system and returns our model types (never client
+//! DTOs outside `sources/`). A failure is a value — a reason naming the setting to fix — not a
+//! panic.
 
+pub mod keycloak;
+pub mod kube;
+pub mod mongo;
 pub mod registry;

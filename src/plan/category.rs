@@ -96,15 +96,41 @@ pub struct CategoryResult {
     pub status: CategoryStatus,
     pub candidates: Vec<Candidate>,
     pub protected: Vec<ProtectedTag>,
+    /// Mongo records (not registry tags) the category proposes to delete: orphaned references.
+    pub records: Vec<OrphanRecord>,
+    /// Mongo records the category would have proposed but a protection forbids.
+    pub protected_records: Vec<(OrphanRecord, Vec<String>)>,
+    /// Things the user should know about how this result was computed, e.g. a protection
+    /// source that was turned off with `--without`.
+    pub notes: Vec<String>,
+}
+
+/// A Mongo document whose image is missing from the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanRecord {
+    /// `environment_revisions` or `model_versions`.
+    pub collection: &'static str,
+    pub document_id: ObjectId,
+    /// The image tag the document names.
+    pub tag: String,
+    pub reasons: Vec<String>,
 }
 
 impl CategoryResult {
     pub fn unavailable(id: CategoryId, reason: impl Into<String>) -> Self {
+        CategoryResult::new(id, CategoryStatus::Unavailable(reason.into()))
+    }
+
+    /// An empty result with `status`.
+    pub fn new(id: CategoryId, status: CategoryStatus) -> Self {
         CategoryResult {
             id,
-            status: CategoryStatus::Unavailable(reason.into()),
+            status,
             candidates: vec![],
             protected: vec![],
+            records: vec![],
+            protected_records: vec![],
+            notes: vec![],
         }
     }
 }
@@ -122,10 +148,5 @@ pub fn broken_tags(inv: &Inventory) -> CategoryResult {
             TagState::Ok(_) => None,
         })
         .collect();
-    CategoryResult {
-        id: CategoryId::BrokenTags,
-        status: CategoryStatus::Ok,
-        candidates,
-        protected: vec![],
-    }
+    CategoryResult { candidates, ..CategoryResult::new(CategoryId::BrokenTags, CategoryStatus::Ok) }
 }

@@ -2,6 +2,9 @@
 //! A missing server binary fails the test with the install hint; nothing skips silently.
 #![allow(dead_code)]
 
+pub mod keycloak;
+pub mod kube;
+pub mod mongo;
 pub mod proxy;
 pub mod registry;
 
@@ -36,4 +39,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on port {port} within 10 s");
+}
+
+/// A server binary from `var`, else the default path; panics (fails the test) if missing.
+pub fn binary(var: &str, default: &str) -> PathBuf {
+    server_binary(var, default, "scripts/setup-test-servers.sh")
 }

@@ -1,0 +1,699 @@
+//! Table tests for `evaluate`: every category and protection rule, including the traps the
+//! original tool fell into (domain.md §3, §10.3–10.4, §11).
+
+use super::*;
+use crate::model::domino::*;
+use crate::model::users::KeycloakUser;
+use crate::model::workloads::{Evidence, ImageRef, WorkloadImage, Workloads};
+use crate::model::{Blob, InventoryBuilder, Manifest, ManifestKind};
+
+const NOW: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+const ENV_REPO: &str = "dominodatalab/environment";
+const MODEL_REPO: &str = "dominodatalab/model";
+
+fn oid(n: u8) -> ObjectId {
+    let mut b = [0u8; 12];
+    b[0] = 0x65;
+    b[11] = n;
+    ObjectId::from_bytes(b)
+}
+
+/// A small world: registry tags (with a digest label each) plus Mongo, Kubernetes, Keycloak.
+#[derive(Default)]
+struct World {
+    tags: Vec<(&'static str, String, String, Option<i64>)>,
+    data: DominoData,
+    pods: Vec<WorkloadImage>,
+    users: Vec<KeycloakUser>,
+}
+
+impl World {
+    fn tag(&mut self, repo: &'static str, tag: &str, digest: &str) -> &mut Self {
+        self.tags.push((
+            repo,
+            tag.to_string(),
+            digest.to_string(),
+            Some(NOW - 30 * DAY),
+        ));
+        self
+    }
+
+    /// An environment with `n` built revisions tagged `<env>-1..n`, the last one active.
+    fn env(&mut self, id: u8, name: &str, archived: bool, n: u8) -> &mut Self {
+        self.data.environments.push(Environment {
+            id: oid(id),
+            name: name.into(),
+            archived,
+            active_revision: (n > 0).then(|| oid(id * 10 + n)),
+            owner: Some(oid(200)),
+            private: false,
+        });
+        for i in 1..=n {
+            let tag = format!("{}-{i}", oid(id));
+            self.data.revisions.push(rev(id * 10 + i, id, &tag));
+            self.tag(ENV_REPO, &tag, &tag);
+        }
+        self
+    }
+
+    fn pod(&mut self, image: &str) -> &mut Self {
+        let evidence = Evidence {
+            namespace: "domino-compute".into(),
+            kind: "Pod".into(),
+            name: "run-1".into(),
+            container: "main".into(),
+        };
+        self.pods.push(WorkloadImage {
+            image: ImageRef::parse(image).unwrap(),
+            evidence,
+        });
+        self
+    }
+
+    fn inventory(&self) -> Inventory {
+        let mut b = InventoryBuilder::new("registry:5000");
+        for (repo, tag, label, created) in &self.tags {
+            let digest = b.digest(&crate::world::sha256_digest(label.as_bytes()));
+            let layer = b.digest(&crate::world::sha256_digest(
+                format!("layer {label}").as_bytes(),
+            ));
+            let config = b.digest(&crate::world::sha256_digest(
+                format!("config {label}").as_bytes(),
+            ));
+            b.manifest(Manifest {
+                digest,
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                size: 500,
+                kind: ManifestKind::Image {
+                    config: Blob {
+                        digest: config,
+                        size: 10,
+                    },
+                    layers: vec![Blob {
+                        digest: layer,
+                        size: 1000,
+                    }],
+                },
+                created: *created,
+            });
+            let r = b.repo(repo);
+            b.tag(r, tag, digest);
+        }
+        b.finish()
+    }
+
+    fn sources(&self) -> SourcesData {
+        SourcesData {
+            registry: SourceState::Ok(()),
+            mongo: SourceState::Ok(self.data.clone()),
+            kubernetes: SourceState::Ok(Workloads {
+                images: self.pods.clone(),
+            }),
+            keycloak: SourceState::Ok(self.users.clone()),
+        }
+    }
+
+    fn run(&self, policy: &Policy) -> Outcome {
+        self.run_with(policy, self.sources())
+    }
+
+    fn run_with(&self, policy: &Policy, sources: SourcesData) -> Outcome {
+        let inv = self.inventory();
+        let results = evaluate(&inv, &sources, policy, NOW);
+        Outcome { inv, results }
+    }
+}
+
+fn rev(id: u8, env: u8, tag: &str) -> EnvRevision {
+    EnvRevision {
+        id: oid(id),
+        environment: oid(env),
+        tag: Some(tag.into()),
+        repository: Some(format!("registry:5000/{ENV_REPO}")),
+        built: true,
+        author: None,
+        cloned_from: None,
+    }
+}
+
+struct Outcome {
+    inv: Inventory,
+    results: Vec<CategoryResult>,
+}
+
+impl Outcome {
+    fn get(&self, id: CategoryId) -> &CategoryResult {
+        self.results.iter().find(|r| r.id == id).unwrap()
+    }
+    /// Candidate tag names of a category, sorted.
+    fn candidates(&self, id: CategoryId) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .get(id)
+            .candidates
+            .iter()
+            .map(|c| self.inv.tag(c.tag).name.clone())
+            .collect();
+        v.sort();
+        v
+    }
+    /// Protection reasons of a tag in a category, joined.
+    fn protected(&self, id: CategoryId, tag: &str) -> String {
+        let p = self
+            .get(id)
+            .protected
+            .iter()
+            .find(|p| self.inv.tag(p.tag).name == tag);
+        p.map(|p| p.protected_by.join(" | ")).unwrap_or_default()
+    }
+    fn status(&self, id: CategoryId) -> &CategoryStatus {
+        &self.get(id).status
+    }
+}
+
+fn t(env: u8, n: u8) -> String {
+    format!("{}-{n}", oid(env))
+}
+
+#[test]
+fn archived_environment_tags_are_candidates_with_a_readable_reason() {
+    let mut w = World::default();
+    w.env(1, "Spark 3", true, 2).env(2, "Live", false, 1);
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 1), t(1, 2)]
+    );
+    let c = &out.get(CategoryId::ArchivedEnvironments).candidates[0];
+    assert_eq!(
+        c.reasons,
+        vec![format!("environment 'Spark 3' ({}) is archived", oid(1))]
+    );
+    assert_eq!(c.object_id, Some(oid(1)));
+}
+
+#[test]
+fn archived_environment_used_by_a_running_pod_through_its_digest_only_is_protected() {
+    let mut w = World::default();
+    w.env(1, "Spark 3", true, 2);
+    let digest = crate::world::sha256_digest(t(1, 1).as_bytes());
+    w.pod(&format!("registry:5000/{ENV_REPO}@{digest}"));
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 2)]
+    );
+    let why = out.protected(CategoryId::ArchivedEnvironments, &t(1, 1));
+    assert!(
+        why.contains("used by Pod domino-compute/run-1 container main (by digest sha256:"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_pod_using_a_tag_by_name_protects_it_in_every_category() {
+    let mut w = World::default();
+    w.env(1, "Old", true, 1);
+    w.tag(ENV_REPO, "stray", "stray");
+    w.pod(&format!(
+        "docker-registry.domino-platform.svc:5000/{ENV_REPO}:{}",
+        t(1, 1)
+    ));
+    w.pod(&format!("{ENV_REPO}:stray"));
+    let out = w.run(&Policy::default());
+    assert!(out.candidates(CategoryId::ArchivedEnvironments).is_empty());
+    assert!(out.candidates(CategoryId::UnreferencedTags).is_empty());
+    assert!(
+        out.protected(CategoryId::UnreferencedTags, "stray")
+            .contains("used by Pod")
+    );
+}
+
+#[test]
+fn two_tags_on_one_digest_where_one_is_in_use_keep_each_other() {
+    let mut w = World::default();
+    w.env(1, "Old", true, 1);
+    w.tag(ENV_REPO, "alias", &t(1, 1));
+    w.pod(&format!("{ENV_REPO}:alias"));
+    let out = w.run(&Policy::default());
+    assert!(out.candidates(CategoryId::ArchivedEnvironments).is_empty());
+    let why = out.protected(CategoryId::ArchivedEnvironments, &t(1, 1));
+    assert_eq!(
+        why,
+        format!("shares digest with protected tag {ENV_REPO}:alias")
+    );
+}
+
+#[test]
+fn a_candidate_sharing_a_digest_with_a_tag_the_category_keeps_stays() {
+    let mut w = World::default();
+    w.env(1, "Old", true, 1).env(2, "Live", false, 2);
+    // Live's old revision 2-1 has the same image as the archived 1-1.
+    w.tags.retain(|x| x.1 != t(2, 1));
+    w.tag(ENV_REPO, &t(2, 1), &t(1, 1));
+    let out = w.run(&Policy::default());
+    let why = out.protected(CategoryId::ArchivedEnvironments, &t(1, 1));
+    assert!(why.starts_with("shares digest with tag"), "{why}");
+}
+
+#[test]
+fn old_revisions_keep_the_newest_n_and_protect_clone_sources_of_kept_revisions() {
+    let mut w = World::default();
+    w.env(1, "Base", false, 7).env(2, "Clone", false, 1);
+    // Env 2's only revision was cloned from env 1's first revision.
+    w.data
+        .revisions
+        .iter_mut()
+        .find(|r| r.id == oid(21))
+        .unwrap()
+        .cloned_from = Some(oid(11));
+    // A failed build is not counted and never proposed.
+    let mut failed = rev(18, 1, &t(1, 8));
+    failed.built = false;
+    failed.id = oid(9);
+    w.data.revisions.push(failed);
+    let out = w.run(&Policy::default());
+    assert_eq!(out.candidates(CategoryId::OldRevisions), vec![t(1, 2)]);
+    let why = out.protected(CategoryId::OldRevisions, &t(1, 1));
+    assert_eq!(
+        why,
+        format!(
+            "clone source of kept revision {} of environment 'Clone' ({})",
+            oid(21),
+            oid(2)
+        )
+    );
+    let c = &out.get(CategoryId::OldRevisions).candidates[0];
+    assert!(
+        c.reasons[0].contains("older than the newest 5 of 7"),
+        "{:?}",
+        c.reasons
+    );
+}
+
+#[test]
+fn clone_protection_is_transitive_and_follows_the_category() {
+    let mut w = World::default();
+    w.env(1, "A", true, 1)
+        .env(2, "B", true, 1)
+        .env(3, "C", false, 1);
+    // C-1 (kept) cloned from B-1 cloned from A-1; A and B are archived.
+    w.data
+        .revisions
+        .iter_mut()
+        .find(|r| r.id == oid(31))
+        .unwrap()
+        .cloned_from = Some(oid(21));
+    w.data
+        .revisions
+        .iter_mut()
+        .find(|r| r.id == oid(21))
+        .unwrap()
+        .cloned_from = Some(oid(11));
+    let out = w.run(&Policy::default());
+    assert!(out.candidates(CategoryId::ArchivedEnvironments).is_empty());
+    assert!(
+        out.protected(CategoryId::ArchivedEnvironments, &t(1, 1))
+            .contains("clone source of kept revision")
+    );
+    // Without the live clone, both archived environments go, together.
+    let mut w2 = World::default();
+    w2.env(1, "A", true, 1).env(2, "B", true, 1);
+    w2.data
+        .revisions
+        .iter_mut()
+        .find(|r| r.id == oid(21))
+        .unwrap()
+        .cloned_from = Some(oid(11));
+    assert_eq!(
+        w2.run(&Policy::default())
+            .candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 1), t(2, 1)]
+    );
+}
+
+#[test]
+fn old_revisions_never_propose_the_active_revision() {
+    let mut w = World::default();
+    w.env(1, "Pinned", true, 3);
+    w.data.environments[0].active_revision = Some(oid(11));
+    let policy = Policy {
+        keep_revisions: 1,
+        ..Policy::default()
+    };
+    let out = w.run(&policy);
+    assert_eq!(out.candidates(CategoryId::OldRevisions), vec![t(1, 2)]);
+    assert!(
+        out.protected(CategoryId::OldRevisions, &t(1, 1))
+            .contains("never an old revision")
+    );
+}
+
+fn model_world(short_form: bool, archived: bool) -> World {
+    let mut w = World::default();
+    w.env(1, "Base", false, 1);
+    let full = format!("{}-v1-2025108131540_0fPPRse8", oid(50));
+    w.tag(MODEL_REPO, &full, "m1");
+    w.data.models.push(Model {
+        id: oid(50),
+        name: "Churn".into(),
+        archived,
+        environment: Some(oid(1)),
+        owner: None,
+    });
+    let stored = if short_form {
+        format!("{}-v1", oid(50))
+    } else {
+        full
+    };
+    w.data.versions.push(ModelVersion {
+        id: oid(51),
+        model: oid(50),
+        revision: Some(oid(11)),
+        slugs: vec![stored],
+        repository: None,
+    });
+    w
+}
+
+#[test]
+fn a_model_tag_stored_in_short_form_still_matches_its_registry_tag() {
+    let full = format!("{}-v1-2025108131540_0fPPRse8", oid(50));
+    let out = model_world(true, true).run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedModels),
+        vec![full.clone()]
+    );
+    assert!(out.get(CategoryId::OrphanedReferences).records.is_empty());
+    // Deployed: the short stored slug protects the full registry tag.
+    let mut w = model_world(true, false);
+    w.data
+        .usage
+        .active_model_versions
+        .push(ActiveModelVersion { version: oid(51) });
+    let out = w.run(&Policy::default());
+    assert!(out.candidates(CategoryId::UnreferencedTags).is_empty());
+    assert!(out.candidates(CategoryId::ArchivedModels).is_empty());
+}
+
+#[test]
+fn a_failed_build_is_neither_an_orphan_nor_an_image() {
+    let mut w = World::default();
+    w.env(1, "Env", false, 1);
+    let mut failed = rev(12, 1, &t(1, 2));
+    failed.built = false;
+    w.data.revisions.push(failed);
+    let mut missing = rev(13, 1, &t(1, 3));
+    missing.repository = None;
+    w.data.revisions.push(missing);
+    let out = w.run(&Policy::default());
+    let recs: Vec<_> = out
+        .get(CategoryId::OrphanedReferences)
+        .records
+        .iter()
+        .map(|r| (r.collection, r.document_id))
+        .collect();
+    assert_eq!(recs, vec![("environment_revisions", oid(13))]);
+}
+
+#[test]
+fn orphaned_records_that_something_needs_are_protected() {
+    let mut w = World::default();
+    w.env(1, "Env", false, 1);
+    w.tags.clear();
+    w.data.versions.push(ModelVersion {
+        id: oid(51),
+        model: oid(50),
+        revision: None,
+        slugs: vec!["x-v1".into()],
+        repository: None,
+    });
+    w.data
+        .usage
+        .active_model_versions
+        .push(ActiveModelVersion { version: oid(51) });
+    w.tag(MODEL_REPO, "unrelated", "u")
+        .tag(ENV_REPO, "unrelated", "e");
+    let out = w.run(&Policy::default());
+    let r = out.get(CategoryId::OrphanedReferences);
+    assert!(r.records.is_empty(), "{:?}", r.records);
+    let reasons: Vec<_> = r
+        .protected_records
+        .iter()
+        .map(|(rec, why)| (rec.collection, why.join(" | ")))
+        .collect();
+    assert_eq!(reasons.len(), 2);
+    assert!(
+        reasons[0]
+            .1
+            .starts_with("active revision of environment 'Env'"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].1.contains("is running"), "{reasons:?}");
+}
+
+#[test]
+fn a_disabled_users_private_environment_that_is_a_project_default_keeps_its_active_revision() {
+    let mut w = World::default();
+    w.env(1, "Mine", false, 2);
+    w.data.environments[0].private = true;
+    w.data.users.push(User {
+        id: oid(200),
+        name: "Ann Lee".into(),
+        login: "ann".into(),
+    });
+    w.users.push(KeycloakUser {
+        username: "ann".into(),
+        domino_id: Some(oid(200)),
+        enabled: false,
+    });
+    w.users.push(KeycloakUser {
+        username: "bob".into(),
+        domino_id: None,
+        enabled: false,
+    });
+    w.data.usage.defaults.push(DefaultUsage {
+        kind: DefaultKind::Project,
+        id: oid(90),
+        name: "churn".into(),
+        environment: oid(1),
+        revision_spec: Some(RevisionSpec::Active),
+    });
+    let out = w.run(&Policy::default());
+    let id = CategoryId::DeactivatedOwnerEnvironments;
+    assert_eq!(out.candidates(id), vec![t(1, 1)]);
+    let why = out.protected(id, &t(1, 2));
+    assert!(
+        why.contains(&format!(
+            "default environment of project 'churn' ({})",
+            oid(90)
+        )),
+        "{why}"
+    );
+    assert!(out.get(id).candidates[0].reasons[0].contains("deactivated user 'Ann Lee' (ann)"));
+}
+
+#[test]
+fn runs_protect_inside_the_window_and_config_usage_always() {
+    // domain.md §10.3/§10.4: recent (5 d) vs old (35 d) run, days = 30; an old run plus a
+    // project default stays used; no window means every run counts.
+    let mut w = World::default();
+    w.env(1, "Recent", false, 2)
+        .env(2, "Old", false, 2)
+        .env(3, "OldButProject", false, 2)
+        .env(4, "Never", false, 2);
+    for (env, days) in [(1, 5), (2, 35), (3, 100)] {
+        w.data.usage.runs.push(RunUsage {
+            environment: oid(env),
+            revision: oid(env * 10 + 1),
+            last_used: Some(NOW - days * DAY),
+            count: 1,
+        });
+    }
+    w.data.usage.defaults.push(DefaultUsage {
+        kind: DefaultKind::Project,
+        id: oid(90),
+        name: "p".into(),
+        environment: oid(3),
+        revision_spec: None,
+    });
+    let windowed = Policy {
+        unused_since_days: Some(30),
+        ..Policy::default()
+    };
+    let out = w.run(&windowed);
+    assert_eq!(
+        out.candidates(CategoryId::UnusedEnvironments),
+        vec![t(2, 1), t(4, 1)]
+    );
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::UnusedEnvironments),
+        vec![t(4, 1)]
+    );
+}
+
+#[test]
+fn the_active_revision_of_a_live_environment_is_always_protected() {
+    let mut w = World::default();
+    w.env(1, "Idle", false, 2);
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::UnusedEnvironments),
+        vec![t(1, 1)]
+    );
+    assert!(
+        out.protected(CategoryId::UnusedEnvironments, &t(1, 2))
+            .starts_with("active revision of environment 'Idle'")
+    );
+}
+
+#[test]
+fn workspaces_sessions_and_defaults_protect_the_revisions_they_resolve_to() {
+    let mut w = World::default();
+    w.env(1, "WsPinned", true, 2)
+        .env(2, "Session", true, 2)
+        .env(3, "OrgDefault", true, 2);
+    w.data.usage.workspaces.push(WorkspaceUsage {
+        name: "ws".into(),
+        environment: Some(oid(1)),
+        revision_spec: Some(RevisionSpec::Some(oid(11))),
+        session_revisions: vec![oid(21)],
+        ..WorkspaceUsage::default()
+    });
+    w.data.usage.defaults.push(DefaultUsage {
+        kind: DefaultKind::Organization,
+        id: oid(91),
+        name: "acme".into(),
+        environment: oid(3),
+        revision_spec: None,
+    });
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 2), t(2, 2), t(3, 1)]
+    );
+    assert!(
+        out.protected(CategoryId::ArchivedEnvironments, &t(3, 2))
+            .contains("default environment of organization 'acme'")
+    );
+}
+
+#[test]
+fn protect_patterns_and_the_grace_period_keep_tags() {
+    let mut w = World::default();
+    w.env(1, "Old", true, 3);
+    w.tags[2].3 = Some(NOW - 30 * 60);
+    w.tags[1].3 = None;
+    let policy = Policy {
+        protect: vec![regex::Regex::new(&format!(":{}-1$", oid(1))).unwrap()],
+        ..Policy::default()
+    };
+    let out = w.run(&policy);
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 2)],
+        "unknown creation time gets no grace"
+    );
+    assert!(
+        out.protected(CategoryId::ArchivedEnvironments, &t(1, 1))
+            .starts_with("matches protect pattern")
+    );
+    assert_eq!(
+        out.protected(CategoryId::ArchivedEnvironments, &t(1, 3)),
+        "pushed 30 minutes ago (grace period 120 minutes)"
+    );
+}
+
+#[test]
+fn unreferenced_tags_are_those_no_record_names_but_never_buildcache() {
+    let mut w = World::default();
+    w.env(1, "Env", false, 1);
+    w.tag(ENV_REPO, "buildcache", "bc")
+        .tag(ENV_REPO, "manual-push", "mp")
+        .tag(ENV_REPO, &t(1, 9), "gone-revision");
+    w.tag("dominodatalab/other", "anything", "o");
+    let out = w.run(&Policy::default());
+    assert_eq!(
+        out.candidates(CategoryId::UnreferencedTags),
+        vec!["manual-push".to_string()]
+    );
+}
+
+#[test]
+fn a_source_that_is_down_makes_dependent_categories_unavailable() {
+    let mut w = World::default();
+    w.env(1, "Old", true, 1);
+    let policy = Policy::default();
+    let unavailable = |out: &Outcome| {
+        CategoryId::ALL
+            .into_iter()
+            .filter(|c| matches!(out.status(*c), CategoryStatus::Unavailable(_)))
+            .count()
+    };
+    // Kubernetes failed: nobody can tell what runs, so nothing may be proposed.
+    let mut s = w.sources();
+    s.kubernetes =
+        SourceState::Failed("cannot reach https://k8s:6443 (check kubernetes.kubeconfig)".into());
+    let out = w.run_with(&policy, s);
+    assert_eq!(unavailable(&out), 8);
+    assert!(
+        matches!(out.status(CategoryId::ArchivedEnvironments), CategoryStatus::Unavailable(r) if r.contains("kubernetes failed: cannot reach"))
+    );
+    // Kubernetes turned off on purpose: categories run with a note.
+    let out = w.run(&Policy {
+        without: [SourceKind::Kubernetes].into(),
+        ..Policy::default()
+    });
+    assert_eq!(unavailable(&out), 0);
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 1)]
+    );
+    assert!(
+        out.get(CategoryId::ArchivedEnvironments).notes[0]
+            .contains("running workloads were not checked")
+    );
+    // Mongo failed: everything, broken tags included (usage protects them too).
+    let mut s = w.sources();
+    s.mongo = SourceState::Failed("connection refused".into());
+    assert_eq!(unavailable(&w.run_with(&policy, s)), 8);
+    // Mongo off: only broken-tags can run.
+    let mut s = w.sources();
+    s.mongo = SourceState::Disabled;
+    let out = w.run_with(&policy, s);
+    assert_eq!(unavailable(&out), 7);
+    assert_eq!(out.status(CategoryId::BrokenTags), &CategoryStatus::Ok);
+    // Keycloak failed: only the deactivated-owner category needs it.
+    let mut s = w.sources();
+    s.keycloak = SourceState::Failed("401".into());
+    let out = w.run_with(&policy, s);
+    assert_eq!(unavailable(&out), 1);
+    assert!(matches!(
+        out.status(CategoryId::DeactivatedOwnerEnvironments),
+        CategoryStatus::Unavailable(_)
+    ));
+    // Registry scan incomplete: nothing.
+    let mut s = w.sources();
+    s.registry = SourceState::Failed("timeout".into());
+    assert_eq!(unavailable(&w.run_with(&policy, s)), 8);
+}
+
+#[test]
+fn an_ids_filter_restricts_candidates_to_the_listed_records() {
+    let mut w = World::default();
+    w.env(1, "A", true, 1).env(2, "B", true, 2);
+    let filter = crate::model::ids_file::parse_ids_file(
+        "ids",
+        &format!("environment:{}\nrevision:{}", oid(1), oid(22)),
+    )
+    .unwrap();
+    let out = w.run(&Policy {
+        only_ids: Some(filter),
+        ..Policy::default()
+    });
+    assert_eq!(
+        out.candidates(CategoryId::ArchivedEnvironments),
+        vec![t(1, 1), t(2, 2)]
+    );
+}

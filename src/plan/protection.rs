@@ -1,0 +1,137 @@
+//! The one set of protections every category obeys: a tag listed here is never a candidate.
+//! Sources: running or scheduled workloads (by repository:tag and by digest), Mongo usage,
+//! active revisions of live environments, `protect` patterns, and the push grace period.
+//! Category-relative rules (clone sources of kept revisions, digest siblings) live in
+//! `evaluate.rs` because they depend on what the category keeps.
+
+use super::lookup::TagLookup;
+use super::policy::Policy;
+use super::usage::UsageFacts;
+use crate::model::domino::DominoIndex;
+use crate::model::workloads::Workloads;
+use crate::model::{Inventory, RevId, TagId};
+use std::collections::{BTreeMap, HashMap};
+
+/// Every protection reason per tag.
+#[derive(Debug, Default)]
+pub struct Protections {
+    pub by_tag: BTreeMap<TagId, Vec<String>>,
+}
+
+impl Protections {
+    pub fn reasons(&self, tag: TagId) -> Option<&Vec<String>> {
+        self.by_tag.get(&tag)
+    }
+
+    pub fn add(&mut self, tag: TagId, why: &str) {
+        let reasons = self.by_tag.entry(tag).or_default();
+        if !reasons.iter().any(|r| r == why) {
+            reasons.push(why.to_string());
+        }
+    }
+}
+
+/// Inputs the protections read; `None` sources protect nothing (the caller decides whether
+/// that is allowed — see `evaluate`).
+pub struct ProtectionInputs<'a> {
+    pub inv: &'a Inventory,
+    pub lookup: &'a TagLookup<'a>,
+    pub mongo: Option<(&'a DominoIndex<'a>, &'a UsageFacts)>,
+    pub workloads: Option<&'a Workloads>,
+    pub policy: &'a Policy,
+    pub now: i64,
+}
+
+pub fn protections(p: &ProtectionInputs) -> Protections {
+    let mut out = Protections::default();
+    if let Some(w) = p.workloads {
+        workloads(&mut out, p.inv, w);
+    }
+    if let Some((ix, facts)) = p.mongo {
+        mongo(&mut out, p.lookup, ix, facts);
+    }
+    for tag in p.inv.tag_ids() {
+        let name = p.inv.tag_ref(tag);
+        if let Some(re) = p.policy.protect.iter().find(|re| re.is_match(&name)) {
+            out.add(tag, &format!("matches protect pattern '{}'", re.as_str()));
+        }
+        // A tag whose creation time is unknown (config not read, broken tag) gets no grace:
+        // the grace period guards fresh pushes, and an unreadable image is not one we can date.
+        let created = p.inv.tag(tag).revision().and_then(|r| p.inv.created(r));
+        if let Some(age) = created
+            .map(|c| p.now - c)
+            .filter(|age| *age < p.policy.grace_period_secs)
+        {
+            let mins = p.policy.grace_period_secs / 60;
+            out.add(
+                tag,
+                &format!(
+                    "pushed {} minutes ago (grace period {mins} minutes)",
+                    age.max(0) / 60
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// Pods and templates protect by `repository:tag` and by digest; a digest protects every tag
+/// on that manifest, and on any index that lists it, in that repository.
+fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
+    let mut by_digest: HashMap<&str, Vec<RevId>> = HashMap::new();
+    for rev in inv.rev_ids() {
+        by_digest
+            .entry(inv.digests.name(inv.revision(rev).manifest))
+            .or_default()
+            .push(rev);
+    }
+    for wi in &w.images {
+        let why = format!("used by {}", wi.evidence);
+        if let Some(tag) = &wi.image.tag
+            && let Some(id) = inv.find_tag(&wi.image.repository, tag)
+        {
+            out.add(id, &why);
+        }
+        let Some(digest) = &wi.image.digest else {
+            continue;
+        };
+        for rev in by_digest.get(digest.as_str()).into_iter().flatten() {
+            let r = inv.revision(*rev);
+            if !wi.image.names_repository(&inv.repo(r.repo).name) {
+                continue;
+            }
+            let parents = r.parents.iter().flat_map(|p| inv.revision(*p).tags.iter());
+            for tag in r.tags.iter().chain(parents) {
+                out.add(*tag, &format!("{why} (by digest {digest})"));
+            }
+        }
+    }
+}
+
+/// Usage records, and the active revision of every environment that is not archived.
+fn mongo(out: &mut Protections, lookup: &TagLookup, ix: &DominoIndex, facts: &UsageFacts) {
+    for (rev, reasons) in &facts.revisions {
+        let Some(r) = ix.revisions.get(rev) else {
+            continue;
+        };
+        for tag in lookup.of_revision(r) {
+            reasons.iter().for_each(|why| out.add(tag, why));
+        }
+    }
+    for (version, reasons) in &facts.versions {
+        let Some(v) = ix.versions.get(version) else {
+            continue;
+        };
+        for tag in lookup.of_version(v) {
+            reasons.iter().for_each(|why| out.add(tag, why));
+        }
+    }
+    for env in ix.data.environments.iter().filter(|e| !e.archived) {
+        let Some(r) = env.active_revision.and_then(|a| ix.revisions.get(&a)) else {
+            continue;
+        };
+        for tag in lookup.of_revision(r) {
+            out.add(tag, &format!("active revision of {}", ix.env_label(env.id)));
+        }
+    }
+}

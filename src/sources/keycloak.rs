@@ -1,0 +1,239 @@
+//! Reads Keycloak users (realm `DominoRealm` by default) through the admin API, paging, with an
+//! admin token that is cached and refreshed before it expires. Owns the Keycloak settings;
+//! never prints the password.
+
+use crate::model::ObjectId;
+use crate::model::users::KeycloakUser;
+use ::keycloak::prelude::reqwest;
+use ::keycloak::{KeycloakAdmin, KeycloakAdminToken, KeycloakError, KeycloakTokenSupplier};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// `keycloak:` in config.yaml; `host` from `KEYCLOAK_HOST`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct KeycloakSettings {
+    /// e.g. `https://keycloak.example.com/auth/` or `http://127.0.0.1:8080`.
+    pub host: String,
+    pub realm: String,
+    /// Realm the admin logs in to.
+    pub admin_realm: String,
+    pub client_id: String,
+    pub username: String,
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    pub page_size: i32,
+    pub timeout_secs: u64,
+}
+
+impl Default for KeycloakSettings {
+    fn default() -> Self {
+        KeycloakSettings {
+            host: String::new(),
+            realm: "DominoRealm".into(),
+            admin_realm: "master".into(),
+            client_id: "admin-cli".into(),
+            username: "admin".into(),
+            password: None,
+            page_size: 100,
+            timeout_secs: 15,
+        }
+    }
+}
+
+impl std::fmt::Debug for KeycloakSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeycloakSettings")
+            .field("host", &self.host)
+            .field("realm", &self.realm)
+            .field("admin_realm", &self.admin_realm)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl KeycloakSettings {
+    /// Base URL without a trailing slash; `…/auth/` keeps `/auth` (Keycloak before 17).
+    pub fn base_url(&self) -> String {
+        self.host.trim_end_matches('/').to_string()
+    }
+}
+
+/// An admin token that is fetched on first use, reused, and fetched again shortly before it
+/// expires (Keycloak's master realm default lifespan is 60 s; a long run outlives it).
+pub struct CachedToken {
+    settings: KeycloakSettings,
+    client: reqwest::Client,
+    cached: Mutex<Option<(String, Instant)>>,
+    /// How many tokens were acquired (tests prove refresh with it).
+    pub acquired: std::sync::atomic::AtomicUsize,
+}
+
+impl CachedToken {
+    pub fn new(settings: KeycloakSettings, client: reqwest::Client) -> Self {
+        CachedToken {
+            settings,
+            client,
+            cached: Mutex::new(None),
+            acquired: 0.into(),
+        }
+    }
+
+    async fn token(&self, url: &str) -> Result<String, KeycloakError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((token, refresh_at)) = cached.as_ref()
+            && Instant::now() < *refresh_at
+        {
+            return Ok(token.clone());
+        }
+        let s = &self.settings;
+        let password = s.password.as_deref().unwrap_or_default();
+        let t = KeycloakAdminToken::acquire_custom_realm(
+            url,
+            &s.username,
+            password,
+            &s.admin_realm,
+            &s.client_id,
+            "password",
+            &self.client,
+        )
+        .await?;
+        self.acquired
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Refresh at 80% of the lifespan, at least a second early, so a request never carries
+        // a token that expires on the way.
+        let life = Duration::from_secs(t.expires_in() as u64);
+        let margin = (life / 5).max(Duration::from_secs(1)).min(life);
+        let token = t.access_token().to_string();
+        *cached = Some((token.clone(), Instant::now() + life - margin));
+        Ok(token)
+    }
+}
+
+/// Shared handle so the directory can still see the supplier after handing it to the client.
+#[derive(Clone)]
+pub struct SharedToken(pub Arc<CachedToken>);
+
+#[async_trait::async_trait]
+impl KeycloakTokenSupplier for SharedToken {
+    async fn get(&self, url: &str) -> Result<String, KeycloakError> {
+        self.0.token(url).await
+    }
+}
+
+/// A connected admin client; keep it to read users more than once.
+pub struct Directory {
+    admin: KeycloakAdmin<SharedToken>,
+    token: Arc<CachedToken>,
+    settings: KeycloakSettings,
+}
+
+impl Directory {
+    pub fn new(settings: &KeycloakSettings) -> Result<Directory, String> {
+        if settings.host.is_empty() {
+            return Err("keycloak: no host configured (set KEYCLOAK_HOST or keycloak.host)".into());
+        }
+        if settings.password.is_none() {
+            return Err("keycloak: no admin password configured (set KEYCLOAK_PASSWORD)".into());
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .build()
+            .map_err(|e| format!("keycloak: cannot build an HTTP client: {e}"))?;
+        let token = Arc::new(CachedToken::new(settings.clone(), client.clone()));
+        let admin = KeycloakAdmin::new(&settings.base_url(), SharedToken(token.clone()), client);
+        Ok(Directory {
+            admin,
+            token,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Tokens acquired so far.
+    pub fn tokens_acquired(&self) -> usize {
+        self.token
+            .acquired
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every user of the realm, page by page.
+    pub async fn users(&self) -> Result<Vec<KeycloakUser>, String> {
+        let s = &self.settings;
+        let mut out = Vec::new();
+        let mut first = 0;
+        loop {
+            let page = self
+                .admin
+                .realm_users_get(
+                    &s.realm,
+                    Some(false),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(first),
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(s.page_size),
+                    None,
+                    None,
+                    None,
+                )
+                .await
+                .map_err(|e| describe(s, e))?;
+            let n = page.len();
+            out.extend(page.iter().map(|u| {
+                KeycloakUser {
+                    username: u.username.as_deref().unwrap_or_default().to_string(),
+                    domino_id: u
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get("domino-user-id"))
+                        .and_then(|v| v.first())
+                        .and_then(|id| ObjectId::parse(id).ok()),
+                    enabled: u.enabled.unwrap_or(true),
+                }
+            }));
+            if n < s.page_size as usize {
+                return Ok(out);
+            }
+            first += s.page_size;
+        }
+    }
+}
+
+fn describe(s: &KeycloakSettings, e: KeycloakError) -> String {
+    let hint = match &e {
+        KeycloakError::HttpFailure { status: 401, .. } => {
+            "check KEYCLOAK_USERNAME/KEYCLOAK_PASSWORD"
+        }
+        KeycloakError::HttpFailure { status: 404, .. } => {
+            "check KEYCLOAK_HOST (with or without /auth) and keycloak.realm"
+        }
+        KeycloakError::HttpFailure { .. } => "check the Keycloak server",
+        KeycloakError::ReqwestFailure(_) => "check KEYCLOAK_HOST",
+    };
+    let mut text = format!(
+        "keycloak: reading users of realm {} at {} failed ({hint}): {e}",
+        s.realm,
+        s.base_url()
+    );
+    if let Some(p) = s.password.as_deref().filter(|p| !p.is_empty()) {
+        text = text.replace(p, "<redacted>");
+    }
+    text
+}
+
+/// Connects and reads every user.
+pub async fn load(settings: &KeycloakSettings) -> Result<Vec<KeycloakUser>, String> {
+    Directory::new(settings)?.users().await
+}

@@ -1,0 +1,681 @@
+//! Reads Domino's MongoDB (domain.md §1) into [`DominoData`]: server-side filters and
+//! projections only, optional collections may be absent. Owns the Mongo settings; never prints
+//! the password (redacting `Debug`, scrubbed error text).
+
+use crate::model::ObjectId;
+use crate::model::domino::*;
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::{ClientOptions, Credential};
+use mongodb::{Client, Database};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// `mongo:` in config.yaml. `uri` (env `MONGODB_URI`) overrides host/port/replicaset; the
+/// database comes from the URI when it names one.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct MongoSettings {
+    pub host: String,
+    pub port: u16,
+    pub replicaset: Option<String>,
+    pub db: String,
+    #[serde(skip_serializing)]
+    pub uri: Option<String>,
+    pub username: Option<String>,
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// Server selection / connect timeout, so a down server fails the source quickly.
+    pub timeout_secs: u64,
+}
+
+impl Default for MongoSettings {
+    fn default() -> Self {
+        MongoSettings {
+            host: "mongodb-replicaset".into(),
+            port: 27017,
+            replicaset: Some("rs0".into()),
+            db: "domino".into(),
+            uri: None,
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for MongoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("replicaset", &self.replicaset)
+            .field("db", &self.db)
+            .field("uri", &self.uri.as_ref().map(|_| "<redacted>"))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+impl MongoSettings {
+    /// Where we connect, without credentials, for messages.
+    pub fn target(&self) -> String {
+        match &self.uri {
+            Some(_) => "the server in MONGODB_URI".to_string(),
+            None => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    fn scrub(&self, text: String) -> String {
+        let mut text = text;
+        for secret in [&self.password, &self.uri]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+        {
+            text = text.replace(secret.as_str(), "<redacted>");
+        }
+        text
+    }
+}
+
+/// Connects and reads everything; `Err` is a reason fit for the status bar.
+pub async fn load(settings: &MongoSettings) -> Result<DominoData, String> {
+    let db = connect(settings).await?;
+    read(&db)
+        .await
+        .map_err(|e| settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
+}
+
+async fn connect(s: &MongoSettings) -> Result<Database, String> {
+    let fail = |what: &str, e: mongodb::error::Error| {
+        s.scrub(format!(
+            "mongo: {what} {} failed (check mongo.host/mongo.port/mongo.uri or MONGODB_URI): {e}",
+            s.target()
+        ))
+    };
+    let (mut opts, db) = match &s.uri {
+        Some(uri) => {
+            let opts = ClientOptions::parse(uri)
+                .await
+                .map_err(|e| fail("parsing the URI for", e))?;
+            let db = opts
+                .default_database
+                .clone()
+                .unwrap_or_else(|| s.db.clone());
+            (opts, db)
+        }
+        None => {
+            let mut uri = format!("mongodb://{}:{}/", s.host, s.port);
+            if let Some(rs) = &s.replicaset {
+                uri.push_str(&format!("?replicaSet={rs}"));
+            }
+            (
+                ClientOptions::parse(&uri)
+                    .await
+                    .map_err(|e| fail("parsing settings for", e))?,
+                s.db.clone(),
+            )
+        }
+    };
+    if let Some(user) = &s.username {
+        opts.credential = Some(
+            Credential::builder()
+                .username(user.clone())
+                .password(s.password.clone())
+                .build(),
+        );
+    }
+    opts.server_selection_timeout = Some(Duration::from_secs(s.timeout_secs));
+    opts.connect_timeout = Some(Duration::from_secs(s.timeout_secs));
+    opts.app_name = Some("registry-cleaner".into());
+    let client = Client::with_options(opts).map_err(|e| fail("configuring a client for", e))?;
+    let db = client.database(&db);
+    db.run_command(doc! { "ping": 1 })
+        .await
+        .map_err(|e| fail("connecting to", e))?;
+    Ok(db)
+}
+
+type R<T> = Result<T, mongodb::error::Error>;
+
+async fn read(db: &Database) -> Result<DominoData, String> {
+    let names: HashSet<String> = db
+        .list_collection_names()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    if !names.contains("environments_v2") {
+        return Err(format!(
+            "database '{}' has no environments_v2 collection (check mongo.db)",
+            db.name()
+        ));
+    }
+    let run = async || -> R<DominoData> {
+        let environments = environments(db).await?;
+        let failed = failed_builds(db).await?;
+        let live_workspaces = workspaces(db).await?;
+        Ok(DominoData {
+            revisions: revisions(db).await?,
+            models: models(db).await?,
+            versions: versions(db, &failed).await?,
+            users: users(db).await?,
+            usage: Usage {
+                runs: runs(db).await?,
+                workspaces: live_workspaces,
+                active_model_versions: active_versions(db).await?,
+                defaults: defaults(db, &names).await?,
+            },
+            environments,
+        })
+    };
+    run().await.map_err(|e| e.to_string())
+}
+
+async fn find(
+    db: &Database,
+    coll: &str,
+    filter: Document,
+    projection: Document,
+) -> R<Vec<Document>> {
+    db.collection::<Document>(coll)
+        .find(filter)
+        .projection(projection)
+        .await?
+        .try_collect()
+        .await
+}
+
+async fn environments(db: &Database) -> R<Vec<Environment>> {
+    let docs = find(
+        db,
+        "environments_v2",
+        doc! {},
+        doc! { "name": 1, "isArchived": 1, "activeRevisionId": 1, "ownerId": 1, "visibility": 1 },
+    )
+    .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            Some(Environment {
+                id: oid(d, "_id")?,
+                name: string(d, "name").unwrap_or_default(),
+                archived: d.get_bool("isArchived").unwrap_or(false),
+                active_revision: oid(d, "activeRevisionId"),
+                owner: oid(d, "ownerId"),
+                private: string(d, "visibility").as_deref() == Some("Private"),
+            })
+        })
+        .collect())
+}
+
+async fn revisions(db: &Database) -> R<Vec<EnvRevision>> {
+    let proj = doc! { "environmentId": 1, "metadata.dockerImageName": 1, "metadata.isBuilt": 1, "metadata.authorId": 1, "clonedEnvironmentRevisionId": 1 };
+    let docs = find(db, "environment_revisions", doc! {}, proj).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            Some(EnvRevision {
+                id: oid(d, "_id")?,
+                environment: oid(d, "environmentId")?,
+                tag: string(d, "metadata.dockerImageName.tag"),
+                repository: string(d, "metadata.dockerImageName.repository"),
+                // Missing counts as built, as Domino's own queries (`$ne: false`) do.
+                built: path(d, "metadata.isBuilt").and_then(Bson::as_bool) != Some(false),
+                author: oid(d, "metadata.authorId"),
+                cloned_from: oid(d, "clonedEnvironmentRevisionId"),
+            })
+        })
+        .collect())
+}
+
+async fn models(db: &Database) -> R<Vec<Model>> {
+    let proj = doc! { "name": 1, "isArchived": 1, "environmentId": 1, "metadata.createdBy": 1, "collaboratorSettings": 1 };
+    let docs = find(db, "models", doc! {}, proj).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            let owner = d
+                .get_array("collaboratorSettings")
+                .ok()
+                .and_then(|a| {
+                    a.iter()
+                        .filter_map(Bson::as_document)
+                        .find(|c| c.get_str("role").ok() == Some("Owner"))
+                })
+                .and_then(|c| oid(c, "collaboratorId"))
+                .or_else(|| oid(d, "metadata.createdBy"));
+            Some(Model {
+                id: oid(d, "_id")?,
+                name: string(d, "name").unwrap_or_default(),
+                archived: d.get_bool("isArchived").unwrap_or(false),
+                environment: oid(d, "environmentId"),
+                owner,
+            })
+        })
+        .collect())
+}
+
+async fn failed_builds(db: &Database) -> R<HashSet<ObjectId>> {
+    let docs = find(db, "builds", doc! { "status": "Failed" }, doc! { "_id": 1 }).await?;
+    Ok(docs.iter().filter_map(|d| oid(d, "_id")).collect())
+}
+
+/// Slugs of builds whose build document is not `Failed` (a missing build document is kept).
+async fn versions(db: &Database, failed: &HashSet<ObjectId>) -> R<Vec<ModelVersion>> {
+    let proj = doc! { "modelId": 1, "environmentRevisionId": 1, "metadata.builds.slug.image": 1, "metadata.builds.buildId": 1 };
+    let docs = find(db, "model_versions", doc! {}, proj).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            let builds: Vec<&Document> = path(d, "metadata.builds")
+                .and_then(Bson::as_array)
+                .map(|a| a.iter().filter_map(Bson::as_document).collect())
+                .unwrap_or_default();
+            let ok = |b: &&Document| !build_ids(b).iter().any(|id| failed.contains(id));
+            let good: Vec<&Document> = builds.into_iter().filter(ok).collect();
+            Some(ModelVersion {
+                id: oid(d, "_id")?,
+                model: oid(d, "modelId.value").or_else(|| oid(d, "modelId"))?,
+                revision: oid(d, "environmentRevisionId"),
+                slugs: good
+                    .iter()
+                    .filter_map(|b| string(b, "slug.image.tag"))
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                repository: good
+                    .iter()
+                    .rev()
+                    .find_map(|b| string(b, "slug.image.repository")),
+            })
+        })
+        .collect())
+}
+
+fn build_ids(build: &Document) -> Vec<ObjectId> {
+    match build.get("buildId") {
+        Some(Bson::Array(a)) => a
+            .iter()
+            .filter_map(|b| {
+                b.as_document()
+                    .and_then(|d| oid(d, "value"))
+                    .or_else(|| bson_oid(b))
+            })
+            .collect(),
+        Some(Bson::Document(d)) => oid(d, "value").into_iter().collect(),
+        Some(b) => bson_oid(b).into_iter().collect(),
+        None => vec![],
+    }
+}
+
+async fn users(db: &Database) -> R<Vec<User>> {
+    let docs = find(
+        db,
+        "users",
+        doc! {},
+        doc! { "fullName": 1, "loginId.id": 1 },
+    )
+    .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            Some(User {
+                id: oid(d, "_id")?,
+                name: string(d, "fullName").unwrap_or_default(),
+                login: string(d, "loginId.id").unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Runs grouped per (environment, revision) on the server; workspace/app sessions excluded.
+async fn runs(db: &Database) -> R<Vec<RunUsage>> {
+    let pipeline = vec![
+        doc! { "$match": {
+            "environmentId": { "$exists": true },
+            "environmentRevisionId": { "$exists": true },
+            "volumeSpecification._t": { "$ne": "RunReusableVolumeSpecification" },
+        } },
+        doc! { "$group": {
+            "_id": { "e": "$environmentId", "r": "$environmentRevisionId" },
+            "completed": { "$max": "$completed" },
+            "started": { "$max": "$started" },
+            "count": { "$sum": 1 },
+        } },
+    ];
+    let docs: Vec<Document> = db
+        .collection::<Document>("runs")
+        .aggregate(pipeline)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            Some(RunUsage {
+                environment: oid(d, "_id.e")?,
+                revision: oid(d, "_id.r")?,
+                last_used: path(d, "completed")
+                    .and_then(time)
+                    .or_else(|| path(d, "started").and_then(time)),
+                count: path(d, "count")
+                    .and_then(|c| c.as_i64().or_else(|| c.as_i32().map(i64::from)))
+                    .unwrap_or(1)
+                    .max(0) as u64,
+            })
+        })
+        .collect())
+}
+
+async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
+    let proj = doc! { "name": 1, "stateUpdatedAt": 1, "configTemplate.environmentId": 1, "configTemplate.environmentRevisionSpec": 1, "configTemplate.computeClusterProps.computeEnvironmentId": 1 };
+    let docs = find(
+        db,
+        "workspace",
+        doc! { "state": { "$ne": "Deleted" } },
+        proj,
+    )
+    .await?;
+    let mut out: Vec<WorkspaceUsage> = docs
+        .iter()
+        .map(|d| WorkspaceUsage {
+            id: oid(d, "_id"),
+            name: string(d, "name").unwrap_or_default(),
+            environment: oid(d, "configTemplate.environmentId"),
+            revision_spec: string(d, "configTemplate.environmentRevisionSpec")
+                .and_then(|s| RevisionSpec::parse(&s)),
+            compute_environment: oid(d, "configTemplate.computeClusterProps.computeEnvironmentId"),
+            last_change: path(d, "stateUpdatedAt").and_then(time),
+            ..WorkspaceUsage::default()
+        })
+        .collect();
+    let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+    let proj = doc! { "workspaceId": 1, "environmentId": 1, "config.environmentId": 1, "computeClusterEnvironmentId": 1, "config.computeClusterProps.computeEnvironmentId": 1, "environmentRevisionId": 1, "computeClusterEnvironmentRevisionId": 1 };
+    for s in find(
+        db,
+        "workspace_session",
+        doc! { "workspaceId": { "$in": ids } },
+        proj,
+    )
+    .await?
+    {
+        let Some(ws) = out
+            .iter_mut()
+            .find(|w| w.id.is_some() && w.id == oid(&s, "workspaceId"))
+        else {
+            continue;
+        };
+        for f in [
+            "environmentId",
+            "config.environmentId",
+            "computeClusterEnvironmentId",
+            "config.computeClusterProps.computeEnvironmentId",
+        ] {
+            ws.session_environments.extend(oid(&s, f));
+        }
+        for f in [
+            "environmentRevisionId",
+            "computeClusterEnvironmentRevisionId",
+        ] {
+            ws.session_revisions.extend(oid(&s, f));
+        }
+    }
+    Ok(out)
+}
+
+/// A version is active when its most recent qualifying saga is `StartModelVersion`.
+async fn active_versions(db: &Database) -> R<Vec<ActiveModelVersion>> {
+    let filter = doc! {
+        "sagaName": { "$in": ["ModelVersionDeployment", "StartModelVersion", "StopModelVersion"] },
+        "state": { "$in": ["slug-build-succeeded", "succeeded"] },
+        "isCompleted": true,
+    };
+    let docs = find(
+        db,
+        "sagas",
+        filter,
+        doc! { "parameters.modelVersionId": 1, "sagaName": 1, "started": 1 },
+    )
+    .await?;
+    let mut latest: HashMap<ObjectId, (i64, bool)> = HashMap::new();
+    for d in &docs {
+        let Some(v) = oid(d, "parameters.modelVersionId") else {
+            continue;
+        };
+        let at = path(d, "started").and_then(time).unwrap_or(i64::MIN);
+        let start = d.get_str("sagaName").ok() == Some("StartModelVersion");
+        let e = latest.entry(v).or_insert((at, start));
+        if at >= e.0 {
+            *e = (at, start);
+        }
+    }
+    let mut out: Vec<_> = latest
+        .into_iter()
+        .filter(|(_, (_, start))| *start)
+        .map(|(version, _)| ActiveModelVersion { version })
+        .collect();
+    out.sort_by_key(|a| a.version);
+    Ok(out)
+}
+
+async fn defaults(db: &Database, names: &HashSet<String>) -> R<Vec<DefaultUsage>> {
+    let mut out = Vec::new();
+    let projects = find(
+        db,
+        "projects",
+        doc! { "overrideV2EnvironmentId": { "$exists": true, "$ne": null }, "isArchived": { "$ne": true } },
+        doc! { "name": 1, "overrideV2EnvironmentId": 1, "defaultEnvironmentRevisionSpec": 1 },
+    )
+    .await?;
+    for d in &projects {
+        let spec =
+            string(d, "defaultEnvironmentRevisionSpec").and_then(|s| RevisionSpec::parse(&s));
+        push_default(
+            &mut out,
+            DefaultKind::Project,
+            d,
+            "name",
+            "overrideV2EnvironmentId",
+            spec,
+        );
+    }
+    let jobs = find(
+        db,
+        "scheduler_jobs",
+        doc! { "jobDataPlain.overrideEnvironmentId": { "$exists": true, "$ne": null } },
+        doc! { "jobName": 1, "jobDataPlain.overrideEnvironmentId": 1 },
+    )
+    .await?;
+    for d in &jobs {
+        push_default(
+            &mut out,
+            DefaultKind::SchedulerJob,
+            d,
+            "jobName",
+            "jobDataPlain.overrideEnvironmentId",
+            None,
+        );
+    }
+    if names.contains("organizations") {
+        for d in &find(
+            db,
+            "organizations",
+            doc! { "defaultV2EnvironmentId": { "$exists": true, "$ne": null } },
+            doc! { "name": 1, "defaultV2EnvironmentId": 1 },
+        )
+        .await?
+        {
+            push_default(
+                &mut out,
+                DefaultKind::Organization,
+                d,
+                "name",
+                "defaultV2EnvironmentId",
+                None,
+            );
+        }
+    }
+    if names.contains("app_versions") {
+        let mut filter = doc! { "environmentId": { "$exists": true, "$ne": null } };
+        // Without model_products we cannot tell archived apps apart: count every version.
+        if names.contains("model_products") {
+            let live = find(
+                db,
+                "model_products",
+                doc! { "isArchived": { "$ne": true } },
+                doc! { "_id": 1 },
+            )
+            .await?;
+            let ids: Vec<Bson> = live.iter().filter_map(|d| d.get("_id").cloned()).collect();
+            filter.insert("appId", doc! { "$in": ids });
+        }
+        for d in &find(
+            db,
+            "app_versions",
+            filter,
+            doc! { "appId": 1, "versionNumber": 1, "environmentId": 1 },
+        )
+        .await?
+        {
+            push_default(
+                &mut out,
+                DefaultKind::AppVersion,
+                d,
+                "versionNumber",
+                "environmentId",
+                None,
+            );
+        }
+    }
+    if names.contains("userPreferences") {
+        for d in &find(
+            db,
+            "userPreferences",
+            doc! { "defaultEnvironmentId": { "$exists": true, "$ne": null } },
+            doc! { "userId": 1, "defaultEnvironmentId": 1 },
+        )
+        .await?
+        {
+            push_default(
+                &mut out,
+                DefaultKind::UserPreference,
+                d,
+                "userId",
+                "defaultEnvironmentId",
+                None,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn push_default(
+    out: &mut Vec<DefaultUsage>,
+    kind: DefaultKind,
+    d: &Document,
+    name: &str,
+    env: &str,
+    spec: Option<RevisionSpec>,
+) {
+    let (Some(id), Some(environment)) = (oid(d, "_id"), oid(d, env)) else {
+        return;
+    };
+    let name = path(d, name).map(|b| match b {
+        Bson::String(s) => s.clone(),
+        other => other.to_string().trim_matches('"').to_string(),
+    });
+    out.push(DefaultUsage {
+        kind,
+        id,
+        name: name.unwrap_or_default(),
+        environment,
+        revision_spec: spec,
+    });
+}
+
+/// A dotted path into nested documents.
+fn path<'a>(d: &'a Document, dotted: &str) -> Option<&'a Bson> {
+    let mut parts = dotted.split('.');
+    let mut cur = d.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_document()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn string(d: &Document, dotted: &str) -> Option<String> {
+    path(d, dotted).and_then(Bson::as_str).map(str::to_string)
+}
+
+fn oid(d: &Document, dotted: &str) -> Option<ObjectId> {
+    path(d, dotted).and_then(bson_oid)
+}
+
+/// ObjectIds appear as BSON ObjectIds or, in some documents, as 24-hex strings.
+fn bson_oid(b: &Bson) -> Option<ObjectId> {
+    match b {
+        Bson::ObjectId(o) => Some(ObjectId::from_bytes(o.bytes())),
+        Bson::String(s) => ObjectId::parse(s).ok(),
+        _ => None,
+    }
+}
+
+/// Unix seconds from a BSON date, epoch milliseconds or an RFC 3339 string; else `None`.
+fn time(b: &Bson) -> Option<i64> {
+    match b {
+        Bson::DateTime(t) => Some(t.timestamp_millis().div_euclid(1000)),
+        Bson::Int64(ms) => Some(ms.div_euclid(1000)),
+        Bson::String(s) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| t.unix_timestamp())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_from_dates_millis_and_iso_strings() {
+        // domain.md §10.3/§10.4: `Z` and `+00:00` parse; empty, invalid and null do not.
+        let t = 1_705_314_600;
+        assert_eq!(time(&Bson::String("2024-01-15T10:30:00Z".into())), Some(t));
+        assert_eq!(
+            time(&Bson::String("2024-01-15T10:30:00+00:00".into())),
+            Some(t)
+        );
+        assert_eq!(
+            time(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
+                t * 1000
+            ))),
+            Some(t)
+        );
+        assert_eq!(time(&Bson::Int64(t * 1000)), Some(t));
+        for bad in [
+            Bson::String(String::new()),
+            Bson::String("invalid".into()),
+            Bson::Null,
+        ] {
+            assert_eq!(time(&bad), None);
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let s = MongoSettings {
+            uri: Some("mongodb://u:hunter2@h/db".into()),
+            password: Some("hunter2".into()),
+            ..MongoSettings::default()
+        };
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert_eq!(s.scrub("bad auth hunter2".into()), "bad auth <redacted>");
+    }
+}

@@ -1,0 +1,50 @@
+//! The Keycloak fake (`scripts/test-servers/fake_keycloak.py`) per test, on a free port.
+
+use std::process::{Child, Command, Stdio};
+
+pub struct KeycloakServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl KeycloakServer {
+    /// `seed` is the fake's seed JSON; tokens live `token_lifespan` seconds.
+    pub fn start(seed: &serde_json::Value, token_lifespan: u32) -> KeycloakServer {
+        let script = super::repo_path("scripts/test-servers/fake_keycloak.py");
+        assert!(script.exists(), "{} missing", script.display());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let seed_path = dir.path().join("seed.json");
+        std::fs::write(&seed_path, seed.to_string()).expect("write seed");
+        let port = super::free_port();
+        let child = Command::new("python3")
+            .arg(script)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--token-lifespan",
+                &token_lifespan.to_string(),
+                "--seed",
+            ])
+            .arg(&seed_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 fake_keycloak.py");
+        super::wait_for_port(port, "fake keycloak");
+        KeycloakServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for KeycloakServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
