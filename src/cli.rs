@@ -52,6 +52,22 @@ pub struct GlobalArgs {
     /// Parallel registry requests (default 8).
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Only runs and workspaces active within N days protect a tag (config usage always does).
+    #[arg(long, global = true, value_name = "N")]
+    pub unused_since_days: Option<u32>,
+    /// Newest built revisions kept per environment by old-revisions (default 5).
+    #[arg(long, global = true, value_name = "N")]
+    pub keep_revisions: Option<usize>,
+    /// Restrict candidates to the ObjectIds in FILE (environment:, environmentRevision:, model:,
+    /// modelVersion: prefixes; bare ids apply to both kinds).
+    #[arg(long = "ids", global = true, value_name = "FILE")]
+    pub ids: Option<PathBuf>,
+    /// Look for running workloads in every namespace, not only Domino's.
+    #[arg(long, global = true)]
+    pub all_namespaces: bool,
+    /// Never propose an image pushed less than this many hours ago (default 2).
+    #[arg(long, global = true, value_name = "HOURS")]
+    pub grace_period_hours: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -57,6 +57,8 @@ pub struct Dataset {
     pub sources: BTreeMap<SourceKind, SourceStatus>,
     pub categories: Vec<CategoryResult>,
     pub labels: HashMap<TagId, TagLabel>,
+    /// Every protection in force per tag (candidates or not), for re-checks before deletes.
+    pub protections: BTreeMap<TagId, Vec<String>>,
     /// When the sources were read (Unix seconds).
     pub generated_at: i64,
 }

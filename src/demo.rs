@@ -122,6 +122,11 @@ pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
         sources: dataset.sources.clone(),
         categories,
         labels,
+        protections: dataset
+            .protections
+            .iter()
+            .filter_map(|(k, v)| map.get(k).map(|n| (*n, v.clone())))
+            .collect(),
         generated_at: dataset.generated_at,
     }
 }
@@ -457,11 +462,18 @@ impl World {
         categories.push(broken_tags(&inv));
         categories.sort_by_key(|c| c.id);
         let sources = SourceKind::ALL.into_iter().map(|k| (k, SourceStatus::Ok)).collect();
+        let mut protections: std::collections::BTreeMap<TagId, Vec<String>> = Default::default();
+        for c in &categories {
+            for p in &c.protected {
+                protections.entry(p.tag).or_default().extend(p.protected_by.iter().cloned());
+            }
+        }
         Dataset {
             inventory: inv,
             sources,
             categories,
             labels: labels_by_id,
+            protections,
             generated_at: DEMO_EPOCH,
         }
     }

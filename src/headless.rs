@@ -1,10 +1,10 @@
 //! Headless commands: load sources → categories → report JSON on stdout (or a file).
 //! Progress and messages go to stderr; stdout carries only the JSON.
 
-use crate::dataset::{Dataset, SourceKind, SourceStatus};
+use crate::dataset::{Dataset, SourceKind};
 use crate::model::{Inventory, TagId};
 use crate::ops::scan::{ScanOptions, ScanProgress, scan};
-use crate::plan::{CategoryId, CategoryResult, category};
+use crate::plan::CategoryId;
 use crate::report::json::{self, PlanInput};
 use crate::settings::Settings;
 use crate::sources::registry::{Credentials, RegistryClient, RegistryOptions, docker_config_credentials};
@@ -114,43 +114,13 @@ pub async fn load_dataset(
     for_delete: bool,
     now: i64,
 ) -> anyhow::Result<Dataset> {
-    let (inventory, generated_at) = match snapshot {
-        Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string())))?,
-        None => (scan_registry(settings, quiet, for_delete).await?, now),
+    let registry = async {
+        match snapshot {
+            Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string()))),
+            None => Ok((scan_registry(settings, quiet, for_delete).await?, now)),
+        }
     };
-    let mut ds = Dataset {
-        inventory,
-        generated_at,
-        ..Default::default()
-    };
-    ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
-    for kind in [SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak] {
-        let status = if settings.without.contains(&kind) {
-            SourceStatus::Disabled
-        } else {
-            SourceStatus::Failed(format!(
-                "the {} source is not built into this version yet",
-                kind.as_str()
-            ))
-        };
-        ds.sources.insert(kind, status);
-    }
-    ds.categories = categories(&ds);
-    Ok(ds)
-}
-
-/// Every category: the registry-only ones computed, the rest unavailable with the reason.
-pub fn categories(ds: &Dataset) -> Vec<CategoryResult> {
-    CategoryId::ALL
-        .into_iter()
-        .map(|id| match id {
-            CategoryId::BrokenTags => category::broken_tags(&ds.inventory),
-            other => CategoryResult::unavailable(
-                other,
-                format!("{other} needs MongoDB usage data, which this version does not read yet"),
-            ),
-        })
-        .collect()
+    crate::ops::load::load_all(settings, registry, now).await
 }
 
 /// Parses `repo:tag` selections (from flags and a file) against the inventory. Errors name the

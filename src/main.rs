@@ -28,6 +28,11 @@ fn main() -> ExitCode {
             .collect(),
         concurrency: g.concurrency,
         log_file: g.log_file.clone(),
+        unused_since_days: g.unused_since_days,
+        keep_revisions: g.keep_revisions,
+        ids_file: g.ids.clone(),
+        all_namespaces: g.all_namespaces,
+        grace_period_hours: g.grace_period_hours,
     };
     let settings = match Settings::load(g.config.as_deref(), &process_env(), &flags) {
         Ok(s) => s,

@@ -3,5 +3,6 @@
 
 pub mod audit;
 pub mod execute;
+pub mod load;
 pub mod scan;
 pub mod scan_cache;

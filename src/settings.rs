@@ -155,6 +155,11 @@ pub struct FlagOverrides {
     pub without: Vec<SourceKind>,
     pub concurrency: Option<usize>,
     pub log_file: Option<PathBuf>,
+    pub unused_since_days: Option<u32>,
+    pub keep_revisions: Option<usize>,
+    pub ids_file: Option<PathBuf>,
+    pub all_namespaces: bool,
+    pub grace_period_hours: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -230,6 +235,8 @@ pub struct PolicySettings {
     pub unused_since_days: Option<u32>,
     pub grace_period_hours: u64,
     pub protect: Vec<String>,
+    /// `--ids FILE`: restrict candidates to these ObjectIds (validated at load).
+    pub ids_file: Option<PathBuf>,
 }
 
 /// Validated settings, passed down explicitly (no globals).
@@ -406,7 +413,7 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         platform_namespace,
         compute_namespace,
         context: f.kubernetes.context,
-        all_namespaces: f.kubernetes.all_namespaces.unwrap_or(false),
+        all_namespaces: flags.all_namespaces || f.kubernetes.all_namespaces.unwrap_or(false),
         registry_statefulset: f
             .kubernetes
             .registry_statefulset
@@ -420,18 +427,23 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         username: get("KEYCLOAK_USERNAME").or(f.keycloak.username),
         password: get("KEYCLOAK_PASSWORD").map(Secret::new),
     };
-    let keep_revisions = f.policy.keep_revisions.unwrap_or(5);
+    let keep_revisions = flags.keep_revisions.or(f.policy.keep_revisions).unwrap_or(5);
     if keep_revisions == 0 {
         return Err(bad("policy.keep_revisions", "must be at least 1".into()));
     }
     for p in &f.protect {
         regex::Regex::new(p).map_err(|e| bad("protect", format!("{p:?} is not a valid regex: {e}")))?;
     }
+    if let Some(ids) = &flags.ids_file {
+        let text = std::fs::read_to_string(ids).map_err(|e| format!("{}: cannot read ids file: {e}", ids.display()))?;
+        crate::model::ids_file::parse_ids_file(&ids.display().to_string(), &text).map_err(|e| e.to_string())?;
+    }
     let policy = PolicySettings {
         keep_revisions,
-        unused_since_days: f.policy.unused_since_days,
-        grace_period_hours: f.policy.grace_period_hours.unwrap_or(2),
+        unused_since_days: flags.unused_since_days.or(f.policy.unused_since_days),
+        grace_period_hours: flags.grace_period_hours.or(f.policy.grace_period_hours).unwrap_or(2),
         protect: f.protect,
+        ids_file: flags.ids_file.clone(),
     };
     Ok(Settings {
         config_file: path,

@@ -205,18 +205,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
 
 /// Every protection in force on the fresh data, by tag.
 pub fn protections(ds: &crate::dataset::Dataset) -> HashMap<TagId, Vec<String>> {
-    let mut out: HashMap<TagId, Vec<String>> = HashMap::new();
-    for c in &ds.categories {
-        for p in &c.protected {
-            let e = out.entry(p.tag).or_default();
-            for r in &p.protected_by {
-                if !e.contains(r) {
-                    e.push(r.clone());
-                }
-            }
-        }
-    }
-    out
+    ds.protections.iter().map(|(t, r)| (*t, r.clone())).collect()
 }
 
 pub fn summarize(items: &[ItemOutcome]) -> Summary {

@@ -370,3 +370,28 @@ fn push_unique(v: &mut Vec<String>, s: String) -> bool {
 #[cfg(test)]
 #[path = "evaluate_tests.rs"]
 mod tests;
+
+/// Every protection in force for every tag (not only candidates): what `delete` re-checks
+/// each planned tag against, whatever category or selection put it in the plan.
+pub fn all_protections(
+    inv: &Inventory,
+    data: &SourcesData,
+    policy: &Policy,
+    now: i64,
+) -> BTreeMap<TagId, Vec<String>> {
+    let lookup = TagLookup::new(inv);
+    let ix = on(&data.mongo, policy, SourceKind::Mongo).map(DominoIndex::new);
+    let facts = ix
+        .as_ref()
+        .map(|ix| usage_facts(ix, policy, now))
+        .unwrap_or_default();
+    protections(&ProtectionInputs {
+        inv,
+        lookup: &lookup,
+        mongo: ix.as_ref().map(|ix| (ix, &facts)),
+        workloads: on(&data.kubernetes, policy, SourceKind::Kubernetes),
+        policy,
+        now,
+    })
+    .by_tag
+}

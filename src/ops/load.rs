@@ -1,0 +1,158 @@
+//! Loading every source concurrently into one [`Dataset`]: the registry scan (or a snapshot),
+//! MongoDB, Kubernetes and Keycloak, then the categories and protections computed by the pure
+//! core. A source that fails is a status, not an error — except the registry, without which
+//! there is nothing to report.
+
+use crate::dataset::{Dataset, SourceKind, SourceStatus, TagLabel};
+use crate::model::domino::DominoData;
+use crate::model::{ImageKind, Inventory, ObjectId};
+use crate::plan::{Policy, SourceState, SourcesData};
+use crate::settings::Settings;
+use crate::sources::{keycloak, kube, mongo};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// The policy the core applies, from validated settings.
+pub fn policy(settings: &Settings) -> Result<Policy, String> {
+    let p = &settings.policy;
+    let only_ids = match &p.ids_file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: cannot read ids file: {e}", f.display()))?;
+            Some(crate::model::ids_file::parse_ids_file(&f.display().to_string(), &text).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    Ok(Policy {
+        keep_revisions: p.keep_revisions,
+        unused_since_days: p.unused_since_days,
+        grace_period_secs: p.grace_period_hours as i64 * 3600,
+        protect: p.protect.iter().map(|r| regex::Regex::new(r).map_err(|e| format!("protect: {r:?}: {e}"))).collect::<Result<_, _>>()?,
+        without: settings.without.clone(),
+        only_ids,
+    })
+}
+
+pub fn mongo_settings(settings: &Settings) -> mongo::MongoSettings {
+    let m = &settings.mongo;
+    mongo::MongoSettings {
+        host: m.host.clone(),
+        port: m.port,
+        replicaset: Some(m.replicaset.clone()).filter(|r| !r.is_empty()),
+        db: m.db.clone(),
+        uri: m.uri.as_ref().map(|u| u.expose().to_string()),
+        username: Some(m.username.clone()),
+        password: m.password.as_ref().map(|p| p.expose().to_string()),
+        ..mongo::MongoSettings::default()
+    }
+}
+
+pub fn kube_settings(settings: &Settings) -> kube::KubeSettings {
+    let k = &settings.kubernetes;
+    kube::KubeSettings {
+        kubeconfig: None,
+        context: k.context.clone(),
+        namespaces: if k.all_namespaces { vec!["*".into()] } else { vec![k.compute_namespace.clone(), k.platform_namespace.clone()] },
+    }
+}
+
+pub fn keycloak_settings(settings: &Settings) -> Option<keycloak::KeycloakSettings> {
+    let k = &settings.keycloak;
+    Some(keycloak::KeycloakSettings {
+        host: k.host.clone()?,
+        realm: k.realm.clone(),
+        username: k.username.clone().unwrap_or_else(|| "admin".into()),
+        password: k.password.as_ref().map(|p| p.expose().to_string()),
+        ..keycloak::KeycloakSettings::default()
+    })
+}
+
+async fn source<T, F: Future<Output = Result<T, String>>>(off: bool, f: F) -> SourceState<T> {
+    if off {
+        return SourceState::Disabled;
+    }
+    match f.await {
+        Ok(v) => SourceState::Ok(v),
+        Err(e) => SourceState::Failed(e),
+    }
+}
+
+/// Loads everything. `registry` is the inventory future (scan or snapshot) and its time.
+pub async fn load_all(
+    settings: &Settings,
+    registry: impl Future<Output = anyhow::Result<(Inventory, i64)>>,
+    now: i64,
+) -> anyhow::Result<Dataset> {
+    let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::headless::CannotRun(e)))?;
+    let off = |k| settings.without.contains(&k);
+    let ms = mongo_settings(settings);
+    let ks = kube_settings(settings);
+    let kc = keycloak_settings(settings);
+    let (reg, mongo, kubernetes, keycloak) = tokio::join!(
+        registry,
+        source(off(SourceKind::Mongo), mongo::load(&ms)),
+        source(off(SourceKind::Kubernetes), kube::load(&ks)),
+        source(off(SourceKind::Keycloak), async {
+            match &kc {
+                Some(k) => keycloak::load(k).await,
+                None => Err("KEYCLOAK_HOST is not set (keycloak.host in config.yaml)".into()),
+            }
+        }),
+    );
+    let (inventory, generated_at) = reg?;
+    let data = SourcesData { registry: SourceState::Ok(()), mongo, kubernetes, keycloak };
+    let categories = crate::plan::evaluate(&inventory, &data, &policy, now);
+    let protections = crate::plan::evaluate::all_protections(&inventory, &data, &policy, now);
+    let mut ds = Dataset { generated_at, ..Default::default() };
+    ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
+    ds.sources.insert(SourceKind::Mongo, status(&data.mongo));
+    ds.sources.insert(SourceKind::Kubernetes, status(&data.kubernetes));
+    ds.sources.insert(SourceKind::Keycloak, status(&data.keycloak));
+    ds.labels = labels(&inventory, data.mongo.ok(), &protections);
+    ds.inventory = inventory;
+    ds.categories = categories;
+    ds.protections = protections;
+    Ok(ds)
+}
+
+fn status<T>(s: &SourceState<T>) -> SourceStatus {
+    match s {
+        SourceState::Ok(_) => SourceStatus::Ok,
+        SourceState::Failed(e) => SourceStatus::Failed(e.clone()),
+        SourceState::Disabled => SourceStatus::Disabled,
+    }
+}
+
+/// Names and owners from Mongo, evidence from the protections, for the TUI's tree and details.
+fn labels(inv: &Inventory, mongo: Option<&DominoData>, prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>) -> HashMap<crate::model::TagId, TagLabel> {
+    let mut out = HashMap::new();
+    let (envs, models, users): (HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, &str>) = match mongo {
+        Some(d) => (
+            d.environments.iter().map(|e| (e.id, (e.name.as_str(), e.owner))).collect(),
+            d.models.iter().map(|m| (m.id, (m.name.as_str(), m.owner))).collect(),
+            d.users.iter().map(|u| (u.id, u.login.as_str())).collect(),
+        ),
+        None => Default::default(),
+    };
+    for t in inv.tag_ids() {
+        let tag = inv.tag(t);
+        let id = ObjectId::prefix_of_tag(&tag.name);
+        let named = id.and_then(|id| match inv.repo(tag.repo).kind {
+            ImageKind::Environment => envs.get(&id),
+            ImageKind::Model => models.get(&id),
+            ImageKind::Other => None,
+        });
+        let evidence = prot.get(&t).cloned().unwrap_or_default();
+        if named.is_none() && evidence.is_empty() {
+            continue;
+        }
+        out.insert(
+            t,
+            TagLabel {
+                group: named.map(|(n, _)| n.to_string()),
+                owner: named.and_then(|(_, o)| o.as_ref()).and_then(|o| users.get(o)).map(|s| s.to_string()),
+                evidence,
+            },
+        );
+    }
+    out
+}
