@@ -25,6 +25,8 @@ pub enum Msg {
     Backspace,
     Tick,
     SourceStatus(SourceKind, SourceStatus),
+    /// Progress of a source still loading (e.g. "812/2005 tags, 950/s, ETA 1s").
+    Progress(SourceKind, String),
     Loaded(Box<DatasetMsg>),
     LoadFailed(String),
     ItemDone { index: usize, outcome: Outcome },
@@ -98,6 +100,8 @@ pub struct App {
     /// Injected clock (Unix seconds) for ages; never read from the system here.
     pub now: i64,
     pub sources: BTreeMap<SourceKind, SourceStatus>,
+    /// Progress text of sources still loading, shown next to their spinner.
+    pub progress: BTreeMap<SourceKind, String>,
     pub data: Option<Data>,
     pub load_error: Option<String>,
     pub mode: Mode,
@@ -123,6 +127,7 @@ impl App {
                 .into_iter()
                 .map(|k| (k, SourceStatus::Loading))
                 .collect(),
+            progress: BTreeMap::new(),
             data: None,
             load_error: None,
             mode: Mode::Browse,
@@ -206,7 +211,14 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Cmd> {
             None
         }
         Msg::SourceStatus(kind, status) => {
+            if status != SourceStatus::Loading {
+                app.progress.remove(&kind);
+            }
             app.sources.insert(kind, status);
+            None
+        }
+        Msg::Progress(kind, text) => {
+            app.progress.insert(kind, text);
             None
         }
         Msg::Loaded(dataset) => {

@@ -49,7 +49,8 @@ pub struct GlobalArgs {
     /// Run without this source on purpose (recorded in every report); repeatable.
     #[arg(long = "without", global = true, value_enum, value_name = "SOURCE")]
     pub without: Vec<SourceArg>,
-    /// Parallel registry requests (default 8).
+    /// Maximum parallel registry requests (default 16; lowered automatically when the registry
+    /// answers 429/503 or slows down).
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Only runs and workspaces active within N days protect a tag (config usage always does).

@@ -84,26 +84,35 @@ pub fn scan_options(settings: &Settings, for_delete: bool) -> ScanOptions {
 
 /// Scans the registry, printing a progress line on stderr when it is a terminal.
 pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -> anyhow::Result<Inventory> {
-    let client = registry_client(settings)?;
     let show = !quiet && std::io::stderr().is_terminal();
     let progress = move |p: ScanProgress| {
         if show {
-            let eta = p.eta_secs().map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
-            eprint!(
-                "\r\x1b[2K{:?}: {}/{} ({:.0}/s{eta}, {} requests)",
-                p.phase,
-                p.done,
-                p.total,
-                p.rate(),
-                p.requests
-            );
+            eprint!("\r\x1b[2K{}", progress_line(&p));
         }
     };
-    let result = scan(&client, &scan_options(settings, for_delete), &progress).await;
+    let result = scan_registry_with(settings, for_delete, &progress).await;
     if show {
         eprintln!();
     }
-    result.map_err(|e| anyhow!(CannotRun(format!("registry {}: {e}", settings.registry.host))))
+    result
+}
+
+/// "Manifests: 812/2005 (950/s, ETA 1s, 820 requests)".
+pub fn progress_line(p: &ScanProgress) -> String {
+    let eta = p.eta_secs().map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
+    format!("{:?}: {}/{} ({:.0}/s{eta}, {} requests)", p.phase, p.done, p.total, p.rate(), p.requests)
+}
+
+/// Scans the registry, reporting progress to `on_progress`.
+pub async fn scan_registry_with(
+    settings: &Settings,
+    for_delete: bool,
+    on_progress: &(dyn Fn(ScanProgress) + Sync),
+) -> anyhow::Result<Inventory> {
+    let client = registry_client(settings)?;
+    scan(&client, &scan_options(settings, for_delete), on_progress)
+        .await
+        .map_err(|e| anyhow!(CannotRun(format!("registry {}: {e}", settings.registry.host))))
 }
 
 /// Loads every source into a dataset (registry from a snapshot when given).
@@ -120,7 +129,7 @@ pub async fn load_dataset(
             None => Ok((scan_registry(settings, quiet, for_delete).await?, now)),
         }
     };
-    crate::ops::load::load_all(settings, registry, now).await
+    crate::ops::load::load_all(settings, registry, now, &|_, _| {}).await
 }
 
 /// Parses `repo:tag` selections (from flags and a file) against the inventory. Errors name the

@@ -53,6 +53,10 @@ impl Progress {
     pub fn source(&self, kind: SourceKind, status: SourceStatus) {
         let _ = self.0.send(Msg::SourceStatus(kind, status));
     }
+    /// Progress of a source still loading (shown next to its spinner).
+    pub fn detail(&self, kind: SourceKind, text: String) {
+        let _ = self.0.send(Msg::Progress(kind, text));
+    }
     pub fn item(&self, index: usize, outcome: Outcome) {
         let _ = self.0.send(Msg::ItemDone { index, outcome });
     }

@@ -441,3 +441,33 @@ fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn concurrency_backs_off_when_the_registry_pushes_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use support::proxy::{Fault, Proxy};
+    let reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW))).expect("push");
+    // The first 12 manifest requests are refused with 503, as an overloaded registry would.
+    let refused = Arc::new(AtomicU64::new(0));
+    let r = refused.clone();
+    let rule = Arc::new(move |_n: u64, _m: &str, path: &str| {
+        if path.contains("/manifests/") && r.fetch_add(1, Ordering::SeqCst) < 12 {
+            Fault::Status(503, None)
+        } else {
+            Fault::Pass
+        }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let mut o = RegistryOptions::new(&proxy.url());
+    o.concurrency = 16;
+    o.initial_backoff = std::time::Duration::from_millis(10);
+    o.max_retries = 8;
+    let c = RegistryClient::new(o).unwrap();
+    let inv = rt.block_on(scan(&c, &opts(), &|_| {})).expect("scan");
+    assert!(inv.tags.iter().all(|t| matches!(t.state, TagState::Ok(_))));
+    assert!(c.stats.concurrency_cuts.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert!(c.current_concurrency() < 16, "window still lowered right after the burst: {}", c.current_concurrency());
+}

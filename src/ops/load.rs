@@ -66,21 +66,31 @@ pub fn keycloak_settings(settings: &Settings) -> Option<keycloak::KeycloakSettin
     })
 }
 
-async fn source<T, F: Future<Output = Result<T, String>>>(off: bool, f: F) -> SourceState<T> {
-    if off {
-        return SourceState::Disabled;
-    }
-    match f.await {
-        Ok(v) => SourceState::Ok(v),
-        Err(e) => SourceState::Failed(e),
-    }
+async fn source<T, F: Future<Output = Result<T, String>>>(
+    kind: SourceKind,
+    off: bool,
+    f: F,
+    on_source: &(dyn Fn(SourceKind, SourceStatus) + Sync),
+) -> SourceState<T> {
+    let state = if off {
+        SourceState::Disabled
+    } else {
+        match f.await {
+            Ok(v) => SourceState::Ok(v),
+            Err(e) => SourceState::Failed(e),
+        }
+    };
+    on_source(kind, status(&state));
+    state
 }
 
-/// Loads everything. `registry` is the inventory future (scan or snapshot) and its time.
+/// Loads everything. `registry` is the inventory future (scan or snapshot) and its time;
+/// `on_source` hears about each other source as soon as it finishes (TUI status bar).
 pub async fn load_all(
     settings: &Settings,
     registry: impl Future<Output = anyhow::Result<(Inventory, i64)>>,
     now: i64,
+    on_source: &(dyn Fn(SourceKind, SourceStatus) + Sync),
 ) -> anyhow::Result<Dataset> {
     let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::headless::CannotRun(e)))?;
     let off = |k| settings.without.contains(&k);
@@ -89,14 +99,19 @@ pub async fn load_all(
     let kc = keycloak_settings(settings);
     let (reg, mongo, kubernetes, keycloak) = tokio::join!(
         registry,
-        source(off(SourceKind::Mongo), mongo::load(&ms)),
-        source(off(SourceKind::Kubernetes), kube::load(&ks)),
-        source(off(SourceKind::Keycloak), async {
-            match &kc {
-                Some(k) => keycloak::load(k).await,
-                None => Err("KEYCLOAK_HOST is not set (keycloak.host in config.yaml)".into()),
-            }
-        }),
+        source(SourceKind::Mongo, off(SourceKind::Mongo), mongo::load(&ms), on_source),
+        source(SourceKind::Kubernetes, off(SourceKind::Kubernetes), kube::load(&ks), on_source),
+        source(
+            SourceKind::Keycloak,
+            off(SourceKind::Keycloak),
+            async {
+                match &kc {
+                    Some(k) => keycloak::load(k).await,
+                    None => Err("KEYCLOAK_HOST is not set (keycloak.host in config.yaml)".into()),
+                }
+            },
+            on_source
+        ),
     );
     let (inventory, generated_at) = reg?;
     let data = SourcesData { registry: SourceState::Ok(()), mongo, kubernetes, keycloak };

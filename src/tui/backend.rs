@@ -38,7 +38,28 @@ impl Loader for LiveBackend {
         let me = self.clone();
         async move {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let ds = crate::headless::load_dataset(&me.settings, me.snapshot.as_deref(), true, false, now).await;
+            let settings = &me.settings;
+            let scan_progress = progress.clone();
+            let on_scan = move |p: crate::ops::scan::ScanProgress| {
+                scan_progress.detail(SourceKind::Registry, crate::headless::progress_line(&p));
+            };
+            let registry_done = progress.clone();
+            let registry = async {
+                let r = match &me.snapshot {
+                    Some(p) => crate::report::snapshot::read(p),
+                    None => crate::headless::scan_registry_with(settings, false, &on_scan).await.map(|i| (i, now)),
+                };
+                registry_done.source(
+                    SourceKind::Registry,
+                    match &r {
+                        Ok(_) => SourceStatus::Ok,
+                        Err(e) => SourceStatus::Failed(format!("{e:#}")),
+                    },
+                );
+                r
+            };
+            let on_source = |k, s| progress.source(k, s);
+            let ds = crate::ops::load::load_all(settings, registry, now, &on_source).await;
             match &ds {
                 Ok(d) => {
                     for (k, s) in &d.sources {

@@ -47,7 +47,11 @@ pub fn status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     for (kind, status) in &app.sources {
         let (mark, style, detail) = match status {
-            SourceStatus::Loading => (spinner(app.spinner), theme.marked(), String::new()),
+            SourceStatus::Loading => (
+                spinner(app.spinner),
+                theme.marked(),
+                app.progress.get(kind).map(|p| format!(" {p}")).unwrap_or_default(),
+            ),
             SourceStatus::Ok => ("ok", theme.ok(), String::new()),
             SourceStatus::Failed(r) => ("failed", theme.danger(), format!(": {r}")),
             SourceStatus::Disabled => ("off", theme.dim(), String::new()),

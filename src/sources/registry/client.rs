@@ -6,7 +6,7 @@ use super::auth::{Challenge, Credentials, TokenCache, parse_challenge};
 use super::manifest::ACCEPT_MANIFESTS;
 use crate::settings::Secret;
 use reqwest::{Method, StatusCode, header};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -81,6 +81,8 @@ pub struct RequestStats {
     pub blob_gets: AtomicU64,
     pub list_pages: AtomicU64,
     pub deletes: AtomicU64,
+    /// Times the adaptive window was halved because the registry pushed back.
+    pub concurrency_cuts: AtomicU64,
 }
 
 pub struct RegistryClient {
@@ -93,7 +95,82 @@ pub struct RegistryClient {
     max_retries: u32,
     initial_backoff: Duration,
     limiter: Semaphore,
+    window: Window,
     pub stats: Arc<RequestStats>,
+}
+
+/// Adaptive concurrency (AIMD): start at the configured maximum, halve on 429/503 or when
+/// latency grows far past the best seen, and add one slot back after a window's worth of
+/// healthy requests. Slots are taken away by forgetting permits as requests finish.
+#[derive(Debug)]
+struct Window {
+    max: usize,
+    limit: AtomicUsize,
+    /// Permits to forget instead of returning (a decrease not yet applied).
+    debt: AtomicUsize,
+    healthy: AtomicUsize,
+    /// Best and smoothed latency in microseconds.
+    best_us: AtomicU64,
+    ewma_us: AtomicU64,
+    last_cut: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Window {
+    fn new(max: usize) -> Window {
+        Window {
+            max,
+            limit: AtomicUsize::new(max),
+            debt: AtomicUsize::new(0),
+            healthy: AtomicUsize::new(0),
+            best_us: AtomicU64::new(u64::MAX),
+            ewma_us: AtomicU64::new(0),
+            last_cut: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Called once per finished request with its outcome and latency.
+    fn observe(&self, limiter: &Semaphore, stats: &RequestStats, throttled: bool, latency: Duration) {
+        let us = latency.as_micros().min(u64::MAX as u128) as u64;
+        self.best_us.fetch_min(us.max(1), Ordering::Relaxed);
+        let ewma = self.ewma_us.load(Ordering::Relaxed);
+        let ewma = if ewma == 0 { us } else { (ewma * 7 + us) / 8 };
+        self.ewma_us.store(ewma, Ordering::Relaxed);
+        let slow = ewma > self.best_us.load(Ordering::Relaxed).saturating_mul(8) && ewma > 50_000;
+        if throttled || slow {
+            self.cut(limiter, stats);
+        } else if self.healthy.fetch_add(1, Ordering::Relaxed) + 1 >= self.limit.load(Ordering::Relaxed) * 4 {
+            self.healthy.store(0, Ordering::Relaxed);
+            let cur = self.limit.load(Ordering::Relaxed);
+            if cur < self.max && self.debt.load(Ordering::Relaxed) == 0 {
+                self.limit.store(cur + 1, Ordering::Relaxed);
+                limiter.add_permits(1);
+            }
+        }
+    }
+
+    /// Halves the window, at most once per 500 ms so one burst of 429s counts once.
+    fn cut(&self, limiter: &Semaphore, stats: &RequestStats) {
+        let mut last = self.last_cut.lock().expect("window lock");
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        let cur = self.limit.load(Ordering::Relaxed);
+        let new = (cur / 2).max(1);
+        if new < cur {
+            self.limit.store(new, Ordering::Relaxed);
+            let forgotten = limiter.forget_permits(cur - new);
+            self.debt.fetch_add(cur - new - forgotten, Ordering::Relaxed);
+            stats.concurrency_cuts.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(from = cur, to = new, "registry is pushing back; lowering concurrency");
+        }
+        self.healthy.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether a finished request's permit should be forgotten to pay a decrease.
+    fn take_debt(&self) -> bool {
+        self.debt.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1)).is_ok()
+    }
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -144,8 +221,14 @@ impl RegistryClient {
             max_retries: opts.max_retries,
             initial_backoff: opts.initial_backoff,
             limiter: Semaphore::new(opts.concurrency.max(1)),
+            window: Window::new(opts.concurrency.max(1)),
             stats: Arc::new(RequestStats::default()),
         })
+    }
+
+    /// The concurrency the adaptive window currently allows.
+    pub fn current_concurrency(&self) -> usize {
+        self.window.limit.load(Ordering::Relaxed)
     }
 
     /// `host:port` as shown in reports.
@@ -398,7 +481,8 @@ impl RegistryClient {
         let mut auth_retried = false;
         loop {
             let result = {
-                let _permit = self.limiter.acquire().await.expect("semaphore never closed");
+                let permit = self.limiter.acquire().await.expect("semaphore never closed");
+                let started = std::time::Instant::now();
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 let mut rb = self.http.request(method.clone(), &url);
                 if let Some(a) = accept {
@@ -410,7 +494,16 @@ impl RegistryClient {
                     rb = rb.header(header::CONTENT_LENGTH, 0);
                 }
                 rb = self.authorize(rb, scope);
-                rb.send().await
+                let r = rb.send().await;
+                let throttled = match &r {
+                    Ok(resp) => matches!(resp.status(), StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    Err(e) => e.is_timeout(),
+                };
+                self.window.observe(&self.limiter, &self.stats, throttled, started.elapsed());
+                if self.window.take_debt() {
+                    permit.forget();
+                }
+                r
             };
             let retry_after = match result {
                 Ok(resp) => {
