@@ -13,6 +13,26 @@ use ratatui::widgets::{Block, Paragraph};
 use tui_tree_widget::{Tree, TreeItem};
 
 const PLACEHOLDER: NodeId = NodeId::Tag(TagId(u32::MAX));
+/// Groups built on each side of the cursor: a kind with 10k groups costs ~250 items a frame.
+/// The window moves in half-window steps, so the view jumps rarely while scrolling.
+const WINDOW: usize = 120;
+
+/// The range of groups to build for a kind of `len` groups with the cursor at `center`.
+fn window(len: usize, center: usize) -> (usize, usize) {
+    if len <= 2 * WINDOW + 1 {
+        return (0, len);
+    }
+    let step = WINDOW / 2;
+    let start = (center.saturating_sub(WINDOW) / step * step).min(len - (2 * WINDOW + 1));
+    (start, start + 2 * WINDOW + 1)
+}
+
+fn more(id: &str, n: usize, what: &str, theme: Theme) -> TreeItem<'static, NodeId> {
+    TreeItem::new_leaf(
+        NodeId::Group(id.into()),
+        Line::from(Span::styled(format!("… {n} more groups {what}"), theme.dim())),
+    )
+}
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
     let theme = ui.theme;
@@ -83,7 +103,7 @@ fn sync_state(app: &App, ui: &mut UiState) {
 
 fn items(app: &App, data: &crate::app::Data, theme: Theme) -> Vec<TreeItem<'static, NodeId>> {
     let mut out = Vec::with_capacity(app.view.kinds.len());
-    for kind in &app.view.kinds {
+    for (k, kind) in app.view.kinds.iter().enumerate() {
         let kind_path = vec![NodeId::Kind(kind.kind)];
         let text = Line::from(vec![
             Span::styled(kind.kind.as_str().to_string(), theme.title()),
@@ -93,10 +113,17 @@ fn items(app: &App, data: &crate::app::Data, theme: Theme) -> Vec<TreeItem<'stat
             ),
         ]);
         let children = if app.view.opened.contains(&kind_path) {
-            kind.groups
-                .iter()
-                .map(|g| group_item(app, data, &kind_path, g, theme))
-                .collect()
+            let center = if app.view.cursor.kind == k { app.view.cursor.group.unwrap_or(0) } else { 0 };
+            let (start, end) = window(kind.groups.len(), center);
+            let mut children = Vec::with_capacity(end - start + 2);
+            if start > 0 {
+                children.push(more("\u{0}above", start, "above", theme));
+            }
+            children.extend(kind.groups[start..end].iter().map(|g| group_item(app, data, &kind_path, g, theme)));
+            if end < kind.groups.len() {
+                children.push(more("\u{0}below", kind.groups.len() - end, "below", theme));
+            }
+            children
         } else {
             vec![TreeItem::new_leaf(PLACEHOLDER, "")]
         };
@@ -183,4 +210,19 @@ fn row_line(app: &App, data: &crate::app::Data, row: &Row, theme: Theme) -> Line
         spans.push(Span::styled(format!("  {}", markers.join(" ")), theme.dim()));
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window;
+
+    #[test]
+    fn the_group_window_follows_the_cursor_and_stays_in_bounds() {
+        assert_eq!(window(10, 5), (0, 10));
+        let (s, e) = window(10_000, 5_000);
+        assert!(s <= 5_000 && 5_000 < e && e - s == 241);
+        let (s, e) = window(10_000, 9_999);
+        assert_eq!((s, e), (10_000 - 241, 10_000));
+        assert_eq!(window(10_000, 0), (0, 241));
+    }
 }
