@@ -121,7 +121,9 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, String> {
             )
         }
     };
-    if let Some(user) = &s.username {
+    // A username alone (the default `admin`) cannot authenticate: keep the URI's credentials
+    // (or none) unless a password is known.
+    if let (Some(user), Some(_)) = (&s.username, &s.password) {
         opts.credential = Some(
             Credential::builder()
                 .username(user.clone())
