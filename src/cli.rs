@@ -88,6 +88,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Delete what a plan lists (dry run unless --apply), re-checking everything first.
     Delete(crate::headless::delete::DeleteArgs),
+    /// Re-insert the Mongo documents that `delete --mongo-cleanup` backed up (idempotent).
+    Restore(crate::headless::maintenance::RestoreArgs),
+    /// Garbage-collect the in-cluster registry (read-only mode on, GC, read-only mode off).
+    Gc(crate::headless::maintenance::GcArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]

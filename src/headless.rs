@@ -226,3 +226,4 @@ pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 pub mod delete;
+pub mod maintenance;

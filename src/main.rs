@@ -101,6 +101,12 @@ async fn run(
                 return Ok(ExitCode::from(EXIT_FAILURES));
             }
         }
+        Some(Command::Restore(a)) => headless::maintenance::run_restore(settings, a).await?,
+        Some(Command::Gc(a)) => {
+            if !headless::maintenance::run_gc(settings, a).await? {
+                return Ok(ExitCode::from(EXIT_FAILURES));
+            }
+        }
         Some(Command::Config {
             command: ConfigCommand::Show,
         }) => headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?,

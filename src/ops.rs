@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod execute;
+pub mod gc;
 pub mod load;
+pub mod mongo_cleanup;
 pub mod scan;
 pub mod scan_cache;

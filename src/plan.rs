@@ -6,6 +6,7 @@ pub mod category;
 pub mod evaluate;
 pub mod inputs;
 pub mod lookup;
+pub mod mongo_cleanup;
 pub mod policy;
 pub mod protection;
 pub mod recheck;

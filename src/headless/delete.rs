@@ -30,6 +30,10 @@ pub struct DeleteArgs {
     /// Also delete the Mongo records of images whose deletion succeeded (backed up first).
     #[arg(long)]
     pub mongo_cleanup: bool,
+    /// Where --mongo-cleanup backs up every document before deleting it (JSON Lines; default:
+    /// <analysis.output_dir>/mongo-backup-<time>.jsonl). `registry-cleaner restore` reads it.
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
     /// Refuse plans with more than N tags.
     #[arg(long, value_name = "N")]
     pub max_delete: Option<usize>,
@@ -57,6 +61,9 @@ pub struct Results {
     /// Bytes the registry's GC will free for what this run deleted (or would delete).
     pub reclaimable_bytes_after_gc: u64,
     pub audit_log: Option<String>,
+    /// What --mongo-cleanup did (or would do) to Domino's records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mongo: Option<crate::ops::mongo_cleanup::MongoSummary>,
     pub next_step: String,
 }
 
@@ -104,10 +111,8 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         )
         .into());
     }
-    if args.mongo_cleanup {
-        return Err(
-            CannotRun("--mongo-cleanup needs the MongoDB source, which this version does not read yet".into()).into(),
-        );
+    if args.mongo_cleanup && settings.without.contains(&crate::dataset::SourceKind::Mongo) {
+        return Err(CannotRun("--mongo-cleanup needs the MongoDB source; drop --without mongo".into()).into());
     }
     let client = registry_client(settings)?;
     if args.apply {
@@ -173,6 +178,16 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
     .await
     .map_err(|e| anyhow!(e))?;
     let summary = summarize(&items);
+    // Mongo only after the registry, only for what is gone (children before parents, backed up).
+    let mongo = if args.mongo_cleanup {
+        let backup = (args.backup.clone())
+            .unwrap_or_else(|| crate::ops::mongo_cleanup::default_backup_path(&settings.output_dir, now));
+        let ms = crate::ops::load::mongo_settings(settings);
+        let r = crate::ops::mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, args.apply, &backup, audit.as_ref());
+        Some(r.await.map_err(|e| anyhow!("mongo cleanup: {e}"))?)
+    } else {
+        None
+    };
     if let Some(a) = &audit {
         a.record(
             "plan-end",
@@ -191,6 +206,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         reclaimable_bytes_after_gc: reclaimable_after(&fresh.inventory, &items),
         items,
         audit_log: audit.as_ref().map(|a| a.path().display().to_string()),
+        mongo,
         next_step: if args.apply {
             "space returns after the registry's garbage collection: run `registry-cleaner gc` (in-cluster registry) or let the managed registry collect".into()
         } else {
@@ -198,7 +214,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         },
         summary,
     };
-    let failed = results.summary.failed > 0;
+    let failed = results.summary.failed > 0 || results.mongo.as_ref().is_some_and(|m| m.failed > 0);
     write_output(args.output.as_deref(), &serde_json::to_vec_pretty(&results)?)?;
     Ok(!failed)
 }

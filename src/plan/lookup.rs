@@ -117,7 +117,7 @@ impl<'a> TagLookup<'a> {
 
 /// Domino may record `registry:5000/dominodatalab/environment` or just the path; compare at a
 /// path boundary so `dominodatalab/environment` agrees with both.
-fn repository_agrees(registry_repo: &str, recorded: Option<&str>) -> bool {
+pub fn repository_agrees(registry_repo: &str, recorded: Option<&str>) -> bool {
     let Some(recorded) = recorded.filter(|r| !r.is_empty()) else {
         return true;
     };

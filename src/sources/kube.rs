@@ -54,7 +54,7 @@ pub async fn load(settings: &KubeSettings) -> Result<Workloads, String> {
     Ok(out)
 }
 
-async fn client(s: &KubeSettings) -> Result<Client, String> {
+pub async fn client(s: &KubeSettings) -> Result<Client, String> {
     let opts = KubeConfigOptions {
         context: s.context.clone(),
         ..KubeConfigOptions::default()

@@ -90,7 +90,7 @@ pub async fn load(settings: &MongoSettings) -> Result<DominoData, String> {
         .map_err(|e| settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
 }
 
-async fn connect(s: &MongoSettings) -> Result<Database, String> {
+pub async fn connect(s: &MongoSettings) -> Result<Database, String> {
     let fail = |what: &str, e: mongodb::error::Error| {
         s.scrub(format!(
             "mongo: {what} {} failed (check mongo.host/mongo.port/mongo.uri or MONGODB_URI): {e}",
@@ -121,7 +121,9 @@ async fn connect(s: &MongoSettings) -> Result<Database, String> {
             )
         }
     };
-    if let Some(user) = &s.username {
+    // A username alone (the default `admin`) cannot authenticate: keep the URI's credentials
+    // (or none) unless a password is known.
+    if let (Some(user), Some(_)) = (&s.username, &s.password) {
         opts.credential = Some(
             Credential::builder()
                 .username(user.clone())

@@ -34,15 +34,9 @@ fn start() -> KubeServer {
             break (super::free_port(), p);
         }
     };
-    let path = format!(
-        "{}:{}",
-        etcd_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", etcd_dir.display(), std::env::var("PATH").unwrap_or_default());
     let status = Command::new("bash")
-        .arg(super::repo_path(
-            "scripts/test-servers/start-kube-apiserver.sh",
-        ))
+        .arg(super::repo_path("scripts/test-servers/start-kube-apiserver.sh"))
         .arg(&apiserver)
         .arg(&state)
         .arg(port.to_string())

@@ -1,0 +1,452 @@
+//! `delete --mongo-cleanup` and `restore` end to end: a real registry and a real SecantusDB,
+//! plans made by the real binary, documents gone and backed up, parents with children kept,
+//! restore (twice: the second is a no-op), and an injected DELETE failure keeping its records.
+
+mod support;
+
+use mongodb::bson::{DateTime, Document, doc, oid::ObjectId as BsonId};
+use registry_cleaner::sources::registry::{RegistryClient, RegistryOptions};
+use registry_cleaner::world::{self, ImageSpec, LayerSpec, MediaFlavor, TagSpec, TagTarget};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use support::mongo::MongoServer;
+use support::proxy::{Fault, Proxy};
+use support::registry::Registry;
+
+const NOW: i64 = 1_760_000_000;
+const ENV: &str = "dominodatalab/environment";
+const MODEL: &str = "dominodatalab/model";
+const CREATED_MS: i64 = 1_700_000_000_123;
+
+fn id(n: u8) -> BsonId {
+    let mut b = [0u8; 12];
+    b[0] = 0x66;
+    b[11] = n;
+    BsonId::from_bytes(b)
+}
+
+fn env_tag(env: u8, rev: u8) -> String {
+    format!("{}-{rev}", id(env).to_hex())
+}
+
+fn model_tag(model: u8, v: u8) -> String {
+    format!("{}-v{v}-20250101120000_abc", id(model).to_hex())
+}
+
+/// Env 1 (revisions 11, 12), env 2 (21, 22), model 50 (versions 51, 52), model 60 (61, 62);
+/// all archived. Every revision/version has its own image.
+fn specs() -> Vec<TagSpec> {
+    let mut out = Vec::new();
+    let mut seed = 10;
+    let mut push = |repo: &str, tag: String| {
+        seed += 1;
+        out.push(TagSpec {
+            repository: repo.into(),
+            tag: tag.clone(),
+            target: TagTarget::Image(ImageSpec {
+                layers: vec![LayerSpec { seed: 1, size: 5_000 }, LayerSpec { seed, size: 2_000 }],
+                created: NOW - 30 * 86_400,
+                flavor: MediaFlavor::Docker,
+                architecture: "amd64".into(),
+                label: tag,
+            }),
+        });
+    };
+    for (env, rev) in [(1, 1), (1, 2), (2, 1), (2, 2)] {
+        push(ENV, env_tag(env, rev));
+    }
+    for (m, v) in [(50, 1), (50, 2), (60, 1), (60, 2)] {
+        push(MODEL, model_tag(m, v));
+    }
+    out
+}
+
+async fn seed(uri: &str) {
+    let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
+    let db = client.database("domino");
+    let insert = async |coll: &str, docs: Vec<Document>| {
+        db.collection::<Document>(coll).insert_many(docs).await.expect("insert");
+    };
+    let created = DateTime::from_millis(CREATED_MS);
+    insert(
+        "environments_v2",
+        vec![
+            doc! { "_id": id(1), "name": "Gone", "isArchived": true, "activeRevisionId": id(12), "ownerId": id(200), "created": created },
+            doc! { "_id": id(2), "name": "Half", "isArchived": true, "activeRevisionId": id(22), "ownerId": id(200), "created": created },
+        ],
+    )
+    .await;
+    let rev = |n: u8, env: u8, no: u8| {
+        doc! { "_id": id(n), "environmentId": id(env), "created": created,
+        "metadata": { "dockerImageName": { "repository": format!("docker-registry:5000/{ENV}"), "tag": env_tag(env, no) }, "isBuilt": true } }
+    };
+    insert(
+        "environment_revisions",
+        vec![rev(11, 1, 1), rev(12, 1, 2), rev(21, 2, 1), rev(22, 2, 2)],
+    )
+    .await;
+    insert(
+        "models",
+        vec![
+            doc! { "_id": id(50), "name": "Churn", "isArchived": true, "environmentId": id(1) },
+            doc! { "_id": id(60), "name": "Fraud", "isArchived": true, "environmentId": id(2) },
+        ],
+    )
+    .await;
+    let version = |n: u8, model: u8, v: u8, revision: u8| {
+        doc! { "_id": id(n), "modelId": { "value": id(model) }, "environmentRevisionId": id(revision),
+        "metadata": { "builds": [ { "slug": { "image": { "repository": MODEL, "tag": format!("{}-v{v}", id(model).to_hex()) } } } ] } }
+    };
+    insert(
+        "model_versions",
+        vec![
+            version(51, 50, 1, 11),
+            version(52, 50, 2, 12),
+            version(61, 60, 1, 21),
+            version(62, 60, 2, 22),
+        ],
+    )
+    .await;
+    insert(
+        "users",
+        vec![doc! { "_id": id(200), "fullName": "Ann", "loginId": { "id": "ann" } }],
+    )
+    .await;
+}
+
+async fn ids(uri: &str, coll: &str) -> Vec<BsonId> {
+    use futures::TryStreamExt as _;
+    let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
+    let docs: Vec<Document> = client
+        .database("domino")
+        .collection::<Document>(coll)
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out: Vec<BsonId> = docs.iter().map(|d| d.get_object_id("_id").unwrap()).collect();
+    out.sort();
+    out
+}
+
+async fn get(uri: &str, coll: &str, n: u8) -> Option<Document> {
+    let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
+    client
+        .database("domino")
+        .collection::<Document>(coll)
+        .find_one(doc! { "_id": id(n) })
+        .await
+        .unwrap()
+}
+
+fn cmd(dir: &Path, url: &str, mongo: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_registry-cleaner"));
+    c.args(args)
+        .args(["--registry", url, "--without", "kubernetes", "--without", "keycloak"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("MONGODB_URI", mongo)
+        .env_remove("REGISTRY_URL")
+        .env_remove("MONGODB_USERNAME")
+        .env_remove("MONGODB_PASSWORD")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(dir: &Path, url: &str, mongo: &str, args: &[&str]) -> Output {
+    cmd(dir, url, mongo, args).output().expect("run registry-cleaner")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); exit {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
+fn push(url: &str) {
+    support::runtime()
+        .block_on(world::push(
+            &RegistryClient::new(RegistryOptions::new(url)).unwrap(),
+            &specs(),
+        ))
+        .unwrap();
+}
+
+fn plan(dir: &Path, url: &str, mongo: &str, select: &[String]) -> String {
+    let path = dir.join("plan.json");
+    let mut args: Vec<&str> = vec!["report", "--output", path.to_str().unwrap()];
+    for s in select {
+        args.push("--select");
+        args.push(s);
+    }
+    let out = run(dir, url, mongo, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path.to_str().unwrap().to_string()
+}
+
+/// Env 1 and model 50 completely, one revision of env 2 and one version of model 60.
+fn selection() -> Vec<String> {
+    vec![
+        format!("{ENV}:{}", env_tag(1, 1)),
+        format!("{ENV}:{}", env_tag(1, 2)),
+        format!("{ENV}:{}", env_tag(2, 1)),
+        format!("{MODEL}:{}", model_tag(50, 1)),
+        format!("{MODEL}:{}", model_tag(50, 2)),
+        format!("{MODEL}:{}", model_tag(60, 1)),
+    ]
+}
+
+#[test]
+fn mongo_cleanup_deletes_children_then_parents_backs_up_and_restore_brings_them_back() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    let url = reg.url();
+    push(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), &url, &mongo.uri, &selection());
+
+    // Dry run: shows what would go, deletes nothing.
+    let dry = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["delete", "--plan", &p, "--mongo-cleanup"],
+    ));
+    assert_eq!(dry["mongo"]["dry_run"], true);
+    assert_eq!(dry["mongo"]["would_delete"], 8, "{}", dry["mongo"]);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environment_revisions")).len(), 4);
+
+    let backup = dir.path().join("backup.jsonl");
+    let audit = dir.path().join("audit.jsonl");
+    let applied = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "delete",
+            "--plan",
+            &p,
+            "--apply",
+            "--force",
+            "--mongo-cleanup",
+            "--backup",
+            backup.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(applied["summary"]["deleted"], 6, "{applied}");
+    let m = &applied["mongo"];
+    assert_eq!(m["failed"], 0, "{m}");
+    assert_eq!(m["deleted"]["model_versions"], 3, "{m}");
+    assert_eq!(m["deleted"]["models"], 1, "{m}");
+    assert_eq!(m["deleted"]["environment_revisions"], 3, "{m}");
+    assert_eq!(m["deleted"]["environments_v2"], 1, "{m}");
+    assert_eq!(m["backup"], backup.to_str().unwrap());
+    // Parents with remaining children stay, with the reason.
+    let kept: Vec<&Value> = m["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["result"] == "skipped")
+        .collect();
+    assert_eq!(kept.len(), 2, "{m}");
+    assert!(
+        kept.iter()
+            .all(|i| i["reason"].as_str().unwrap().contains("still exists")),
+        "{m}"
+    );
+
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environments_v2")), vec![id(2)]);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environment_revisions")), vec![id(22)]);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "models")), vec![id(60)]);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "model_versions")), vec![id(62)]);
+
+    // The backup holds exactly the deleted documents, children before parents.
+    let lines: Vec<Value> = std::fs::read_to_string(&backup)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 8);
+    let order: Vec<&str> = lines.iter().map(|l| l["collection"].as_str().unwrap()).collect();
+    assert_eq!(
+        order,
+        [
+            "model_versions",
+            "model_versions",
+            "model_versions",
+            "models",
+            "environment_revisions",
+            "environment_revisions",
+            "environment_revisions",
+            "environments_v2"
+        ]
+    );
+    assert_eq!(lines[7]["document"]["_id"]["$oid"], id(1).to_hex());
+    let audit_text = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(
+        audit_text
+            .lines()
+            .filter(|l| l.contains("\"action\":\"mongo-delete\""))
+            .count(),
+        10
+    );
+
+    // Restore brings every document back, field for field.
+    let restored = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["restore", "--backup", backup.to_str().unwrap()],
+    ));
+    assert_eq!(restored["already_present"], 0, "{restored}");
+    assert_eq!(restored["restored"]["environment_revisions"], 3, "{restored}");
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environments_v2")).len(), 2);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environment_revisions")).len(), 4);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "models")).len(), 2);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "model_versions")).len(), 4);
+    let env = rt.block_on(get(&mongo.uri, "environments_v2", 1)).unwrap();
+    assert_eq!(env.get_object_id("activeRevisionId").unwrap(), id(12));
+    assert_eq!(env.get_datetime("created").unwrap(), &DateTime::from_millis(CREATED_MS));
+    let v = rt.block_on(get(&mongo.uri, "model_versions", 51)).unwrap();
+    assert_eq!(
+        v.get_document("modelId").unwrap().get_object_id("value").unwrap(),
+        id(50)
+    );
+
+    // A second restore is a no-op.
+    let again = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["restore", "--backup", backup.to_str().unwrap()],
+    ));
+    assert_eq!(again["already_present"], 8, "{again}");
+    assert_eq!(again["restored"], serde_json::json!({}), "{again}");
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environments_v2")).len(), 2);
+
+    // Re-running the same plan (resume): the images are already gone, and so are the
+    // records — restored ones are deleted again, nothing else is touched.
+    let rerun = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "delete",
+            "--plan",
+            &p,
+            "--apply",
+            "--force",
+            "--mongo-cleanup",
+            "--backup",
+            dir.path().join("b2.jsonl").to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(rerun["summary"]["already_deleted"], 6, "{rerun}");
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environments_v2")), vec![id(2)]);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "model_versions")), vec![id(62)]);
+}
+
+#[test]
+fn a_failed_registry_delete_keeps_its_mongo_records() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    push(&reg.url());
+    // Every DELETE of a manifest fails with 500, except the pre-flight probe (sha256:000…).
+    let broken = Arc::new(|_n: u64, m: &str, path: &str| {
+        if m == "DELETE" && path.contains("/model/manifests/") {
+            Fault::Status(500, None)
+        } else {
+            Fault::Pass
+        }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), broken);
+    let url = proxy.url();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), &url, &mongo.uri, &selection());
+    let backup = dir.path().join("backup.jsonl");
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "delete",
+            "--plan",
+            &p,
+            "--apply",
+            "--force",
+            "--mongo-cleanup",
+            "--backup",
+            backup.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["summary"]["failed"], 3, "{v}");
+    assert_eq!(v["summary"]["deleted"], 3, "{v}");
+    // Model records stay: versions and models; the environment side went.
+    assert_eq!(rt.block_on(ids(&mongo.uri, "model_versions")).len(), 4);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "models")).len(), 2);
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environment_revisions")), vec![id(22)]);
+    // Env 1 goes: only archived model 50 names it, and its versions do not protect revisions.
+    assert_eq!(rt.block_on(ids(&mongo.uri, "environments_v2")), vec![id(2)]);
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert!(!text.contains("\"model_versions\""), "{text}");
+}
+
+#[test]
+fn restore_of_a_missing_or_malformed_backup_is_a_clear_error() {
+    let mongo = MongoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.jsonl");
+    let out = run(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &mongo.uri,
+        &["restore", "--backup", missing.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope.jsonl: backup file not found"), "{err}");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"collection\":\"models\",\"document\":{\"_id\":{\"$oid\":\"66000000000000000000000b\"}}}\n{oops\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &mongo.uri,
+        &["restore", "--backup", bad.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:2: not a backup line"), "{err}");
+    // Nothing was inserted from a file that did not parse.
+    assert!(support::runtime().block_on(ids(&mongo.uri, "models")).is_empty());
+}
