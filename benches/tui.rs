@@ -13,10 +13,20 @@ use std::time::Instant;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-fn frames(terminal: &mut Terminal<TestBackend>, app: &mut App, ui: &mut UiState, actions: &[Action], n: usize) -> (f64, f64) {
+fn frames(
+    terminal: &mut Terminal<TestBackend>,
+    app: &mut App,
+    ui: &mut UiState,
+    actions: &[Action],
+    n: usize,
+) -> (f64, f64) {
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
@@ -46,10 +56,28 @@ fn main() {
     terminal.draw(|f| ui::draw(f, &app, &mut ui)).expect("draw");
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
 
-    let browse = frames(&mut terminal, &mut app, &mut ui, &[Action::Down, Action::Down, Action::Up], 300);
+    let browse = frames(
+        &mut terminal,
+        &mut app,
+        &mut ui,
+        &[Action::Down, Action::Down, Action::Up],
+        300,
+    );
     update(&mut app, Msg::Key(Action::Expand));
-    let expanded = frames(&mut terminal, &mut app, &mut ui, &[Action::Down, Action::Expand, Action::Down], 300);
-    let marking = frames(&mut terminal, &mut app, &mut ui, &[Action::ToggleMark, Action::Down], 300);
+    let expanded = frames(
+        &mut terminal,
+        &mut app,
+        &mut ui,
+        &[Action::Down, Action::Expand, Action::Down],
+        300,
+    );
+    let marking = frames(
+        &mut terminal,
+        &mut app,
+        &mut ui,
+        &[Action::ToggleMark, Action::Down],
+        300,
+    );
     let t = Instant::now();
     update(&mut app, Msg::Key(Action::MarkAllInView));
     terminal.draw(|f| ui::draw(f, &app, &mut ui)).expect("draw");
@@ -59,9 +87,18 @@ fn main() {
     println!("| measurement | p50 | p99 | target |");
     println!("|---|---|---|---|");
     println!("| first frame of an empty app (before data) | {first_frame_ms:.2} ms | | ≤ 150 ms after start |");
-    println!("| frame while browsing (key + update + draw) | {:.2} ms | {:.2} ms | ≤ 10 ms |", browse.0, browse.1);
-    println!("| frame while expanding groups | {:.2} ms | {:.2} ms | ≤ 10 ms |", expanded.0, expanded.1);
-    println!("| frame while marking (toggle + live bytes + draw) | {:.2} ms | {:.2} ms | ≤ 10 ms |", marking.0, marking.1);
+    println!(
+        "| frame while browsing (key + update + draw) | {:.2} ms | {:.2} ms | ≤ 10 ms |",
+        browse.0, browse.1
+    );
+    println!(
+        "| frame while expanding groups | {:.2} ms | {:.2} ms | ≤ 10 ms |",
+        expanded.0, expanded.1
+    );
+    println!(
+        "| frame while marking (toggle + live bytes + draw) | {:.2} ms | {:.2} ms | ≤ 10 ms |",
+        marking.0, marking.1
+    );
     println!("| mark every candidate in view + frame | {mark_all_ms:.1} ms | | ≤ 50 ms |");
     println!("| load dataset into the app + frame (engine, categories) | {load_ms:.0} ms | | (worker, not a frame) |");
     println!("| generate the synthetic dataset | {gen_ms:.0} ms | | (bench setup) |");

@@ -29,7 +29,10 @@ pub enum Msg {
     Progress(SourceKind, String),
     Loaded(Box<DatasetMsg>),
     LoadFailed(String),
-    ItemDone { index: usize, outcome: Outcome },
+    ItemDone {
+        index: usize,
+        outcome: Outcome,
+    },
     ExecutionFinished,
     PlanWritten(Result<String, String>),
 }

@@ -465,7 +465,10 @@ impl World {
         let mut protections: std::collections::BTreeMap<TagId, Vec<String>> = Default::default();
         for c in &categories {
             for p in &c.protected {
-                protections.entry(p.tag).or_default().extend(p.protected_by.iter().cloned());
+                protections
+                    .entry(p.tag)
+                    .or_default()
+                    .extend(p.protected_by.iter().cloned());
             }
         }
         Dataset {

@@ -100,7 +100,14 @@ pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -
 /// "Manifests: 812/2005 (950/s, ETA 1s, 820 requests)".
 pub fn progress_line(p: &ScanProgress) -> String {
     let eta = p.eta_secs().map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
-    format!("{:?}: {}/{} ({:.0}/s{eta}, {} requests)", p.phase, p.done, p.total, p.rate(), p.requests)
+    format!(
+        "{:?}: {}/{} ({:.0}/s{eta}, {} requests)",
+        p.phase,
+        p.done,
+        p.total,
+        p.rate(),
+        p.requests
+    )
 }
 
 /// Scans the registry, reporting progress to `on_progress`.

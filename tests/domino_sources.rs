@@ -5,16 +5,10 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use mongodb::bson::{DateTime, Document, doc, oid::ObjectId as BsonId};
-use registry_cleaner::model::{
-    Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, ObjectId,
-};
-use registry_cleaner::plan::{
-    CategoryId, CategoryResult, CategoryStatus, Policy, SourceState, SourcesData, evaluate,
-};
+use registry_cleaner::model::{Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, ObjectId};
+use registry_cleaner::plan::{CategoryId, CategoryResult, CategoryStatus, Policy, SourceState, SourcesData, evaluate};
 use registry_cleaner::sources::keycloak::{Directory, KeycloakSettings};
 use registry_cleaner::sources::kube::KubeSettings;
 use registry_cleaner::sources::mongo::MongoSettings;
@@ -59,10 +53,7 @@ async fn seed_mongo(uri: &str) {
     let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
     let db = client.database("domino");
     let insert = async |coll: &str, docs: Vec<Document>| {
-        db.collection::<Document>(coll)
-            .insert_many(docs)
-            .await
-            .expect("insert");
+        db.collection::<Document>(coll).insert_many(docs).await.expect("insert");
     };
     insert("environments_v2", vec![
         doc! { "_id": id(1), "name": "Spark 3", "isArchived": true, "activeRevisionId": id(12), "ownerId": id(200), "visibility": "Global" },
@@ -138,43 +129,28 @@ async fn seed_mongo(uri: &str) {
         doc! { "_id": id(80), "name": "churn-project", "isArchived": false, "overrideV2EnvironmentId": id(3), "defaultEnvironmentRevisionSpec": "ActiveRevision" },
         doc! { "_id": id(81), "name": "old-project", "isArchived": true, "overrideV2EnvironmentId": id(1) },
     ]).await;
-    insert("scheduler_jobs", vec![doc! { "_id": id(85), "jobName": "nightly", "jobDataPlain": { "overrideEnvironmentId": id(4) } }]).await;
+    insert(
+        "scheduler_jobs",
+        vec![doc! { "_id": id(85), "jobName": "nightly", "jobDataPlain": { "overrideEnvironmentId": id(4) } }],
+    )
+    .await;
 }
 
 /// A registry holding every image the database names, plus a stray tag and two tags on one
 /// digest; all pushed long ago.
 fn inventory() -> Inventory {
     let mut tags: Vec<(&str, String, String)> = vec![];
-    for (env, n) in [
-        (1, 1),
-        (1, 2),
-        (2, 1),
-        (2, 2),
-        (2, 3),
-        (3, 1),
-        (3, 2),
-        (4, 1),
-    ] {
+    for (env, n) in [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1), (3, 2), (4, 1)] {
         tags.push((ENV_REPO, tag(env, n), tag(env, n)));
     }
     tags.push((ENV_REPO, "stray".into(), "stray".into()));
     tags.push((ENV_REPO, "stray-alias".into(), tag(1, 2)));
-    tags.push((
-        MODEL_REPO,
-        format!("{}-v1-2025_abc", id(50).to_hex()),
-        "m50".into(),
-    ));
-    tags.push((
-        MODEL_REPO,
-        format!("{}-v1-111_a", id(60).to_hex()),
-        "m60".into(),
-    ));
+    tags.push((MODEL_REPO, format!("{}-v1-2025_abc", id(50).to_hex()), "m50".into()));
+    tags.push((MODEL_REPO, format!("{}-v1-111_a", id(60).to_hex()), "m60".into()));
     let mut b = InventoryBuilder::new("docker-registry:5000");
     for (repo, name, label) in tags {
         let digest = b.digest(&registry_cleaner::world::sha256_digest(label.as_bytes()));
-        let layer = b.digest(&registry_cleaner::world::sha256_digest(
-            format!("l{label}").as_bytes(),
-        ));
+        let layer = b.digest(&registry_cleaner::world::sha256_digest(format!("l{label}").as_bytes()));
         b.manifest(Manifest {
             digest,
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -202,11 +178,7 @@ fn digest_of(label: &str) -> String {
 }
 
 fn names(inv: &Inventory, r: &CategoryResult) -> Vec<String> {
-    let mut v: Vec<String> = r
-        .candidates
-        .iter()
-        .map(|c| inv.tag(c.tag).name.clone())
-        .collect();
+    let mut v: Vec<String> = r.candidates.iter().map(|c| inv.tag(c.tag).name.clone()).collect();
     v.sort();
     v
 }
@@ -237,19 +209,10 @@ async fn namespace(client: &kube::Client, name: &str) {
 
 /// A pod that the scheduler would never run here; its status is patched to what a kubelet
 /// would report.
-async fn pod(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    spec: serde_json::Value,
-    status: serde_json::Value,
-) {
+async fn pod(client: &kube::Client, ns: &str, name: &str, spec: serde_json::Value, status: serde_json::Value) {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let p: Pod =
-        serde_json::from_value(json!({ "metadata": { "name": name }, "spec": spec })).unwrap();
-    api.create(&PostParams::default(), &p)
-        .await
-        .expect("create pod");
+    let p: Pod = serde_json::from_value(json!({ "metadata": { "name": name }, "spec": spec })).unwrap();
+    api.create(&PostParams::default(), &p).await.expect("create pod");
     api.patch_status(
         name,
         &PatchParams::default(),
@@ -289,12 +252,7 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
     .expect("mongo loads");
     assert_eq!(data.environments.len(), 4);
     assert!(
-        !data
-            .revisions
-            .iter()
-            .find(|r| r.id == oid(13))
-            .unwrap()
-            .built,
+        !data.revisions.iter().find(|r| r.id == oid(13)).unwrap().built,
         "failed build read as such"
     );
     let v61 = data.versions.iter().find(|v| v.id == oid(61)).unwrap();
@@ -310,11 +268,7 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
         "reusable-volume runs are excluded; runs grouped per revision"
     );
     assert_eq!(data.usage.runs[0].count, 2);
-    assert_eq!(
-        data.usage.workspaces.len(),
-        1,
-        "deleted workspaces are excluded"
-    );
+    assert_eq!(data.usage.workspaces.len(), 1, "deleted workspaces are excluded");
     assert_eq!(
         data.usage.defaults.len(),
         2,
@@ -326,14 +280,7 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
     let client = kube_client(&k.kubeconfig).await;
     namespace(&client, "dom-all").await;
     let spec = json!({ "containers": [{ "name": "run", "image": format!("docker-registry:5000/{ENV_REPO}@{}", digest_of(&tag(1, 1))) }] });
-    pod(
-        &client,
-        "dom-all",
-        "run-1",
-        spec,
-        json!({ "phase": "Running" }),
-    )
-    .await;
+    pod(&client, "dom-all", "run-1", spec, json!({ "phase": "Running" })).await;
     let kube_settings = KubeSettings {
         kubeconfig: Some(k.kubeconfig.display().to_string()),
         context: None,
@@ -376,8 +323,7 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
     );
     assert!(why.contains("clone source of kept revision"), "{why}");
     assert!(
-        protected(&inv, archived, &tag(1, 2))
-            .contains("shares digest with tag dominodatalab/environment:stray-alias")
+        protected(&inv, archived, &tag(1, 2)).contains("shares digest with tag dominodatalab/environment:stray-alias")
     );
 
     // Archived model 50, stored in short form, matches its full registry tag.
@@ -389,10 +335,7 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
     // Env 3: private, owner deactivated; its active revision is a project default.
     let deact = get(CategoryId::DeactivatedOwnerEnvironments);
     assert_eq!(names(&inv, deact), vec![tag(3, 1)]);
-    assert!(
-        protected(&inv, deact, &tag(3, 2))
-            .contains("default environment of project 'churn-project'")
-    );
+    assert!(protected(&inv, deact, &tag(3, 2)).contains("default environment of project 'churn-project'"));
 
     // Old revisions with keep 1: env 2 keeps 2-3; 2-1 is pinned by a workspace and a deployed
     // model version, 2-2 is active; env 3 proposes 3-1.
@@ -474,11 +417,7 @@ async fn kubernetes_scan_reads_every_container_kind_status_digests_and_templates
                 i.evidence.kind,
                 i.evidence.name,
                 i.evidence.container,
-                i.image
-                    .tag
-                    .clone()
-                    .or(i.image.digest.clone())
-                    .unwrap_or_default()
+                i.image.tag.clone().or(i.image.digest.clone()).unwrap_or_default()
             )
         })
         .collect();
@@ -513,25 +452,14 @@ async fn keycloak_pages_through_users_and_refreshes_an_expiring_token() {
     assert!(!dee.enabled);
     assert_eq!(dee.domino_id, Some(oid(201)));
     assert_eq!(
-        users
-            .iter()
-            .find(|u| u.username == "no-domino")
-            .unwrap()
-            .domino_id,
+        users.iter().find(|u| u.username == "no-domino").unwrap().domino_id,
         None
     );
     assert_eq!(dir.tokens_acquired(), 1, "the token is cached across pages");
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let again = dir
-        .users()
-        .await
-        .expect("read after the first token expired");
+    let again = dir.users().await.expect("read after the first token expired");
     assert_eq!(again.len(), 5);
-    assert_eq!(
-        dir.tokens_acquired(),
-        2,
-        "a fresh token replaced the expired one"
-    );
+    assert_eq!(dir.tokens_acquired(), 2, "a fresh token replaced the expired one");
 }
 
 #[tokio::test]
@@ -546,13 +474,8 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         username: Some("admin".into()),
         ..MongoSettings::default()
     };
-    let err = mongo::load(&settings)
-        .await
-        .expect_err("nothing listens there");
-    assert!(
-        err.contains("mongo.host") && !err.contains("s3cret-pw"),
-        "{err}"
-    );
+    let err = mongo::load(&settings).await.expect_err("nothing listens there");
+    assert!(err.contains("mongo.host") && !err.contains("s3cret-pw"), "{err}");
 
     let kc = support::keycloak::KeycloakServer::start(&keycloak_seed(), 60);
     let bad = KeycloakSettings {
@@ -560,18 +483,13 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         ..keycloak_settings(&kc.url)
     };
     let err = keycloak::load(&bad).await.expect_err("bad password");
-    assert!(
-        err.contains("KEYCLOAK_PASSWORD") && !err.contains("wrong-pw"),
-        "{err}"
-    );
+    assert!(err.contains("KEYCLOAK_PASSWORD") && !err.contains("wrong-pw"), "{err}");
 
     let missing = KubeSettings {
         kubeconfig: Some("/nonexistent/kubeconfig".into()),
         ..KubeSettings::default()
     };
-    let kerr = kube_source::load(&missing)
-        .await
-        .expect_err("no kubeconfig");
+    let kerr = kube_source::load(&missing).await.expect_err("no kubeconfig");
     assert!(kerr.contains("kubernetes.kubeconfig"), "{kerr}");
 
     let inv = inventory();

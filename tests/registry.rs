@@ -211,7 +211,16 @@ fn unreadable_manifests_and_missing_configs_are_broken_tags_with_reasons() {
         .find(|c| c.id == "archived-environments")
         .unwrap();
     assert_eq!(archived.status, "unavailable");
-    assert!(archived.reason.as_deref().unwrap_or("").to_lowercase().contains("mongo"), "{:?}", archived.reason);
+    assert!(
+        archived
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("mongo"),
+        "{:?}",
+        archived.reason
+    );
 }
 
 #[test]
@@ -449,7 +458,8 @@ fn concurrency_backs_off_when_the_registry_pushes_back() {
     use support::proxy::{Fault, Proxy};
     let reg = Registry::start();
     let rt = support::runtime();
-    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW))).expect("push");
+    rt.block_on(world::push(&client(&reg.url()), &sample_registry("dominodatalab", NOW)))
+        .expect("push");
     // The first 12 manifest requests are refused with 503, as an overloaded registry would.
     let refused = Arc::new(AtomicU64::new(0));
     let r = refused.clone();
@@ -469,5 +479,9 @@ fn concurrency_backs_off_when_the_registry_pushes_back() {
     let inv = rt.block_on(scan(&c, &opts(), &|_| {})).expect("scan");
     assert!(inv.tags.iter().all(|t| matches!(t.state, TagState::Ok(_))));
     assert!(c.stats.concurrency_cuts.load(std::sync::atomic::Ordering::Relaxed) >= 1);
-    assert!(c.current_concurrency() < 16, "window still lowered right after the burst: {}", c.current_concurrency());
+    assert!(
+        c.current_concurrency() < 16,
+        "window still lowered right after the burst: {}",
+        c.current_concurrency()
+    );
 }

@@ -183,7 +183,8 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         let backup = (args.backup.clone())
             .unwrap_or_else(|| crate::ops::mongo_cleanup::default_backup_path(&settings.output_dir, now));
         let ms = crate::ops::load::mongo_settings(settings);
-        let r = crate::ops::mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, args.apply, &backup, audit.as_ref());
+        let r =
+            crate::ops::mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, args.apply, &backup, audit.as_ref());
         Some(r.await.map_err(|e| anyhow!("mongo cleanup: {e}"))?)
     } else {
         None

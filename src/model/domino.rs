@@ -58,11 +58,7 @@ pub struct ModelVersion {
 impl ModelVersion {
     /// The version's image: the *last* non-empty slug of its non-failed builds (domain.md §1.2).
     pub fn slug(&self) -> Option<&str> {
-        self.slugs
-            .iter()
-            .rev()
-            .find(|s| !s.is_empty())
-            .map(String::as_str)
+        self.slugs.iter().rev().find(|s| !s.is_empty()).map(String::as_str)
     }
 }
 
@@ -249,10 +245,7 @@ mod tests {
     #[test]
     fn revision_spec_parses_both_forms_and_rejects_others() {
         let id = ObjectId::parse(ID).unwrap();
-        assert_eq!(
-            RevisionSpec::parse("ActiveRevision"),
-            Some(RevisionSpec::Active)
-        );
+        assert_eq!(RevisionSpec::parse("ActiveRevision"), Some(RevisionSpec::Active));
         assert_eq!(
             RevisionSpec::parse(&format!("SomeRevision({ID})")),
             Some(RevisionSpec::Some(id))

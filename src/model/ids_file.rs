@@ -22,16 +22,11 @@ impl IdKind {
     fn from_prefix(prefix: &str) -> Option<IdKind> {
         match prefix.to_ascii_lowercase().as_str() {
             "environment" | "env" => Some(IdKind::Environment),
-            "environmentrevision"
-            | "environment_revision"
-            | "envrevision"
-            | "env_rev"
-            | "envrev"
-            | "revision" => Some(IdKind::EnvironmentRevision),
-            "model" => Some(IdKind::Model),
-            "modelversion" | "model_version" | "model_ver" | "modelver" | "version" => {
-                Some(IdKind::ModelVersion)
+            "environmentrevision" | "environment_revision" | "envrevision" | "env_rev" | "envrev" | "revision" => {
+                Some(IdKind::EnvironmentRevision)
             }
+            "model" => Some(IdKind::Model),
+            "modelversion" | "model_version" | "model_ver" | "modelver" | "version" => Some(IdKind::ModelVersion),
             _ => None,
         }
     }
@@ -48,10 +43,7 @@ pub struct IdFilter {
 
 impl IdFilter {
     pub fn is_empty(&self) -> bool {
-        self.environments.is_empty()
-            && self.revisions.is_empty()
-            && self.models.is_empty()
-            && self.versions.is_empty()
+        self.environments.is_empty() && self.revisions.is_empty() && self.models.is_empty() && self.versions.is_empty()
     }
 
     pub fn count(&self, kind: IdKind) -> usize {
@@ -184,12 +176,7 @@ mod tests {
             [2, 0, 0, 0]
         );
         assert_eq!(
-            counts(
-                &parse(&format!(
-                    "ENVIRONMENT:{A}\nModel:{B}\nENVIRONMENTREVISION:{A}"
-                ))
-                .unwrap()
-            ),
+            counts(&parse(&format!("ENVIRONMENT:{A}\nModel:{B}\nENVIRONMENTREVISION:{A}")).unwrap()),
             [1, 1, 1, 0]
         );
     }
@@ -228,10 +215,7 @@ mod tests {
         for (text, line, problem) in cases {
             let e = parse(&text).unwrap_err();
             assert_eq!((e.file.as_str(), e.line), ("ids.txt", line), "{text}");
-            assert!(
-                e.to_string().starts_with(&format!("ids.txt:{line}: ")),
-                "{e}"
-            );
+            assert!(e.to_string().starts_with(&format!("ids.txt:{line}: ")), "{e}");
             assert!(e.problem.contains(problem), "{e}");
         }
     }

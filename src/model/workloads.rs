@@ -30,10 +30,7 @@ impl ImageRef {
         };
         let last_slash = name.rfind('/').map_or(0, |i| i + 1);
         let (path, tag) = match name[last_slash..].rfind(':') {
-            Some(i) => (
-                &name[..last_slash + i],
-                Some(name[last_slash + i + 1..].to_string()),
-            ),
+            Some(i) => (&name[..last_slash + i], Some(name[last_slash + i + 1..].to_string())),
             None => (name, None),
         };
         if path.is_empty() || path.starts_with("sha256:") {
@@ -59,9 +56,7 @@ impl ImageRef {
 /// First path segment is a host when it looks like one (Docker's own rule).
 fn split_host(path: &str) -> (Option<String>, String) {
     match path.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             (Some(first.to_string()), rest.to_string())
         }
         _ => (None, path.to_string()),
@@ -104,12 +99,7 @@ pub struct Workloads {
 mod tests {
     use super::*;
 
-    fn r(
-        host: Option<&str>,
-        repo: &str,
-        tag: Option<&str>,
-        digest: Option<&str>,
-    ) -> Option<ImageRef> {
+    fn r(host: Option<&str>, repo: &str, tag: Option<&str>, digest: Option<&str>) -> Option<ImageRef> {
         Some(ImageRef {
             host: host.map(str::to_string),
             repository: repo.to_string(),
@@ -135,10 +125,7 @@ mod tests {
                 "dominodatalab/model:m-v1",
                 r(None, "dominodatalab/model", Some("m-v1"), None),
             ),
-            (
-                "localhost/x/y@sha256:aaaa",
-                r(Some("localhost"), "x/y", None, Some(d)),
-            ),
+            ("localhost/x/y@sha256:aaaa", r(Some("localhost"), "x/y", None, Some(d))),
             (
                 "reg.example.com/x/y:t@sha256:aaaa",
                 r(Some("reg.example.com"), "x/y", Some("t"), Some(d)),
@@ -148,10 +135,7 @@ mod tests {
                 r(Some("127.0.0.1:5000"), "x/y", None, Some(d)),
             ),
             ("busybox", r(None, "busybox", None, None)),
-            (
-                "127.0.0.1:5000/x/y",
-                r(Some("127.0.0.1:5000"), "x/y", None, None),
-            ),
+            ("127.0.0.1:5000/x/y", r(Some("127.0.0.1:5000"), "x/y", None, None)),
             ("sha256:aaaa", None),
             ("", None),
         ];

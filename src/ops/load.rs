@@ -26,7 +26,11 @@ pub fn policy(settings: &Settings) -> Result<Policy, String> {
         keep_revisions: p.keep_revisions,
         unused_since_days: p.unused_since_days,
         grace_period_secs: p.grace_period_hours as i64 * 3600,
-        protect: p.protect.iter().map(|r| regex::Regex::new(r).map_err(|e| format!("protect: {r:?}: {e}"))).collect::<Result<_, _>>()?,
+        protect: p
+            .protect
+            .iter()
+            .map(|r| regex::Regex::new(r).map_err(|e| format!("protect: {r:?}: {e}")))
+            .collect::<Result<_, _>>()?,
         without: settings.without.clone(),
         only_ids,
     })
@@ -51,7 +55,11 @@ pub fn kube_settings(settings: &Settings) -> kube::KubeSettings {
     kube::KubeSettings {
         kubeconfig: None,
         context: k.context.clone(),
-        namespaces: if k.all_namespaces { vec!["*".into()] } else { vec![k.compute_namespace.clone(), k.platform_namespace.clone()] },
+        namespaces: if k.all_namespaces {
+            vec!["*".into()]
+        } else {
+            vec![k.compute_namespace.clone(), k.platform_namespace.clone()]
+        },
     }
 }
 
@@ -100,7 +108,12 @@ pub async fn load_all(
     let (reg, mongo, kubernetes, keycloak) = tokio::join!(
         registry,
         source(SourceKind::Mongo, off(SourceKind::Mongo), mongo::load(&ms), on_source),
-        source(SourceKind::Kubernetes, off(SourceKind::Kubernetes), kube::load(&ks), on_source),
+        source(
+            SourceKind::Kubernetes,
+            off(SourceKind::Kubernetes),
+            kube::load(&ks),
+            on_source
+        ),
         source(
             SourceKind::Keycloak,
             off(SourceKind::Keycloak),
@@ -114,10 +127,18 @@ pub async fn load_all(
         ),
     );
     let (inventory, generated_at) = reg?;
-    let data = SourcesData { registry: SourceState::Ok(()), mongo, kubernetes, keycloak };
+    let data = SourcesData {
+        registry: SourceState::Ok(()),
+        mongo,
+        kubernetes,
+        keycloak,
+    };
     let categories = crate::plan::evaluate(&inventory, &data, &policy, now);
     let protections = crate::plan::evaluate::all_protections(&inventory, &data, &policy, now);
-    let mut ds = Dataset { generated_at, ..Default::default() };
+    let mut ds = Dataset {
+        generated_at,
+        ..Default::default()
+    };
     ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
     ds.sources.insert(SourceKind::Mongo, status(&data.mongo));
     ds.sources.insert(SourceKind::Kubernetes, status(&data.kubernetes));
@@ -137,12 +158,22 @@ fn status<T>(s: &SourceState<T>) -> SourceStatus {
     }
 }
 
+/// Name and owner of an environment or model, by id.
+type Names<'a> = HashMap<ObjectId, (&'a str, Option<ObjectId>)>;
+
 /// Names and owners from Mongo, evidence from the protections, for the TUI's tree and details.
-fn labels(inv: &Inventory, mongo: Option<&DominoData>, prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>) -> HashMap<crate::model::TagId, TagLabel> {
+fn labels(
+    inv: &Inventory,
+    mongo: Option<&DominoData>,
+    prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>,
+) -> HashMap<crate::model::TagId, TagLabel> {
     let mut out = HashMap::new();
-    let (envs, models, users): (HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, &str>) = match mongo {
+    let (envs, models, users): (Names, Names, HashMap<ObjectId, &str>) = match mongo {
         Some(d) => (
-            d.environments.iter().map(|e| (e.id, (e.name.as_str(), e.owner))).collect(),
+            d.environments
+                .iter()
+                .map(|e| (e.id, (e.name.as_str(), e.owner)))
+                .collect(),
             d.models.iter().map(|m| (m.id, (m.name.as_str(), m.owner))).collect(),
             d.users.iter().map(|u| (u.id, u.login.as_str())).collect(),
         ),
@@ -164,7 +195,10 @@ fn labels(inv: &Inventory, mongo: Option<&DominoData>, prot: &std::collections::
             t,
             TagLabel {
                 group: named.map(|(n, _)| n.to_string()),
-                owner: named.and_then(|(_, o)| o.as_ref()).and_then(|o| users.get(o)).map(|s| s.to_string()),
+                owner: named
+                    .and_then(|(_, o)| o.as_ref())
+                    .and_then(|o| users.get(o))
+                    .map(|s| s.to_string()),
                 evidence,
             },
         );

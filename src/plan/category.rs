@@ -148,5 +148,8 @@ pub fn broken_tags(inv: &Inventory) -> CategoryResult {
             TagState::Ok(_) => None,
         })
         .collect();
-    CategoryResult { candidates, ..CategoryResult::new(CategoryId::BrokenTags, CategoryStatus::Ok) }
+    CategoryResult {
+        candidates,
+        ..CategoryResult::new(CategoryId::BrokenTags, CategoryStatus::Ok)
+    }
 }

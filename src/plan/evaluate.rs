@@ -4,9 +4,7 @@
 //! fails closed when a source a category needs did not load.
 
 use super::categories::{self, Ctx, Proposal, Proposals};
-use super::category::{
-    Candidate, CategoryId, CategoryResult, CategoryStatus, ProtectedTag, broken_tags,
-};
+use super::category::{Candidate, CategoryId, CategoryResult, CategoryStatus, ProtectedTag, broken_tags};
 use super::inputs::{SourceState, SourcesData};
 use super::lookup::TagLookup;
 use super::policy::Policy;
@@ -18,19 +16,11 @@ use crate::model::{Inventory, ObjectId, TagId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Computes every category. `now` is Unix seconds.
-pub fn evaluate(
-    inv: &Inventory,
-    data: &SourcesData,
-    policy: &Policy,
-    now: i64,
-) -> Vec<CategoryResult> {
+pub fn evaluate(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) -> Vec<CategoryResult> {
     let lookup = TagLookup::new(inv);
     let mongo = on(&data.mongo, policy, SourceKind::Mongo);
     let ix = mongo.map(DominoIndex::new);
-    let facts = ix
-        .as_ref()
-        .map(|ix| usage_facts(ix, policy, now))
-        .unwrap_or_default();
+    let facts = ix.as_ref().map(|ix| usage_facts(ix, policy, now)).unwrap_or_default();
     let prot = protections(&ProtectionInputs {
         inv,
         lookup: &lookup,
@@ -87,11 +77,7 @@ pub fn evaluate(
 
 /// The loaded value of a source that is neither failed nor turned off in the policy.
 fn on<'a, T>(s: &'a SourceState<T>, policy: &Policy, kind: SourceKind) -> Option<&'a T> {
-    if policy.without.contains(&kind) {
-        None
-    } else {
-        s.ok()
-    }
+    if policy.without.contains(&kind) { None } else { s.ok() }
 }
 
 /// How a source looks to the categories after `--without`.
@@ -101,11 +87,7 @@ enum Availability<'a> {
     Disabled,
 }
 
-fn availability_of<'a, T>(
-    s: &'a SourceState<T>,
-    policy: &Policy,
-    kind: SourceKind,
-) -> Availability<'a> {
+fn availability_of<'a, T>(s: &'a SourceState<T>, policy: &Policy, kind: SourceKind) -> Availability<'a> {
     match s {
         _ if policy.without.contains(&kind) => Availability::Disabled,
         SourceState::Ok(_) => Availability::Ok,
@@ -118,11 +100,7 @@ fn availability_of<'a, T>(
 /// protection sources. A *required* source must be loaded; a *protection* source that failed
 /// makes the category unavailable (we cannot tell what is in use), one turned off on purpose
 /// only adds a note.
-fn availability(
-    id: CategoryId,
-    data: &SourcesData,
-    policy: &Policy,
-) -> Result<Vec<String>, String> {
+fn availability(id: CategoryId, data: &SourcesData, policy: &Policy) -> Result<Vec<String>, String> {
     if let Availability::Failed(r) = availability_of(&data.registry, policy, SourceKind::Registry) {
         return Err(format!("registry scan failed: {r}"));
     }
@@ -134,11 +112,7 @@ fn availability(
         required.push(SourceKind::Keycloak);
     }
     let mut notes = vec![];
-    for kind in [
-        SourceKind::Mongo,
-        SourceKind::Kubernetes,
-        SourceKind::Keycloak,
-    ] {
+    for kind in [SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak] {
         let avail = match kind {
             SourceKind::Mongo => availability_of(&data.mongo, policy, kind),
             SourceKind::Kubernetes => availability_of(&data.kubernetes, policy, kind),
@@ -155,9 +129,7 @@ fn availability(
                 return Err(format!("needs {}, which is turned off", kind.as_str()));
             }
             Availability::Disabled if protects => notes.push(match kind {
-                SourceKind::Kubernetes => {
-                    "kubernetes turned off: running workloads were not checked".to_string()
-                }
+                SourceKind::Kubernetes => "kubernetes turned off: running workloads were not checked".to_string(),
                 _ => format!("{} turned off: its usage was not checked", kind.as_str()),
             }),
             Availability::Failed(_) | Availability::Disabled => {}
@@ -222,12 +194,10 @@ fn restrict(
     }
     p.tags
         .retain(|t| listed.contains(&t.tag) || f.matches_tag(&inv.tag(t.tag).name));
-    let keep_record = |doc: &ObjectId, tag: &str| {
-        f.revisions.contains(doc) || f.versions.contains(doc) || f.matches_tag(tag)
-    };
+    let keep_record =
+        |doc: &ObjectId, tag: &str| f.revisions.contains(doc) || f.versions.contains(doc) || f.matches_tag(tag);
     p.records.retain(|r| keep_record(&r.document_id, &r.tag));
-    p.protected_records
-        .retain(|(r, _)| keep_record(&r.document_id, &r.tag));
+    p.protected_records.retain(|(r, _)| keep_record(&r.document_id, &r.tag));
     p
 }
 
@@ -283,11 +253,7 @@ impl Keep<'_> {
         proposed: &BTreeMap<TagId, (Option<ObjectId>, Vec<String>)>,
         kept: &BTreeMap<TagId, Vec<String>>,
     ) -> BTreeSet<TagId> {
-        proposed
-            .keys()
-            .filter(|t| !kept.contains_key(t))
-            .copied()
-            .collect()
+        proposed.keys().filter(|t| !kept.contains_key(t)).copied().collect()
     }
 
     /// A built revision whose image survives this category is "kept"; the revision it was
@@ -304,11 +270,7 @@ impl Keep<'_> {
             let Some(source) = rev.cloned_from else {
                 continue;
             };
-            let tags = self
-                .revision_tags
-                .get(&rev.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let tags = self.revision_tags.get(&rev.id).map(Vec::as_slice).unwrap_or_default();
             if !tags.is_empty() && tags.iter().all(|t| deleting.contains(t)) {
                 continue;
             }
@@ -340,12 +302,7 @@ impl Keep<'_> {
         let deleting = self.deleting(proposed, kept);
         let mut changed = false;
         for t in proposed.keys() {
-            for s in self
-                .inv
-                .siblings(*t)
-                .into_iter()
-                .filter(|s| !deleting.contains(s))
-            {
+            for s in self.inv.siblings(*t).into_iter().filter(|s| !deleting.contains(s)) {
                 let name = self.inv.tag_ref(s);
                 let why = if kept.contains_key(&s) || self.prot.reasons(s).is_some() {
                     format!("shares digest with protected tag {name}")
@@ -373,18 +330,10 @@ mod tests;
 
 /// Every protection in force for every tag (not only candidates): what `delete` re-checks
 /// each planned tag against, whatever category or selection put it in the plan.
-pub fn all_protections(
-    inv: &Inventory,
-    data: &SourcesData,
-    policy: &Policy,
-    now: i64,
-) -> BTreeMap<TagId, Vec<String>> {
+pub fn all_protections(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) -> BTreeMap<TagId, Vec<String>> {
     let lookup = TagLookup::new(inv);
     let ix = on(&data.mongo, policy, SourceKind::Mongo).map(DominoIndex::new);
-    let facts = ix
-        .as_ref()
-        .map(|ix| usage_facts(ix, policy, now))
-        .unwrap_or_default();
+    let facts = ix.as_ref().map(|ix| usage_facts(ix, policy, now)).unwrap_or_default();
     protections(&ProtectionInputs {
         inv,
         lookup: &lookup,

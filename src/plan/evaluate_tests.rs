@@ -30,12 +30,8 @@ struct World {
 
 impl World {
     fn tag(&mut self, repo: &'static str, tag: &str, digest: &str) -> &mut Self {
-        self.tags.push((
-            repo,
-            tag.to_string(),
-            digest.to_string(),
-            Some(NOW - 30 * DAY),
-        ));
+        self.tags
+            .push((repo, tag.to_string(), digest.to_string(), Some(NOW - 30 * DAY)));
         self
     }
 
@@ -75,12 +71,8 @@ impl World {
         let mut b = InventoryBuilder::new("registry:5000");
         for (repo, tag, label, created) in &self.tags {
             let digest = b.digest(&crate::world::sha256_digest(label.as_bytes()));
-            let layer = b.digest(&crate::world::sha256_digest(
-                format!("layer {label}").as_bytes(),
-            ));
-            let config = b.digest(&crate::world::sha256_digest(
-                format!("config {label}").as_bytes(),
-            ));
+            let layer = b.digest(&crate::world::sha256_digest(format!("layer {label}").as_bytes()));
+            let config = b.digest(&crate::world::sha256_digest(format!("config {label}").as_bytes()));
             b.manifest(Manifest {
                 digest,
                 media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -159,11 +151,7 @@ impl Outcome {
     }
     /// Protection reasons of a tag in a category, joined.
     fn protected(&self, id: CategoryId, tag: &str) -> String {
-        let p = self
-            .get(id)
-            .protected
-            .iter()
-            .find(|p| self.inv.tag(p.tag).name == tag);
+        let p = self.get(id).protected.iter().find(|p| self.inv.tag(p.tag).name == tag);
         p.map(|p| p.protected_by.join(" | ")).unwrap_or_default()
     }
     fn status(&self, id: CategoryId) -> &CategoryStatus {
@@ -180,10 +168,7 @@ fn archived_environment_tags_are_candidates_with_a_readable_reason() {
     let mut w = World::default();
     w.env(1, "Spark 3", true, 2).env(2, "Live", false, 1);
     let out = w.run(&Policy::default());
-    assert_eq!(
-        out.candidates(CategoryId::ArchivedEnvironments),
-        vec![t(1, 1), t(1, 2)]
-    );
+    assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 1), t(1, 2)]);
     let c = &out.get(CategoryId::ArchivedEnvironments).candidates[0];
     assert_eq!(
         c.reasons,
@@ -199,10 +184,7 @@ fn archived_environment_used_by_a_running_pod_through_its_digest_only_is_protect
     let digest = crate::world::sha256_digest(t(1, 1).as_bytes());
     w.pod(&format!("registry:5000/{ENV_REPO}@{digest}"));
     let out = w.run(&Policy::default());
-    assert_eq!(
-        out.candidates(CategoryId::ArchivedEnvironments),
-        vec![t(1, 2)]
-    );
+    assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 2)]);
     let why = out.protected(CategoryId::ArchivedEnvironments, &t(1, 1));
     assert!(
         why.contains("used by Pod domino-compute/run-1 container main (by digest sha256:"),
@@ -238,10 +220,7 @@ fn two_tags_on_one_digest_where_one_is_in_use_keep_each_other() {
     let out = w.run(&Policy::default());
     assert!(out.candidates(CategoryId::ArchivedEnvironments).is_empty());
     let why = out.protected(CategoryId::ArchivedEnvironments, &t(1, 1));
-    assert_eq!(
-        why,
-        format!("shares digest with protected tag {ENV_REPO}:alias")
-    );
+    assert_eq!(why, format!("shares digest with protected tag {ENV_REPO}:alias"));
 }
 
 #[test]
@@ -284,19 +263,13 @@ fn old_revisions_keep_the_newest_n_and_protect_clone_sources_of_kept_revisions()
         )
     );
     let c = &out.get(CategoryId::OldRevisions).candidates[0];
-    assert!(
-        c.reasons[0].contains("older than the newest 5 of 7"),
-        "{:?}",
-        c.reasons
-    );
+    assert!(c.reasons[0].contains("older than the newest 5 of 7"), "{:?}", c.reasons);
 }
 
 #[test]
 fn clone_protection_is_transitive_and_follows_the_category() {
     let mut w = World::default();
-    w.env(1, "A", true, 1)
-        .env(2, "B", true, 1)
-        .env(3, "C", false, 1);
+    w.env(1, "A", true, 1).env(2, "B", true, 1).env(3, "C", false, 1);
     // C-1 (kept) cloned from B-1 cloned from A-1; A and B are archived.
     w.data
         .revisions
@@ -326,8 +299,7 @@ fn clone_protection_is_transitive_and_follows_the_category() {
         .unwrap()
         .cloned_from = Some(oid(11));
     assert_eq!(
-        w2.run(&Policy::default())
-            .candidates(CategoryId::ArchivedEnvironments),
+        w2.run(&Policy::default()).candidates(CategoryId::ArchivedEnvironments),
         vec![t(1, 1), t(2, 1)]
     );
 }
@@ -361,11 +333,7 @@ fn model_world(short_form: bool, archived: bool) -> World {
         environment: Some(oid(1)),
         owner: None,
     });
-    let stored = if short_form {
-        format!("{}-v1", oid(50))
-    } else {
-        full
-    };
+    let stored = if short_form { format!("{}-v1", oid(50)) } else { full };
     w.data.versions.push(ModelVersion {
         id: oid(51),
         model: oid(50),
@@ -380,10 +348,7 @@ fn model_world(short_form: bool, archived: bool) -> World {
 fn a_model_tag_stored_in_short_form_still_matches_its_registry_tag() {
     let full = format!("{}-v1-2025108131540_0fPPRse8", oid(50));
     let out = model_world(true, true).run(&Policy::default());
-    assert_eq!(
-        out.candidates(CategoryId::ArchivedModels),
-        vec![full.clone()]
-    );
+    assert_eq!(out.candidates(CategoryId::ArchivedModels), vec![full.clone()]);
     assert!(out.get(CategoryId::OrphanedReferences).records.is_empty());
     // Deployed: the short stored slug protects the full registry tag.
     let mut w = model_world(true, false);
@@ -432,8 +397,7 @@ fn orphaned_records_that_something_needs_are_protected() {
         .usage
         .active_model_versions
         .push(ActiveModelVersion { version: oid(51) });
-    w.tag(MODEL_REPO, "unrelated", "u")
-        .tag(ENV_REPO, "unrelated", "e");
+    w.tag(MODEL_REPO, "unrelated", "u").tag(ENV_REPO, "unrelated", "e");
     let out = w.run(&Policy::default());
     let r = out.get(CategoryId::OrphanedReferences);
     assert!(r.records.is_empty(), "{:?}", r.records);
@@ -444,9 +408,7 @@ fn orphaned_records_that_something_needs_are_protected() {
         .collect();
     assert_eq!(reasons.len(), 2);
     assert!(
-        reasons[0]
-            .1
-            .starts_with("active revision of environment 'Env'"),
+        reasons[0].1.starts_with("active revision of environment 'Env'"),
         "{reasons:?}"
     );
     assert!(reasons[1].1.contains("is running"), "{reasons:?}");
@@ -484,10 +446,7 @@ fn a_disabled_users_private_environment_that_is_a_project_default_keeps_its_acti
     assert_eq!(out.candidates(id), vec![t(1, 1)]);
     let why = out.protected(id, &t(1, 2));
     assert!(
-        why.contains(&format!(
-            "default environment of project 'churn' ({})",
-            oid(90)
-        )),
+        why.contains(&format!("default environment of project 'churn' ({})", oid(90))),
         "{why}"
     );
     assert!(out.get(id).candidates[0].reasons[0].contains("deactivated user 'Ann Lee' (ann)"));
@@ -522,15 +481,9 @@ fn runs_protect_inside_the_window_and_config_usage_always() {
         ..Policy::default()
     };
     let out = w.run(&windowed);
-    assert_eq!(
-        out.candidates(CategoryId::UnusedEnvironments),
-        vec![t(2, 1), t(4, 1)]
-    );
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1), t(4, 1)]);
     let out = w.run(&Policy::default());
-    assert_eq!(
-        out.candidates(CategoryId::UnusedEnvironments),
-        vec![t(4, 1)]
-    );
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(4, 1)]);
 }
 
 #[test]
@@ -538,10 +491,7 @@ fn the_active_revision_of_a_live_environment_is_always_protected() {
     let mut w = World::default();
     w.env(1, "Idle", false, 2);
     let out = w.run(&Policy::default());
-    assert_eq!(
-        out.candidates(CategoryId::UnusedEnvironments),
-        vec![t(1, 1)]
-    );
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(1, 1)]);
     assert!(
         out.protected(CategoryId::UnusedEnvironments, &t(1, 2))
             .starts_with("active revision of environment 'Idle'")
@@ -633,8 +583,7 @@ fn a_source_that_is_down_makes_dependent_categories_unavailable() {
     };
     // Kubernetes failed: nobody can tell what runs, so nothing may be proposed.
     let mut s = w.sources();
-    s.kubernetes =
-        SourceState::Failed("cannot reach https://k8s:6443 (check kubernetes.kubeconfig)".into());
+    s.kubernetes = SourceState::Failed("cannot reach https://k8s:6443 (check kubernetes.kubeconfig)".into());
     let out = w.run_with(&policy, s);
     assert_eq!(unavailable(&out), 8);
     assert!(
@@ -646,14 +595,8 @@ fn a_source_that_is_down_makes_dependent_categories_unavailable() {
         ..Policy::default()
     });
     assert_eq!(unavailable(&out), 0);
-    assert_eq!(
-        out.candidates(CategoryId::ArchivedEnvironments),
-        vec![t(1, 1)]
-    );
-    assert!(
-        out.get(CategoryId::ArchivedEnvironments).notes[0]
-            .contains("running workloads were not checked")
-    );
+    assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 1)]);
+    assert!(out.get(CategoryId::ArchivedEnvironments).notes[0].contains("running workloads were not checked"));
     // Mongo failed: everything, broken tags included (usage protects them too).
     let mut s = w.sources();
     s.mongo = SourceState::Failed("connection refused".into());
@@ -683,17 +626,12 @@ fn a_source_that_is_down_makes_dependent_categories_unavailable() {
 fn an_ids_filter_restricts_candidates_to_the_listed_records() {
     let mut w = World::default();
     w.env(1, "A", true, 1).env(2, "B", true, 2);
-    let filter = crate::model::ids_file::parse_ids_file(
-        "ids",
-        &format!("environment:{}\nrevision:{}", oid(1), oid(22)),
-    )
-    .unwrap();
+    let filter =
+        crate::model::ids_file::parse_ids_file("ids", &format!("environment:{}\nrevision:{}", oid(1), oid(22)))
+            .unwrap();
     let out = w.run(&Policy {
         only_ids: Some(filter),
         ..Policy::default()
     });
-    assert_eq!(
-        out.candidates(CategoryId::ArchivedEnvironments),
-        vec![t(1, 1), t(2, 2)]
-    );
+    assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 1), t(2, 2)]);
 }

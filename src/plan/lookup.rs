@@ -32,10 +32,7 @@ impl<'a> TagLookup<'a> {
             }
             let head = tag.name.get(..24).unwrap_or(&tag.name);
             by_head.entry((kind, head)).or_default().push(id);
-            by_name
-                .entry((kind, tag.name.as_str()))
-                .or_default()
-                .push(id);
+            by_name.entry((kind, tag.name.as_str())).or_default().push(id);
         }
         TagLookup {
             inv,
@@ -80,10 +77,7 @@ impl<'a> TagLookup<'a> {
                 tags.iter()
                     .copied()
                     .filter(|t| {
-                        repository_agrees(
-                            &self.inv.repo(self.inv.tag(*t).repo).name,
-                            rev.repository.as_deref(),
-                        )
+                        repository_agrees(&self.inv.repo(self.inv.tag(*t).repo).name, rev.repository.as_deref())
                     })
                     .collect()
             })

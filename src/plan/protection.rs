@@ -65,10 +65,7 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
             let mins = p.policy.grace_period_secs / 60;
             out.add(
                 tag,
-                &format!(
-                    "pushed {} minutes ago (grace period {mins} minutes)",
-                    age.max(0) / 60
-                ),
+                &format!("pushed {} minutes ago (grace period {mins} minutes)", age.max(0) / 60),
             );
         }
     }

@@ -53,11 +53,7 @@ pub fn usage_facts(ix: &DominoIndex, policy: &Policy, now: i64) -> UsageFacts {
         let Some(v) = ix.versions.get(&active.version) else {
             continue;
         };
-        let why = format!(
-            "model version {} of {} is running",
-            v.id,
-            ix.model_label(v.model)
-        );
+        let why = format!("model version {} of {} is running", v.id, ix.model_label(v.model));
         facts.versions.entry(v.id).or_default().push(why.clone());
         facts.revision(ix, v.revision, &why);
     }
@@ -83,10 +79,7 @@ fn run_counts(run: &RunUsage, policy: &Policy, now: i64) -> Option<String> {
         format!("{} runs", run.count)
     };
     match (policy.unused_since_days, run.last_used) {
-        (None, Some(t)) => Some(format!(
-            "used by {runs}, last {} days ago",
-            (now - t).max(0) / DAY
-        )),
+        (None, Some(t)) => Some(format!("used by {runs}, last {} days ago", (now - t).max(0) / DAY)),
         (_, None) => Some(format!("used by {runs} (time unknown)")),
         (Some(days), Some(t)) if t >= now - i64::from(days) * DAY => Some(format!(
             "used by {runs}, last {} days ago (within {days} days)",

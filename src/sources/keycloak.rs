@@ -103,8 +103,7 @@ impl CachedToken {
             &self.client,
         )
         .await?;
-        self.acquired
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.acquired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Refresh at 80% of the lifespan, at least a second early, so a request never carries
         // a token that expires on the way.
         let life = Duration::from_secs(t.expires_in() as u64);
@@ -156,9 +155,7 @@ impl Directory {
 
     /// Tokens acquired so far.
     pub fn tokens_acquired(&self) -> usize {
-        self.token
-            .acquired
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.token.acquired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every user of the realm, page by page.
@@ -213,9 +210,7 @@ impl Directory {
 
 fn describe(s: &KeycloakSettings, e: KeycloakError) -> String {
     let hint = match &e {
-        KeycloakError::HttpFailure { status: 401, .. } => {
-            "check KEYCLOAK_USERNAME/KEYCLOAK_PASSWORD"
-        }
+        KeycloakError::HttpFailure { status: 401, .. } => "check KEYCLOAK_USERNAME/KEYCLOAK_PASSWORD",
         KeycloakError::HttpFailure { status: 404, .. } => {
             "check KEYCLOAK_HOST (with or without /auth) and keycloak.realm"
         }

@@ -42,11 +42,7 @@ pub async fn load(settings: &KubeSettings) -> Result<Workloads, String> {
     let namespaces: Vec<Option<&str>> = if settings.namespaces.iter().any(|n| n == "*") {
         vec![None]
     } else {
-        settings
-            .namespaces
-            .iter()
-            .map(|n| Some(n.as_str()))
-            .collect()
+        settings.namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
     for ns in namespaces {
         scan_namespace(&client, ns, &mut out).await?;
@@ -61,64 +57,33 @@ pub async fn client(s: &KubeSettings) -> Result<Client, String> {
     };
     let config = match &s.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).map_err(|e| format!("kubernetes: cannot read kubernetes.kubeconfig {path}: {e}"))?;
-            Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| format!("kubernetes: bad kubeconfig {path} (check kubernetes.context): {e}"))?
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| format!("kubernetes: cannot read kubernetes.kubeconfig {path}: {e}"))?;
+            Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| format!("kubernetes: bad kubeconfig {path} (check kubernetes.context): {e}"))?
         }
         None => match Config::from_kubeconfig(&opts).await {
             Ok(c) => c,
-            Err(_) => Config::incluster().map_err(|e| format!("kubernetes: no kubeconfig and not in a cluster (set kubernetes.kubeconfig): {e}"))?,
+            Err(_) => Config::incluster().map_err(|e| {
+                format!("kubernetes: no kubeconfig and not in a cluster (set kubernetes.kubeconfig): {e}")
+            })?,
         },
     };
-    Client::try_from(config).map_err(|e| {
-        format!("kubernetes: cannot build a client (check kubernetes.kubeconfig): {e}")
-    })
+    Client::try_from(config)
+        .map_err(|e| format!("kubernetes: cannot build a client (check kubernetes.kubeconfig): {e}"))
 }
 
-async fn scan_namespace(
-    client: &Client,
-    ns: Option<&str>,
-    out: &mut Workloads,
-) -> Result<(), String> {
+async fn scan_namespace(client: &Client, ns: Option<&str>, out: &mut Workloads) -> Result<(), String> {
     // Pods that may still run: not Succeeded and not Failed (server-side field selector).
     let lp = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
-    for pod in list::<Pod>(api(client, ns), lp, "Pod")
-        .await?
-        .unwrap_or_default()
-    {
+    for pod in list::<Pod>(api(client, ns), lp, "Pod").await?.unwrap_or_default() {
         pod_images(&pod, out);
     }
-    templates::<Deployment>(
-        client,
-        ns,
-        "Deployment",
-        |d| d.spec.as_ref().map(|s| &s.template),
-        out,
-    )
-    .await?;
-    templates::<StatefulSet>(
-        client,
-        ns,
-        "StatefulSet",
-        |d| d.spec.as_ref().map(|s| &s.template),
-        out,
-    )
-    .await?;
-    templates::<DaemonSet>(
-        client,
-        ns,
-        "DaemonSet",
-        |d| d.spec.as_ref().map(|s| &s.template),
-        out,
-    )
-    .await?;
-    templates::<Job>(
-        client,
-        ns,
-        "Job",
-        |d| d.spec.as_ref().map(|s| &s.template),
-        out,
-    )
-    .await?;
+    templates::<Deployment>(client, ns, "Deployment", |d| d.spec.as_ref().map(|s| &s.template), out).await?;
+    templates::<StatefulSet>(client, ns, "StatefulSet", |d| d.spec.as_ref().map(|s| &s.template), out).await?;
+    templates::<DaemonSet>(client, ns, "DaemonSet", |d| d.spec.as_ref().map(|s| &s.template), out).await?;
+    templates::<Job>(client, ns, "Job", |d| d.spec.as_ref().map(|s| &s.template), out).await?;
     if !templates::<CronJob>(client, ns, "CronJob", cron_v1, out).await? {
         cronjobs_v1beta1(client, ns, out).await?;
     }
@@ -179,10 +144,7 @@ async fn templates<K>(
     out: &mut Workloads,
 ) -> Result<bool, String>
 where
-    K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
+    K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     <K as ::kube::Resource>::DynamicType: Default,
 {
     let Some(items) = list::<K>(api(client, ns), ListParams::default(), kind).await? else {
@@ -202,11 +164,7 @@ where
 }
 
 /// Clusters before 1.21 serve CronJob only as batch/v1beta1.
-async fn cronjobs_v1beta1(
-    client: &Client,
-    ns: Option<&str>,
-    out: &mut Workloads,
-) -> Result<(), String> {
+async fn cronjobs_v1beta1(client: &Client, ns: Option<&str>, out: &mut Workloads) -> Result<(), String> {
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("batch", "v1beta1", "CronJob"));
     let api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
@@ -222,20 +180,13 @@ async fn cronjobs_v1beta1(
         return Err("kubernetes: listing batch/v1beta1 CronJobs failed (check RBAC)".into());
     };
     for cj in items {
-        let spec = cj
-            .data
-            .pointer("/spec/jobTemplate/spec/template/spec")
-            .cloned();
+        let spec = cj.data.pointer("/spec/jobTemplate/spec/template/spec").cloned();
         let Some(spec) = spec.and_then(|s| serde_json::from_value::<PodSpec>(s).ok()) else {
             continue;
         };
         spec_images(
             &spec,
-            &evidence_base(
-                cj.metadata.namespace.as_deref(),
-                "CronJob",
-                cj.metadata.name.as_deref(),
-            ),
+            &evidence_base(cj.metadata.namespace.as_deref(), "CronJob", cj.metadata.name.as_deref()),
             out,
         );
     }
@@ -253,11 +204,7 @@ fn evidence_base(ns: Option<&str>, kind: &str, name: Option<&str>) -> Evidence {
 
 /// A pod's images: every container kind in the spec, plus the digests the runtime resolved.
 pub fn pod_images(pod: &Pod, out: &mut Workloads) {
-    let base = evidence_base(
-        pod.metadata.namespace.as_deref(),
-        "Pod",
-        pod.metadata.name.as_deref(),
-    );
+    let base = evidence_base(pod.metadata.namespace.as_deref(), "Pod", pod.metadata.name.as_deref());
     if let Some(spec) = &pod.spec {
         spec_images(spec, &base, out);
     }
@@ -289,10 +236,7 @@ fn status_images(cs: &ContainerStatus, base: &Evidence, out: &mut Workloads) {
         });
     }
     if let Some(image) = by_name {
-        out.images.push(WorkloadImage {
-            image,
-            evidence: ev,
-        });
+        out.images.push(WorkloadImage { image, evidence: ev });
     }
 }
 
@@ -303,12 +247,7 @@ fn spec_images(spec: &PodSpec, base: &Evidence, out: &mut Workloads) {
         .flatten()
         .map(|c| (&c.name, &c.image))
         .chain(spec.containers.iter().map(|c| (&c.name, &c.image)))
-        .chain(
-            spec.ephemeral_containers
-                .iter()
-                .flatten()
-                .map(|c| (&c.name, &c.image)),
-        );
+        .chain(spec.ephemeral_containers.iter().flatten().map(|c| (&c.name, &c.image)));
     for (name, image) in names {
         let Some(image) = image.as_deref().and_then(ImageRef::parse) else {
             continue;

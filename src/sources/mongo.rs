@@ -102,10 +102,7 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, String> {
             let opts = ClientOptions::parse(uri)
                 .await
                 .map_err(|e| fail("parsing the URI for", e))?;
-            let db = opts
-                .default_database
-                .clone()
-                .unwrap_or_else(|| s.db.clone());
+            let db = opts.default_database.clone().unwrap_or_else(|| s.db.clone());
             (opts, db)
         }
         None => {
@@ -178,12 +175,7 @@ async fn read(db: &Database) -> Result<DominoData, String> {
     run().await.map_err(|e| e.to_string())
 }
 
-async fn find(
-    db: &Database,
-    coll: &str,
-    filter: Document,
-    projection: Document,
-) -> R<Vec<Document>> {
+async fn find(db: &Database, coll: &str, filter: Document, projection: Document) -> R<Vec<Document>> {
     db.collection::<Document>(coll)
         .find(filter)
         .projection(projection)
@@ -236,7 +228,8 @@ async fn revisions(db: &Database) -> R<Vec<EnvRevision>> {
 }
 
 async fn models(db: &Database) -> R<Vec<Model>> {
-    let proj = doc! { "name": 1, "isArchived": 1, "environmentId": 1, "metadata.createdBy": 1, "collaboratorSettings": 1 };
+    let proj =
+        doc! { "name": 1, "isArchived": 1, "environmentId": 1, "metadata.createdBy": 1, "collaboratorSettings": 1 };
     let docs = find(db, "models", doc! {}, proj).await?;
     Ok(docs
         .iter()
@@ -289,10 +282,7 @@ async fn versions(db: &Database, failed: &HashSet<ObjectId>) -> R<Vec<ModelVersi
                     .filter_map(|b| string(b, "slug.image.tag"))
                     .filter(|s| !s.is_empty())
                     .collect(),
-                repository: good
-                    .iter()
-                    .rev()
-                    .find_map(|b| string(b, "slug.image.repository")),
+                repository: good.iter().rev().find_map(|b| string(b, "slug.image.repository")),
             })
         })
         .collect())
@@ -302,11 +292,7 @@ fn build_ids(build: &Document) -> Vec<ObjectId> {
     match build.get("buildId") {
         Some(Bson::Array(a)) => a
             .iter()
-            .filter_map(|b| {
-                b.as_document()
-                    .and_then(|d| oid(d, "value"))
-                    .or_else(|| bson_oid(b))
-            })
+            .filter_map(|b| b.as_document().and_then(|d| oid(d, "value")).or_else(|| bson_oid(b)))
             .collect(),
         Some(Bson::Document(d)) => oid(d, "value").into_iter().collect(),
         Some(b) => bson_oid(b).into_iter().collect(),
@@ -315,13 +301,7 @@ fn build_ids(build: &Document) -> Vec<ObjectId> {
 }
 
 async fn users(db: &Database) -> R<Vec<User>> {
-    let docs = find(
-        db,
-        "users",
-        doc! {},
-        doc! { "fullName": 1, "loginId.id": 1 },
-    )
-    .await?;
+    let docs = find(db, "users", doc! {}, doc! { "fullName": 1, "loginId.id": 1 }).await?;
     Ok(docs
         .iter()
         .filter_map(|d| {
@@ -375,21 +355,14 @@ async fn runs(db: &Database) -> R<Vec<RunUsage>> {
 
 async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
     let proj = doc! { "name": 1, "stateUpdatedAt": 1, "configTemplate.environmentId": 1, "configTemplate.environmentRevisionSpec": 1, "configTemplate.computeClusterProps.computeEnvironmentId": 1 };
-    let docs = find(
-        db,
-        "workspace",
-        doc! { "state": { "$ne": "Deleted" } },
-        proj,
-    )
-    .await?;
+    let docs = find(db, "workspace", doc! { "state": { "$ne": "Deleted" } }, proj).await?;
     let mut out: Vec<WorkspaceUsage> = docs
         .iter()
         .map(|d| WorkspaceUsage {
             id: oid(d, "_id"),
             name: string(d, "name").unwrap_or_default(),
             environment: oid(d, "configTemplate.environmentId"),
-            revision_spec: string(d, "configTemplate.environmentRevisionSpec")
-                .and_then(|s| RevisionSpec::parse(&s)),
+            revision_spec: string(d, "configTemplate.environmentRevisionSpec").and_then(|s| RevisionSpec::parse(&s)),
             compute_environment: oid(d, "configTemplate.computeClusterProps.computeEnvironmentId"),
             last_change: path(d, "stateUpdatedAt").and_then(time),
             ..WorkspaceUsage::default()
@@ -397,14 +370,7 @@ async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
         .collect();
     let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
     let proj = doc! { "workspaceId": 1, "environmentId": 1, "config.environmentId": 1, "computeClusterEnvironmentId": 1, "config.computeClusterProps.computeEnvironmentId": 1, "environmentRevisionId": 1, "computeClusterEnvironmentRevisionId": 1 };
-    for s in find(
-        db,
-        "workspace_session",
-        doc! { "workspaceId": { "$in": ids } },
-        proj,
-    )
-    .await?
-    {
+    for s in find(db, "workspace_session", doc! { "workspaceId": { "$in": ids } }, proj).await? {
         let Some(ws) = out
             .iter_mut()
             .find(|w| w.id.is_some() && w.id == oid(&s, "workspaceId"))
@@ -419,10 +385,7 @@ async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
         ] {
             ws.session_environments.extend(oid(&s, f));
         }
-        for f in [
-            "environmentRevisionId",
-            "computeClusterEnvironmentRevisionId",
-        ] {
+        for f in ["environmentRevisionId", "computeClusterEnvironmentRevisionId"] {
             ws.session_revisions.extend(oid(&s, f));
         }
     }
@@ -474,8 +437,7 @@ async fn defaults(db: &Database, names: &HashSet<String>) -> R<Vec<DefaultUsage>
     )
     .await?;
     for d in &projects {
-        let spec =
-            string(d, "defaultEnvironmentRevisionSpec").and_then(|s| RevisionSpec::parse(&s));
+        let spec = string(d, "defaultEnvironmentRevisionSpec").and_then(|s| RevisionSpec::parse(&s));
         push_default(
             &mut out,
             DefaultKind::Project,
@@ -631,11 +593,9 @@ fn time(b: &Bson) -> Option<i64> {
     match b {
         Bson::DateTime(t) => Some(t.timestamp_millis().div_euclid(1000)),
         Bson::Int64(ms) => Some(ms.div_euclid(1000)),
-        Bson::String(s) => {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .ok()
-                .map(|t| t.unix_timestamp())
-        }
+        Bson::String(s) => time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(|t| t.unix_timestamp()),
         _ => None,
     }
 }
@@ -649,22 +609,13 @@ mod tests {
         // domain.md §10.3/§10.4: `Z` and `+00:00` parse; empty, invalid and null do not.
         let t = 1_705_314_600;
         assert_eq!(time(&Bson::String("2024-01-15T10:30:00Z".into())), Some(t));
+        assert_eq!(time(&Bson::String("2024-01-15T10:30:00+00:00".into())), Some(t));
         assert_eq!(
-            time(&Bson::String("2024-01-15T10:30:00+00:00".into())),
-            Some(t)
-        );
-        assert_eq!(
-            time(&Bson::DateTime(mongodb::bson::DateTime::from_millis(
-                t * 1000
-            ))),
+            time(&Bson::DateTime(mongodb::bson::DateTime::from_millis(t * 1000))),
             Some(t)
         );
         assert_eq!(time(&Bson::Int64(t * 1000)), Some(t));
-        for bad in [
-            Bson::String(String::new()),
-            Bson::String("invalid".into()),
-            Bson::Null,
-        ] {
+        for bad in [Bson::String(String::new()), Bson::String("invalid".into()), Bson::Null] {
             assert_eq!(time(&bad), None);
         }
     }

@@ -47,7 +47,9 @@ impl Loader for LiveBackend {
             let registry = async {
                 let r = match &me.snapshot {
                     Some(p) => crate::report::snapshot::read(p),
-                    None => crate::headless::scan_registry_with(settings, false, &on_scan).await.map(|i| (i, now)),
+                    None => crate::headless::scan_registry_with(settings, false, &on_scan)
+                        .await
+                        .map(|i| (i, now)),
                 };
                 registry_done.source(
                     SourceKind::Registry,

@@ -113,13 +113,21 @@ fn items(app: &App, data: &crate::app::Data, theme: Theme) -> Vec<TreeItem<'stat
             ),
         ]);
         let children = if app.view.opened.contains(&kind_path) {
-            let center = if app.view.cursor.kind == k { app.view.cursor.group.unwrap_or(0) } else { 0 };
+            let center = if app.view.cursor.kind == k {
+                app.view.cursor.group.unwrap_or(0)
+            } else {
+                0
+            };
             let (start, end) = window(kind.groups.len(), center);
             let mut children = Vec::with_capacity(end - start + 2);
             if start > 0 {
                 children.push(more("\u{0}above", start, "above", theme));
             }
-            children.extend(kind.groups[start..end].iter().map(|g| group_item(app, data, &kind_path, g, theme)));
+            children.extend(
+                kind.groups[start..end]
+                    .iter()
+                    .map(|g| group_item(app, data, &kind_path, g, theme)),
+            );
             if end < kind.groups.len() {
                 children.push(more("\u{0}below", kind.groups.len() - end, "below", theme));
             }

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 
 pub fn deactivated_owner_environments(ctx: &Ctx) -> Proposals {
     let mut out = Proposals::default();
-    let deactivated: HashMap<_, _> = deactivated_ids(ctx.keycloak.unwrap_or_default())
-        .into_iter()
-        .collect();
+    let deactivated: HashMap<_, _> = deactivated_ids(ctx.keycloak.unwrap_or_default()).into_iter().collect();
     for env in ctx.ix.data.environments.iter().filter(|e| e.private) {
         let Some(owner) = env.owner else { continue };
         let Some(username) = deactivated.get(&owner) else {

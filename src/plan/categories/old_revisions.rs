@@ -25,8 +25,8 @@ pub fn old_revisions(ctx: &Ctx) -> Proposals {
                 rev.id,
                 built.len()
             );
-            let local_protection = (active == Some(rev.id))
-                .then(|| format!("active revision of {label} (never an old revision)"));
+            let local_protection =
+                (active == Some(rev.id)).then(|| format!("active revision of {label} (never an old revision)"));
             for tag in ctx.lookup.of_revision(rev) {
                 out.tags.push(Proposal {
                     tag,

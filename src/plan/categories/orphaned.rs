@@ -29,12 +29,7 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
                 tag: tag.to_string(),
                 reasons: vec![why],
             };
-            let mut keep: Vec<String> = ctx
-                .facts
-                .revisions
-                .get(&rev.id)
-                .cloned()
-                .unwrap_or_default();
+            let mut keep: Vec<String> = ctx.facts.revisions.get(&rev.id).cloned().unwrap_or_default();
             if let Some(env) = ctx
                 .ix
                 .environments

@@ -18,11 +18,7 @@ pub fn unreferenced_tags(ctx: &Ctx) -> Proposals {
         .chain(data.revisions.iter().map(|r| r.id))
         .chain(data.versions.iter().map(|v| v.id))
         .collect();
-    let revision_tags: HashSet<&str> = data
-        .revisions
-        .iter()
-        .filter_map(|r| r.tag.as_deref())
-        .collect();
+    let revision_tags: HashSet<&str> = data.revisions.iter().filter_map(|r| r.tag.as_deref()).collect();
     let slugs: HashSet<&str> = data
         .versions
         .iter()

@@ -169,7 +169,9 @@ impl Window {
 
     /// Whether a finished request's permit should be forgotten to pay a decrease.
     fn take_debt(&self) -> bool {
-        self.debt.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1)).is_ok()
+        self.debt
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -496,10 +498,14 @@ impl RegistryClient {
                 rb = self.authorize(rb, scope);
                 let r = rb.send().await;
                 let throttled = match &r {
-                    Ok(resp) => matches!(resp.status(), StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE),
+                    Ok(resp) => matches!(
+                        resp.status(),
+                        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                    ),
                     Err(e) => e.is_timeout(),
                 };
-                self.window.observe(&self.limiter, &self.stats, throttled, started.elapsed());
+                self.window
+                    .observe(&self.limiter, &self.stats, throttled, started.elapsed());
                 if self.window.take_debt() {
                     permit.forget();
                 }
