@@ -122,10 +122,13 @@ fn status<T>(s: &SourceState<T>) -> SourceStatus {
     }
 }
 
+/// Name and owner per environment or model id.
+type Named<'a> = HashMap<ObjectId, (&'a str, Option<ObjectId>)>;
+
 /// Names and owners from Mongo, evidence from the protections, for the TUI's tree and details.
-fn labels(inv: &Inventory, mongo: Option<&DominoData>, prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>) -> HashMap<crate::model::TagId, TagLabel> {
+pub fn labels(inv: &Inventory, mongo: Option<&DominoData>, prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>) -> HashMap<crate::model::TagId, TagLabel> {
     let mut out = HashMap::new();
-    let (envs, models, users): (HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, (&str, Option<ObjectId>)>, HashMap<ObjectId, &str>) = match mongo {
+    let (envs, models, users): (Named, Named, HashMap<ObjectId, &str>) = match mongo {
         Some(d) => (
             d.environments.iter().map(|e| (e.id, (e.name.as_str(), e.owner))).collect(),
             d.models.iter().map(|m| (m.id, (m.name.as_str(), m.owner))).collect(),
