@@ -4,6 +4,7 @@
 
 use sha2::{Digest as _, Sha256};
 
+pub mod bundle;
 mod generate;
 mod local;
 pub mod seed;
