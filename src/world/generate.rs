@@ -442,7 +442,7 @@ impl Gen {
 
     fn cycle(&mut self, c: usize) {
         let r = self.w.size.revisions;
-        let nm = |i: usize| format!("{} #{c}", ENV_NAMES[i % ENV_NAMES.len()]);
+        let nm = |i: usize| format!("{} #{c}", ENV_NAMES[(i + c) % ENV_NAMES.len()]);
         let owner = self.user(&format!("owner{c}"), &format!("Olivia Owner {c}"), true);
         let leaver = self.user(&format!("leaver{c}"), &format!("Lee Leaver {c}"), false);
         let keeper = self.user(&format!("keeper{c}"), &format!("Kim Keeper {c}"), true);
