@@ -106,9 +106,10 @@ impl Executor for DryRun {
     }
 }
 
-/// The `--demo` world: a loader serving an in-memory dataset generated on first load (so the
-/// first frame shows at once; sources appear one by one) and an executor that removes deleted
-/// tags from that dataset only.
+/// The `--demo` world: a loader serving the bundled demo world (`assets/demo-world.json`, or a
+/// world generated for another seed/size), with categories computed by the real core on first
+/// load (so the first frame shows at once; sources appear one by one), and an executor that
+/// removes deleted tags from that in-memory dataset only.
 pub fn demo_backend(seed: u64, tags: usize) -> (Arc<dyn Loader>, Arc<dyn Executor>) {
     let world = DemoWorld {
         data: Arc::new(Mutex::new(None)),
@@ -134,10 +135,13 @@ impl Loader for DemoWorld {
                     .data
                     .lock()
                     .map_err(|_| anyhow::anyhow!("demo dataset poisoned"))?;
-                Ok::<_, anyhow::Error>(
-                    slot.get_or_insert_with(|| crate::demo::demo_dataset(world.seed, world.tags))
-                        .clone(),
-                )
+                if slot.is_none() {
+                    *slot = Some(
+                        crate::world::bundle::demo_dataset(world.seed, world.tags)
+                            .map_err(|e| anyhow::anyhow!("demo dataset: {e}"))?,
+                    );
+                }
+                Ok::<_, anyhow::Error>(slot.clone().expect("just loaded"))
             })
             .await??;
             for kind in SourceKind::ALL {

@@ -4,6 +4,14 @@
 
 use sha2::{Digest as _, Sha256};
 
+pub mod bundle;
+mod generate;
+mod local;
+pub mod seed;
+
+pub use generate::{Expected, KEEP_REVISIONS, PodSpec, REGISTRY_HOST, WORLD_NOW, World, WorldSize, generate};
+pub use local::{inventory, snapshot_time};
+
 /// One layer: `size` bytes generated from `seed`. Equal (seed, size) pairs are the same blob,
 /// which is how layers are shared between images and repositories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,29 +157,47 @@ pub async fn push(
         let digest = match &spec.target {
             TagTarget::Image(img) => push_image(client, repo, img, &spec.tag, &mut pushed_blobs).await?,
             TagTarget::Index { flavor, images } => {
-                let mut children = Vec::new();
                 for img in images {
                     let built = build_image(img);
-                    let d = push_image(client, repo, img, &sha256_digest(&built.manifest), &mut pushed_blobs).await?;
-                    children.push(serde_json::json!({
-                        "mediaType": built.media_type, "digest": d, "size": built.manifest.len(),
-                        "platform": { "os": "linux", "architecture": img.architecture },
-                    }));
+                    push_image(client, repo, img, &sha256_digest(&built.manifest), &mut pushed_blobs).await?;
                 }
-                let media_type = match flavor {
-                    MediaFlavor::Docker => DOCKER_LIST,
-                    MediaFlavor::Oci => OCI_INDEX,
-                };
-                let body = serde_json::to_vec(
-                    &serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": children }),
-                )
-                .expect("json");
+                let (media_type, body) = build_index(*flavor, images);
                 client.push_manifest(repo, &spec.tag, media_type, body).await?
             }
         };
         digests.push(digest);
     }
     Ok(digests)
+}
+
+/// The index (manifest list) body over `images`, as [`push`] uploads it.
+pub fn build_index(flavor: MediaFlavor, images: &[ImageSpec]) -> (&'static str, Vec<u8>) {
+    let children: Vec<serde_json::Value> = images
+        .iter()
+        .map(|img| {
+            let built = build_image(img);
+            serde_json::json!({
+                "mediaType": built.media_type, "digest": sha256_digest(&built.manifest), "size": built.manifest.len(),
+                "platform": { "os": "linux", "architecture": img.architecture },
+            })
+        })
+        .collect();
+    let media_type = match flavor {
+        MediaFlavor::Docker => DOCKER_LIST,
+        MediaFlavor::Oci => OCI_INDEX,
+    };
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "mediaType": media_type, "manifests": children }))
+            .expect("json");
+    (media_type, body)
+}
+
+/// The manifest digest a tag gets when pushed (computed locally, nothing is contacted).
+pub fn tag_digest(target: &TagTarget) -> String {
+    match target {
+        TagTarget::Image(img) => sha256_digest(&build_image(img).manifest),
+        TagTarget::Index { flavor, images } => sha256_digest(&build_index(*flavor, images).1),
+    }
 }
 
 async fn push_image(

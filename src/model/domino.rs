@@ -6,7 +6,7 @@ use super::image::ObjectId;
 use std::collections::HashMap;
 
 /// `environments_v2`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Environment {
     pub id: ObjectId,
     pub name: String,
@@ -18,7 +18,7 @@ pub struct Environment {
 }
 
 /// `environment_revisions`: one build of an environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnvRevision {
     pub id: ObjectId,
     pub environment: ObjectId,
@@ -33,7 +33,7 @@ pub struct EnvRevision {
 }
 
 /// `models`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Model {
     pub id: ObjectId,
     pub name: String,
@@ -44,7 +44,7 @@ pub struct Model {
 }
 
 /// `model_versions` with the slug tags of its non-failed builds, in build order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelVersion {
     pub id: ObjectId,
     pub model: ObjectId,
@@ -63,7 +63,7 @@ impl ModelVersion {
 }
 
 /// `users`: names for reasons and reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub id: ObjectId,
     pub name: String,
@@ -71,7 +71,7 @@ pub struct User {
 }
 
 /// `ActiveRevision` or `SomeRevision(<id>)` (domain.md §1.2); anything else is `None` at parse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RevisionSpec {
     Active,
     Some(ObjectId),
@@ -90,7 +90,7 @@ impl RevisionSpec {
 }
 
 /// Runs grouped per (environment, revision), with the most recent time one was used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunUsage {
     pub environment: ObjectId,
     pub revision: ObjectId,
@@ -100,7 +100,7 @@ pub struct RunUsage {
 }
 
 /// A workspace that is not `Deleted`, with everything it may start from.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct WorkspaceUsage {
     pub id: Option<ObjectId>,
     pub name: String,
@@ -114,14 +114,14 @@ pub struct WorkspaceUsage {
 }
 
 /// A model version whose most recent qualifying saga is `StartModelVersion` (domain.md §1.5).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActiveModelVersion {
     pub version: ObjectId,
 }
 
 /// Something that names an environment as its default: a non-archived project, a scheduler
 /// job, an organization, an app version of a live app, a user preference.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DefaultUsage {
     pub kind: DefaultKind,
     pub id: ObjectId,
@@ -131,7 +131,7 @@ pub struct DefaultUsage {
     pub revision_spec: Option<RevisionSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DefaultKind {
     Project,
     SchedulerJob,
@@ -153,7 +153,7 @@ impl DefaultKind {
 }
 
 /// Every usage record the Mongo adapter collected.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub runs: Vec<RunUsage>,
     pub workspaces: Vec<WorkspaceUsage>,
@@ -162,7 +162,7 @@ pub struct Usage {
 }
 
 /// Everything read from Domino's Mongo database.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DominoData {
     pub environments: Vec<Environment>,
     pub revisions: Vec<EnvRevision>,

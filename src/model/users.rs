@@ -3,7 +3,7 @@
 
 use super::image::ObjectId;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeycloakUser {
     pub username: String,
     /// First value of attribute `domino-user-id`; users without it (or with a malformed one)

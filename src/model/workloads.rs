@@ -3,7 +3,7 @@
 //! image references lives here so the Kubernetes adapter only maps objects to these values.
 
 /// A parsed image reference: `[host/]repository[:tag][@digest]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ImageRef {
     /// Registry host (with port) when the reference names one.
     pub host: Option<String>,
@@ -64,7 +64,7 @@ fn split_host(path: &str) -> (Option<String>, String) {
 }
 
 /// Where an image was seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub namespace: String,
     /// `Pod`, `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`.
@@ -83,14 +83,14 @@ impl std::fmt::Display for Evidence {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadImage {
     pub image: ImageRef,
     pub evidence: Evidence,
 }
 
 /// Everything the Kubernetes scan found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Workloads {
     pub images: Vec<WorkloadImage>,
 }

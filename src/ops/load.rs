@@ -44,7 +44,9 @@ pub fn mongo_settings(settings: &Settings) -> mongo::MongoSettings {
         replicaset: Some(m.replicaset.clone()).filter(|r| !r.is_empty()),
         db: m.db.clone(),
         uri: m.uri.as_ref().map(|u| u.expose().to_string()),
-        username: Some(m.username.clone()),
+        // Credentials only with a password: a MONGODB_URI carries its own, and a username
+        // without a password fails SCRAM against servers that need no authentication.
+        username: Some(m.username.clone()).filter(|_| m.password.is_some()),
         password: m.password.as_ref().map(|p| p.expose().to_string()),
         ..mongo::MongoSettings::default()
     }
@@ -162,7 +164,7 @@ fn status<T>(s: &SourceState<T>) -> SourceStatus {
 type Names<'a> = HashMap<ObjectId, (&'a str, Option<ObjectId>)>;
 
 /// Names and owners from Mongo, evidence from the protections, for the TUI's tree and details.
-fn labels(
+pub fn labels(
     inv: &Inventory,
     mongo: Option<&DominoData>,
     prot: &std::collections::BTreeMap<crate::model::TagId, Vec<String>>,
