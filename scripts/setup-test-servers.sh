@@ -17,9 +17,11 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v wrk >/dev/null || need_apt+=(wrk)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq >&2
-  apt-get install -y -qq "${need_apt[@]}" >&2
+  $SUDO apt-get update -qq >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
 # MongoDB-protocol server: SecantusDB's static secantusd-rs from PyPI.

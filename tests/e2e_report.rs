@@ -162,6 +162,21 @@ fn report_answers_the_ground_truth_and_a_plan_frees_exactly_what_it_says() {
             "{id}: missing {missing:?}, extra {extra:?}"
         );
     }
+    // Orphaned Mongo records are listed as {collection, document_id, tag}.
+    let orphans: std::collections::BTreeSet<(String, String)> = category(&report, "orphaned-references")["records"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["collection"].as_str().unwrap().to_string(),
+                        r["document_id"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(orphans, w.expected.orphans, "orphaned-references records");
     for (cat, tag, why) in &w.expected.protected {
         let c = category(&report, cat);
         let p = c["protected"]

@@ -41,6 +41,24 @@ pub struct CategoryReport {
     pub reclaimable_bytes: u64,
     pub candidates: Vec<CandidateReport>,
     pub protected: Vec<ProtectedReport>,
+    /// `orphaned-references`: Mongo records (not tags) proposed for deletion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordReport>,
+    /// Mongo records a protection keeps, with every reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_records: Vec<RecordReport>,
+    /// How the result was computed, e.g. a protection source turned off with `--without`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A Mongo document: `{collection, document_id, tag}` plus why it is listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordReport {
+    pub collection: String,
+    pub document_id: String,
+    pub tag: String,
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +267,12 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         })
         .collect();
     protected.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    let record = |r: &crate::plan::OrphanRecord, reasons: &[String]| RecordReport {
+        collection: r.collection.to_string(),
+        document_id: r.document_id.to_string(),
+        tag: r.tag.clone(),
+        reasons: reasons.to_vec(),
+    };
     CategoryReport {
         id: c.id.as_str().into(),
         status: status.into(),
@@ -256,6 +280,9 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         reclaimable_bytes: reclaimable,
         candidates,
         protected,
+        records: c.records.iter().map(|r| record(r, &r.reasons)).collect(),
+        protected_records: c.protected_records.iter().map(|(r, why)| record(r, why)).collect(),
+        notes: c.notes.clone(),
     }
 }
 
