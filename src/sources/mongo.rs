@@ -368,12 +368,25 @@ async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
             ..WorkspaceUsage::default()
         })
         .collect();
-    let ids: Vec<Bson> = docs.iter().filter_map(|d| d.get("_id").cloned()).collect();
+    // Sessions find their workspace through an index: 100k workspaces × sessions must not be
+    // a nested scan.
+    let by_id: std::collections::HashMap<ObjectId, usize> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| w.id.map(|id| (id, i)))
+        .collect();
     let proj = doc! { "workspaceId": 1, "environmentId": 1, "config.environmentId": 1, "computeClusterEnvironmentId": 1, "config.computeClusterProps.computeEnvironmentId": 1, "environmentRevisionId": 1, "computeClusterEnvironmentRevisionId": 1 };
-    for s in find(db, "workspace_session", doc! { "workspaceId": { "$in": ids } }, proj).await? {
-        let Some(ws) = out
-            .iter_mut()
-            .find(|w| w.id.is_some() && w.id == oid(&s, "workspaceId"))
+    // Stream every session and keep those of live workspaces: a `$in` over 100k workspace ids
+    // makes the server compare each session against the whole list.
+    let mut cursor = db
+        .collection::<Document>("workspace_session")
+        .find(doc! {})
+        .projection(proj)
+        .await?;
+    while let Some(s) = cursor.try_next().await? {
+        let Some(ws) = oid(&s, "workspaceId")
+            .and_then(|id| by_id.get(&id))
+            .map(|i| &mut out[*i])
         else {
             continue;
         };
