@@ -5,7 +5,6 @@
 //! memory. Run: `cargo bench --bench mongo -- --runs 1000000 --workspaces 100000 --revisions 50000`.
 
 #[path = "../tests/support/mod.rs"]
-
 mod support;
 
 use futures::TryStreamExt;
