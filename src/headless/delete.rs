@@ -185,7 +185,14 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         let ms = crate::ops::load::mongo_settings(settings);
         let r =
             crate::ops::mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, args.apply, &backup, audit.as_ref());
-        Some(r.await.map_err(|e| anyhow!("mongo cleanup: {e}"))?)
+        Some(r.await.unwrap_or_else(|e| crate::ops::mongo_cleanup::MongoSummary {
+            dry_run: !args.apply,
+            failed: 1,
+            error: Some(format!(
+                "mongo cleanup did not run: {e}; the registry part is done, re-run the plan to finish"
+            )),
+            ..Default::default()
+        }))
     } else {
         None
     };

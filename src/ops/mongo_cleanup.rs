@@ -72,6 +72,10 @@ pub struct MongoSummary {
     pub skipped: usize,
     pub failed: usize,
     pub items: Vec<MongoItem>,
+    /// Why the cleanup could not run at all (e.g. MongoDB unreachable after the registry
+    /// deletion); the registry results are still reported and re-running the plan resumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl MongoSummary {
