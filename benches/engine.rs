@@ -3,18 +3,12 @@
 //! selecting and clearing a 50k-tag category, and resident memory. Run:
 //! `cargo bench --bench engine` (add `-- --tags N --layers M` to change the scale).
 
+mod common;
+use common::{arg, rss_mb};
+
 use registry_cleaner::model::{Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, RevId};
 use registry_cleaner::plan::SpaceEngine;
 use std::time::Instant;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// What a scan hands the model: per tag, its name and manifest with digest strings.
 struct ScannedTag {
@@ -78,16 +72,6 @@ fn build(scanned: &[ScannedTag]) -> Inventory {
         b.tag(if s.repo.ends_with("model") { model } else { env }, &s.tag, digest);
     }
     b.finish()
-}
-
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn main() {

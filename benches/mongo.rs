@@ -4,6 +4,9 @@
 //! `$group` aggregation plus the projected workspace/session/revision finds), and resident
 //! memory. Run: `cargo bench --bench mongo -- --runs 1000000 --workspaces 100000 --revisions 50000`.
 
+mod common;
+use common::{arg, rss_mb};
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -11,25 +14,6 @@ use futures::TryStreamExt;
 use mongodb::bson::{Document, doc, oid::ObjectId};
 use registry_cleaner::sources::mongo::{MongoSettings, load};
 use std::time::Instant;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 async fn insert(db: &mongodb::Database, coll: &str, docs: impl Iterator<Item = Document>) {
     let c = db.collection::<Document>(coll);

@@ -5,6 +5,9 @@
 //! blobs), our warm rescans, and deletes (raw DELETE loop vs our executor with re-checks).
 //! Run: `cargo bench --bench scan` (add `-- --tags N`).
 
+mod common;
+use common::arg;
+
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -18,15 +21,6 @@ use registry_cleaner::world::{self, ImageSpec, LayerSpec, MediaFlavor, TagSpec, 
 use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Environments of 5 revisions sharing base and environment layers, plus models on top.
 fn dataset(tags: usize) -> Vec<TagSpec> {

@@ -3,6 +3,9 @@
 //! and with a group expanded; plus loading the dataset into the app, and the first frame of an
 //! empty app (what the user sees before any data arrives). Run: `cargo bench --bench tui`.
 
+mod common;
+use common::arg;
+
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use registry_cleaner::app::keymap::Action;
@@ -10,15 +13,6 @@ use registry_cleaner::app::{App, AppConfig, DatasetMsg, Msg, update};
 use registry_cleaner::demo::demo_dataset;
 use registry_cleaner::ui::{self, Theme, UiState};
 use std::time::Instant;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn frames(
     terminal: &mut Terminal<TestBackend>,
