@@ -182,7 +182,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
     let mongo = if args.mongo_cleanup {
         let backup = (args.backup.clone())
             .unwrap_or_else(|| crate::ops::mongo_cleanup::default_backup_path(&settings.output_dir, now));
-        let ms = crate::ops::load::mongo_settings(settings);
+        let ms = crate::ops::load::mongo_settings(settings).await;
         let r =
             crate::ops::mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, args.apply, &backup, audit.as_ref());
         Some(r.await.unwrap_or_else(|e| crate::ops::mongo_cleanup::MongoSummary {

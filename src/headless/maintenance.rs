@@ -20,7 +20,7 @@ pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Res
         return Err(CannotRun(format!("{}: backup file not found", args.backup.display())).into());
     }
     let docs = read_backup(&args.backup).map_err(CannotRun)?;
-    let ms = crate::ops::load::mongo_settings(settings);
+    let ms = crate::ops::load::mongo_settings(settings).await;
     let db = crate::sources::mongo::connect(&ms).await.map_err(CannotRun)?;
     let summary = restore(&db, &args.backup, docs)
         .await

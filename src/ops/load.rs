@@ -36,7 +36,44 @@ pub fn policy(settings: &Settings) -> Result<Policy, String> {
     })
 }
 
-pub fn mongo_settings(settings: &Settings) -> mongo::MongoSettings {
+/// Mongo connection settings. Without `MONGODB_PASSWORD` and `MONGODB_URI`, the password is
+/// read from the `mongodb-replicaset-admin` secret (keys `user`, `password`) in the platform
+/// namespace, as Domino's own tooling does (domain.md §1); if that fails too, no credentials.
+pub async fn mongo_settings(settings: &Settings) -> mongo::MongoSettings {
+    let mut ms = mongo_settings_plain(settings);
+    if ms.uri.is_none() && ms.password.is_none() && !settings.without.contains(&SourceKind::Kubernetes) {
+        match mongo_secret(&kube_settings(settings), &settings.kubernetes.platform_namespace).await {
+            Ok(Some((user, password))) => {
+                ms.username = Some(user);
+                ms.password = Some(password);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "no mongodb-replicaset-admin secret; connecting without credentials"),
+        }
+    }
+    ms
+}
+
+/// `(user, password)` from the `mongodb-replicaset-admin` secret, if it exists.
+pub async fn mongo_secret(ks: &kube::KubeSettings, namespace: &str) -> Result<Option<(String, String)>, String> {
+    let client = kube::client(ks).await?;
+    let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(client, namespace);
+    let secret = match secrets.get_opt("mongodb-replicaset-admin").await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("reading secret {namespace}/mongodb-replicaset-admin: {e}")),
+    };
+    let data = secret.data.unwrap_or_default();
+    let field = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(&v.0).trim().to_string());
+    match (field("user"), field("password")) {
+        (Some(u), Some(p)) => Ok(Some((u, p))),
+        _ => Err(format!(
+            "secret {namespace}/mongodb-replicaset-admin lacks the keys user and password"
+        )),
+    }
+}
+
+fn mongo_settings_plain(settings: &Settings) -> mongo::MongoSettings {
     let m = &settings.mongo;
     mongo::MongoSettings {
         host: m.host.clone(),
@@ -104,12 +141,16 @@ pub async fn load_all(
 ) -> anyhow::Result<Dataset> {
     let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::headless::CannotRun(e)))?;
     let off = |k| settings.without.contains(&k);
-    let ms = mongo_settings(settings);
     let ks = kube_settings(settings);
     let kc = keycloak_settings(settings);
     let (reg, mongo, kubernetes, keycloak) = tokio::join!(
         registry,
-        source(SourceKind::Mongo, off(SourceKind::Mongo), mongo::load(&ms), on_source),
+        source(
+            SourceKind::Mongo,
+            off(SourceKind::Mongo),
+            async { mongo::load(&mongo_settings(settings).await).await },
+            on_source
+        ),
         source(
             SourceKind::Kubernetes,
             off(SourceKind::Kubernetes),
