@@ -1,4 +1,4 @@
-//! End to end: the real `tui-demo` binary in a detached 80×24 tmux session, driven by keys and
+//! End to end: the real `registry-cleaner tui --demo` in a detached 80×24 tmux session, driven by keys and
 //! read back with `capture-pane`. Fails (never skips) when tmux is missing.
 
 use std::process::Command;
@@ -87,8 +87,9 @@ fn footer(screen: &str) -> String {
 fn filter_mark_confirm_cancel_and_quit_in_a_real_terminal() {
     let s = Session::start();
     s.wait_for("the shell prompt", |sc| sc.contains("READY$"));
-    let bin = env!("CARGO_BIN_EXE_tui-demo");
-    s.literal(&format!("{bin} --tags 600; echo EXITED:$?"));
+    let bin = env!("CARGO_BIN_EXE_registry-cleaner");
+    let log = std::env::temp_dir().join(format!("rc-pty-{}.log", std::process::id()));
+    s.literal(&format!("{bin} tui --demo --demo-tags 600 --log-file {}; echo EXITED:$?", log.display()));
     s.keys(&["Enter"]);
     let screen = s.wait_for("the loaded UI", |sc| {
         sc.contains("keycloak ok") && sc.contains("Categories")
