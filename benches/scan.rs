@@ -181,7 +181,11 @@ fn main() {
     let inv = rt.block_on(scan(&c, &opts(conc, true, None), &|_| {})).expect("scan");
     let rate = inv.tags.len() as f64 / t.elapsed().as_secs_f64();
     let per_tag = c.stats.requests.load(Relaxed) as f64 / inv.tags.len() as f64;
-    rows.push((format!("cold scan with config blobs (ages), no cache, concurrency {conc}"), rate, format!("{per_tag:.3} requests/tag")));
+    rows.push((
+        format!("cold scan with config blobs (ages), no cache, concurrency {conc}"),
+        rate,
+        format!("{per_tag:.3} requests/tag"),
+    ));
     let cache_dir = tempfile::tempdir().unwrap();
     let c = client(&url, conc);
     let t = Instant::now();

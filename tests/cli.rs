@@ -83,6 +83,27 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
         "no categories with candidates yet"
     );
     assert_eq!(r["plan"]["reclaimable_bytes"], 0);
+
+    // Without config blobs the ages are unknown: every category says the grace period did not apply.
+    std::fs::write(dir.path().join("config.yaml"), "registry:\n  fetch_config: false\n").unwrap();
+    let r = json(&bin(
+        &[
+            "report",
+            "--registry",
+            &url,
+            "--without",
+            "mongo",
+            "--without=kubernetes",
+        ],
+        dir.path(),
+    ));
+    let broken = r["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "broken-tags")
+        .unwrap();
+    assert!(broken["notes"].to_string().contains("fetch_config"), "{broken}");
 }
 
 #[test]

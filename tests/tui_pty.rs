@@ -89,7 +89,10 @@ fn filter_mark_confirm_cancel_and_quit_in_a_real_terminal() {
     s.wait_for("the shell prompt", |sc| sc.contains("READY$"));
     let bin = env!("CARGO_BIN_EXE_registry-cleaner");
     let log = std::env::temp_dir().join(format!("rc-pty-{}.log", std::process::id()));
-    s.literal(&format!("{bin} tui --demo --demo-tags 600 --log-file {}; echo EXITED:$?", log.display()));
+    s.literal(&format!(
+        "{bin} tui --demo --demo-tags 600 --log-file {}; echo EXITED:$?",
+        log.display()
+    ));
     s.keys(&["Enter"]);
     let screen = s.wait_for("the loaded UI", |sc| {
         sc.contains("keycloak ok") && sc.contains("Categories")

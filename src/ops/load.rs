@@ -179,7 +179,9 @@ pub async fn load_all(
     let mut categories = crate::plan::evaluate(&inventory, &data, &policy, now);
     if !settings.registry.fetch_config {
         for c in &mut categories {
-            c.notes.push("registry.fetch_config is off: image ages are unknown, so the grace period protected nothing".into());
+            c.notes.push(
+                "registry.fetch_config is off: image ages are unknown, so the grace period protected nothing".into(),
+            );
         }
     }
     let protections = crate::plan::evaluate::all_protections(&inventory, &data, &policy, now);
