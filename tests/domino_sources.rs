@@ -478,6 +478,18 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
     assert!(err.contains("mongo.host") && !err.contains("s3cret-pw"), "{err}");
 
     let kc = support::keycloak::KeycloakServer::start(&keycloak_seed(), 60);
+    // KEYCLOAK_HOST with the pre-17 `/auth/` path against a server without it still works.
+    let with_auth = KeycloakSettings {
+        host: format!("{}/auth/", kc.url),
+        ..keycloak_settings(&kc.url)
+    };
+    assert!(
+        !keycloak::load(&with_auth)
+            .await
+            .expect("falls back to the root path")
+            .is_empty()
+    );
+
     let bad = KeycloakSettings {
         password: Some("wrong-pw".into()),
         ..keycloak_settings(&kc.url)

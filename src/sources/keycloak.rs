@@ -228,7 +228,22 @@ fn describe(s: &KeycloakSettings, e: KeycloakError) -> String {
     text
 }
 
-/// Connects and reads every user.
+/// Connects and reads every user. `KEYCLOAK_HOST` may be given with or without the `/auth`
+/// path Keycloak used before version 17: when the server answers 404, the other form is tried.
 pub async fn load(settings: &KeycloakSettings) -> Result<Vec<KeycloakUser>, String> {
-    Directory::new(settings)?.users().await
+    match Directory::new(settings)?.users().await {
+        Err(e) if e.contains("404") => {
+            let base = settings.base_url();
+            let other = match base.strip_suffix("/auth") {
+                Some(root) => root.to_string(),
+                None => format!("{base}/auth"),
+            };
+            let retry = KeycloakSettings {
+                host: other,
+                ..settings.clone()
+            };
+            Directory::new(&retry)?.users().await.map_err(|_| e)
+        }
+        other => other,
+    }
 }
