@@ -265,7 +265,16 @@ fn main() {
     let c = client(&copy.url(), conc);
     let t = Instant::now();
     let items = rt
-        .block_on(execute(&c, ours, &verdicts, true, conc, None, &|_| {}))
+        .block_on(execute(
+            &c,
+            ours,
+            &verdicts,
+            &vec![vec![]; ours.len()],
+            true,
+            conc,
+            None,
+            &|_| {},
+        ))
         .expect("execute");
     let our_rate = items.len() as f64 / t.elapsed().as_secs_f64();
     let per = c.stats.requests.load(Relaxed) as f64 / items.len() as f64;

@@ -139,6 +139,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
     }
     let protected = protections(&fresh);
     let verdicts = recheck(&plan.manifests, &fresh.inventory, &protected);
+    let parents = crate::plan::recheck::planned_parents(&plan.manifests, &fresh.inventory);
     let go = verdicts.iter().filter(|v| **v == Verdict::Delete).count();
     if args.apply && !args.force && !confirm(go, plan.tags.len(), plan.reclaimable_bytes)? {
         return Err(CannotRun("not confirmed; nothing was deleted".into()).into());
@@ -170,6 +171,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         &client,
         &plan.manifests,
         &verdicts,
+        &parents,
         args.apply,
         settings.registry.concurrency,
         audit.as_ref(),
@@ -256,6 +258,15 @@ fn reclaimable_after(inv: &crate::model::Inventory, items: &[ItemOutcome]) -> u6
             ((inv.repo(rev.repo).name.as_str(), inv.digests.name(rev.manifest)), r)
         })
         .collect();
+    // A manifest this run did not remove (an index child whose DELETE failed or was skipped)
+    // stays linked: GC still marks its blobs.
+    for i in items {
+        if !matches!(i.outcome, Outcome::Deleted | Outcome::WouldDelete)
+            && let Some(r) = by_key.get(&(i.repository.as_str(), i.digest.as_str()))
+        {
+            engine.keep(*r);
+        }
+    }
     for i in items {
         if matches!(i.outcome, Outcome::Deleted | Outcome::WouldDelete)
             && let Some(r) = by_key.get(&(i.repository.as_str(), i.digest.as_str()))

@@ -55,10 +55,14 @@ pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String
 
 /// Runs the plan. `on_item` sees every outcome as it happens (TUI progress, stderr line).
 /// With `apply == false` nothing is deleted and `Delete` verdicts become `WouldDelete`.
+/// `parents[i]` lists the planned indexes that list manifest `i` (`recheck::planned_parents`):
+/// it is deleted only after every one of them is gone.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute(
     client: &RegistryClient,
     manifests: &[PlanManifest],
     verdicts: &[Verdict],
+    parents: &[Vec<usize>],
     apply: bool,
     concurrency: usize,
     audit: Option<&AuditLog>,
@@ -66,20 +70,21 @@ pub async fn execute(
 ) -> Result<Vec<ItemOutcome>, String> {
     let audit_err = |e: std::io::Error| format!("writing the audit log: {e}");
     let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
-    // Phase 1: everything that is not an index child; phase 2: children whose index is gone.
+    let no_parents = Vec::new();
+    let parents_of = |i: usize| parents.get(i).unwrap_or(&no_parents);
+    // Phase 1: manifests no planned index lists; phase 2: index children, once every planned
+    // index listing them is gone (a tagged child included).
     for phase in [false, true] {
         let jobs: Vec<usize> = (0..manifests.len())
-            .filter(|i| manifests[*i].child_of.is_some() == phase)
+            .filter(|i| (!parents_of(*i).is_empty() || manifests[*i].child_of.is_some()) == phase)
             .collect();
         let done: Vec<(usize, ItemOutcome)> = stream::iter(jobs)
             .map(|i| {
                 let m = &manifests[i];
-                let parent_gone = m.child_of.as_ref().is_none_or(|p| {
-                    results.iter().flatten().any(|r| {
-                        r.repository == m.repository
-                            && &r.digest == p
-                            && (r.is_gone() || !apply && r.outcome == Outcome::WouldDelete)
-                    })
+                let parent_gone = parents_of(i).iter().all(|p| {
+                    results[*p]
+                        .as_ref()
+                        .is_some_and(|r| r.is_gone() || !apply && r.outcome == Outcome::WouldDelete)
                 });
                 async move {
                     let outcome = match (&verdicts[i], parent_gone) {

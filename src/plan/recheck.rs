@@ -66,6 +66,54 @@ pub fn recheck(manifests: &[PlanManifest], fresh: &Inventory, protected: &HashMa
         .collect()
 }
 
+/// For each planned manifest, the planned manifests that are its parents (indexes listing it
+/// in the same repository, in the fresh data or by the plan's `child_of`). The executor deletes
+/// a manifest only after every one of them is gone, so an index never loses a child it keeps.
+pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec<usize>> {
+    let index_of = |repo: &str, digest: &str| {
+        manifests
+            .iter()
+            .position(|x| x.repository == repo && x.digest == digest)
+    };
+    manifests
+        .iter()
+        .map(|m| {
+            let mut out: Vec<usize> = Vec::new();
+            if let Some(p) = m.child_of.as_deref().and_then(|p| index_of(&m.repository, p)) {
+                out.push(p);
+            }
+            if let Some(rev) = find_rev(fresh, &m.repository, &m.digest) {
+                for p in &fresh.revision(rev).parents {
+                    let parent = fresh.digests.name(fresh.revision(*p).manifest);
+                    if let Some(i) = index_of(&m.repository, parent)
+                        && !out.contains(&i)
+                    {
+                        out.push(i);
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn find_rev(fresh: &Inventory, repo: &str, digest: &str) -> Option<crate::model::RevId> {
+    let repo = fresh.repo_by_name(repo)?;
+    let d = fresh.digests.get(digest)?;
+    fresh
+        .rev_ids()
+        .find(|r| fresh.revision(*r).repo == repo && fresh.revision(*r).manifest == d)
+}
+
+/// Whether the fresh scan could not tell where this tag points for a reason other than "it
+/// does not exist": then anything in its repository may be shared with it.
+fn unresolved(fresh: &Inventory, t: TagId) -> Option<&str> {
+    match &fresh.tag(t).state {
+        crate::model::TagState::Broken { digest: None, reason } if !reason.contains("HTTP 404") => Some(reason),
+        _ => None,
+    }
+}
+
 fn verdict(
     m: &PlanManifest,
     all: &[PlanManifest],
@@ -75,12 +123,17 @@ fn verdict(
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
     };
-    let digest = fresh.digests.get(&m.digest);
-    let rev = digest.and_then(|d| {
-        fresh
-            .rev_ids()
-            .find(|r| fresh.revision(*r).repo == repo && fresh.revision(*r).manifest == d)
-    });
+    let rev = find_rev(fresh, &m.repository, &m.digest);
+    let repo_tags: Vec<TagId> = fresh.tag_ids().filter(|t| fresh.tag(*t).repo == repo).collect();
+    // A tag the fresh scan could not resolve might point at this digest: deleting it by digest
+    // could take that tag along, so wait for a scan that sees it.
+    if let Some(t) = repo_tags.iter().find(|t| unresolved(fresh, **t).is_some()) {
+        return Verdict::Skip(format!(
+            "tag {} could not be read in the fresh scan ({}); not deleting anything it might share",
+            fresh.tag(*t).name,
+            unresolved(fresh, *t).unwrap_or_default()
+        ));
+    }
     // Planned tags that now point elsewhere.
     for tag in &m.tags {
         if let Some(t) = fresh.find_tag(&m.repository, tag) {
@@ -93,13 +146,25 @@ fn verdict(
             }
         }
     }
+    let points_here = |digest: &str| {
+        repo_tags
+            .iter()
+            .any(|t| fresh.tag_digest(*t).is_some_and(|d| fresh.digests.name(d) == digest))
+    };
     let Some(rev) = rev else {
-        // Nothing in the repository references the digest any more: deleted earlier. A child
-        // of a deleted index is not tagged, so it only shows through a surviving parent.
-        return if m.child_of.is_some() {
-            Verdict::Delete
-        } else {
-            Verdict::AlreadyDeleted
+        // A tag still points here but its manifest (or a child) could not be read: it exists.
+        if points_here(&m.digest) {
+            return Verdict::Skip("the manifest is still tagged but could not be read in the fresh scan".into());
+        }
+        return match &m.child_of {
+            // The child of an index: deleted only when that index is untagged (or gone).
+            Some(parent) if points_here(parent) => Verdict::Skip(format!(
+                "its index {parent} is still tagged (unreadable in the fresh scan)"
+            )),
+            // An index child is untagged, so it only shows through a parent that still exists.
+            Some(_) => Verdict::Delete,
+            // Nothing in the repository references the digest any more: deleted earlier.
+            None => Verdict::AlreadyDeleted,
         };
     };
     let planned: BTreeSet<&str> = m.tags.iter().map(String::as_str).collect();
@@ -128,4 +193,137 @@ fn verdict(
         }
     }
     Verdict::Delete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Blob, InventoryBuilder, Manifest, ManifestKind};
+
+    const R: &str = "dominodatalab/environment";
+
+    fn d(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn pm(digest: &str, tags: &[&str], child_of: Option<&str>) -> PlanManifest {
+        PlanManifest {
+            repository: R.into(),
+            digest: digest.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            index: child_of.is_none() && tags.is_empty(),
+            child_of: child_of.map(str::to_string),
+        }
+    }
+
+    /// An index `i` (tag "multi") over children `a` and `b`; `b` also tagged "b-only" when
+    /// `tag_child`; child `a` unreadable when `broken_child`; an extra tag per `extra`.
+    fn world(tag_child: bool, broken_child: bool, extra: Option<(&str, Option<char>, &str)>) -> Inventory {
+        let mut b = InventoryBuilder::new("t");
+        let repo = b.repo(R);
+        for c in ['a', 'b'] {
+            if broken_child && c == 'a' {
+                continue;
+            }
+            let digest = b.digest(&d(c));
+            let config = Blob {
+                digest: b.digest(&d(if c == 'a' { 'c' } else { 'e' })),
+                size: 1,
+            };
+            b.manifest(Manifest {
+                digest,
+                media_type: "m".into(),
+                size: 10,
+                kind: ManifestKind::Image { config, layers: vec![] },
+                created: None,
+            });
+        }
+        let idx = b.digest(&d('f'));
+        let children = ['a', 'b']
+            .iter()
+            .map(|c| {
+                (
+                    Blob {
+                        digest: b.digest(&d(*c)),
+                        size: 10,
+                    },
+                    None,
+                )
+            })
+            .collect();
+        b.manifest(Manifest {
+            digest: idx,
+            media_type: "i".into(),
+            size: 10,
+            kind: ManifestKind::Index { children },
+            created: None,
+        });
+        b.tag(repo, "multi", idx);
+        if tag_child {
+            let child = b.digest(&d('b'));
+            b.tag(repo, "b-only", child);
+        }
+        if let Some((name, digest, reason)) = extra {
+            let digest = digest.map(|c| b.digest(&d(c)));
+            b.broken_tag(repo, name, digest, reason);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn an_index_that_is_still_tagged_but_unreadable_is_skipped_with_its_children() {
+        let fresh = world(false, true, None);
+        let plan = [
+            pm(&d('f'), &["multi"], None),
+            pm(&d('a'), &[], Some(&d('f'))),
+            pm(&d('b'), &[], Some(&d('f'))),
+        ];
+        let v = recheck(&plan, &fresh, &HashMap::new());
+        assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+        assert!(matches!(&v[1], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+    }
+
+    #[test]
+    fn a_tag_the_fresh_scan_could_not_resolve_blocks_its_repository() {
+        let fresh = world(
+            false,
+            false,
+            Some(("mystery", None, "reading manifest: HTTP 500: boom")),
+        );
+        let plan = [pm(&d('f'), &["multi"], None)];
+        assert!(matches!(&recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Skip(r) if r.contains("mystery")));
+        // A tag that simply does not exist (404) is no obstacle.
+        let fresh = world(
+            false,
+            false,
+            Some(("gone", None, "reading manifest: HTTP 404 MANIFEST_UNKNOWN: x")),
+        );
+        assert_eq!(recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Delete);
+    }
+
+    #[test]
+    fn a_tagged_child_waits_for_every_planned_index_that_lists_it() {
+        let fresh = world(true, false, None);
+        let plan = [
+            pm(&d('f'), &["multi"], None),
+            pm(&d('b'), &["b-only"], None),
+            pm(&d('a'), &[], Some(&d('f'))),
+        ];
+        let parents = planned_parents(&plan, &fresh);
+        assert_eq!(parents, vec![vec![], vec![0], vec![0]]);
+        assert_eq!(
+            recheck(&plan, &fresh, &HashMap::new()),
+            vec![Verdict::Delete, Verdict::Delete, Verdict::Delete]
+        );
+    }
+
+    #[test]
+    fn a_gone_manifest_is_already_deleted_and_a_child_of_a_gone_index_is_deleted() {
+        let fresh = world(false, false, None);
+        let plan = [pm(&d('9'), &["old"], None), pm(&d('8'), &[], Some(&d('7')))];
+        assert_eq!(
+            recheck(&plan, &fresh, &HashMap::new()),
+            vec![Verdict::AlreadyDeleted, Verdict::Delete]
+        );
+    }
 }

@@ -137,6 +137,13 @@ impl SpaceEngine {
         self.refresh(rev.0);
     }
 
+    /// Keeps a revision alive whatever is selected, as if it had a tag of its own: an index
+    /// child whose DELETE failed stays linked, so GC still marks its blobs.
+    pub fn keep(&mut self, rev: RevId) {
+        self.tagged[rev.0 as usize] = true;
+        self.refresh(rev.0);
+    }
+
     pub fn clear(&mut self) {
         for r in 0..self.selected.len() {
             if self.selected[r] {

@@ -140,6 +140,7 @@ impl LiveBackend {
         }
         let protected = crate::headless::delete::protections(&fresh);
         let verdicts = recheck(&manifests, &fresh.inventory, &protected);
+        let parents = crate::plan::recheck::planned_parents(&manifests, &fresh.inventory);
         let audit = crate::ops::audit::AuditLog::open(&settings.output_dir.join("audit.jsonl"))?;
         let index_of = |repo: &str, digest: &str| {
             plan.items
@@ -163,6 +164,7 @@ impl LiveBackend {
             &client,
             &manifests,
             &verdicts,
+            &parents,
             true,
             settings.registry.concurrency,
             Some(&audit),

@@ -139,6 +139,9 @@ impl Window {
         if throttled || slow {
             self.cut(limiter, stats);
         } else if self.healthy.fetch_add(1, Ordering::Relaxed) + 1 >= self.limit.load(Ordering::Relaxed) * 4 {
+            // Every change of `limit` happens under the same lock as `cut`, so the number of
+            // permits in existence (available + held - debt) always equals `limit` (≥ 1).
+            let _guard = self.last_cut.lock().expect("window lock");
             self.healthy.store(0, Ordering::Relaxed);
             let cur = self.limit.load(Ordering::Relaxed);
             if cur < self.max && self.debt.load(Ordering::Relaxed) == 0 {
