@@ -80,10 +80,9 @@ pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
         }
     }
     let new_inv = b.finish();
-    let index = tag_index(&new_inv);
     let remap = |old: TagId| -> Option<TagId> {
         let t = inv.tag(old);
-        index.get(&(inv.repo(t.repo).name.as_str(), t.name.as_str())).copied()
+        new_inv.find_tag(&inv.repo(t.repo).name, &t.name)
     };
     let mut map: HashMap<TagId, TagId> = HashMap::new();
     for id in inv.tag_ids().filter(|t| !removed.contains(t)) {
@@ -136,18 +135,6 @@ enum Owner {
     Env(usize),
     Model(usize),
     Nobody,
-}
-
-/// `(repository, tag) → id` in one pass (`Inventory::find_tag` is a linear scan).
-pub fn tag_index(inv: &Inventory) -> HashMap<(&str, &str), TagId> {
-    inv.tag_ids()
-        .map(|id| {
-            (
-                (inv.repo(inv.tag(id).repo).name.as_str(), inv.tag(id).name.as_str()),
-                id,
-            )
-        })
-        .collect()
 }
 
 /// One environment or model as the demo's Mongo would describe it.
@@ -398,8 +385,7 @@ impl World {
             ..
         } = self;
         let inv = b.finish();
-        let index = tag_index(&inv);
-        let resolve = |repo: &str, tag: &str| index.get(&(repo, tag)).copied();
+        let resolve = |repo: &str, tag: &str| inv.find_tag(repo, tag);
         let mut labels_by_id = HashMap::new();
         for ((repo, tag), label) in labels {
             if let Some(id) = resolve(&repo, &tag) {

@@ -82,12 +82,9 @@ impl Selection {
 
     /// Re-applies marks made on `old` to `new` by `repository:tag` (ids change on reload).
     pub fn carry_over(&mut self, old: &Inventory, prev: &Selection, new: &Inventory) {
-        let index = crate::demo::tag_index(new);
         let find = |t: TagId| {
             let tag = old.tag(t);
-            index
-                .get(&(old.repo(tag.repo).name.as_str(), tag.name.as_str()))
-                .copied()
+            new.find_tag(&old.repo(tag.repo).name, &tag.name)
         };
         for (r, cat) in &prev.revs {
             if let Some(t) = old.revision(*r).tags.first().and_then(|t| find(*t)) {

@@ -125,6 +125,7 @@ pub struct Inventory {
     pub revisions: Vec<Revision>,
     manifests: Vec<Manifest>,
     manifest_index: HashMap<DigestId, usize>,
+    rev_index: HashMap<(RepoId, DigestId), RevId>,
 }
 
 impl Inventory {
@@ -152,12 +153,24 @@ impl Inventory {
     pub fn repo_by_name(&self, name: &str) -> Option<RepoId> {
         self.repos.iter().position(|r| r.name == name).map(|i| RepoId(i as u32))
     }
+    /// `InventoryBuilder::finish` stores tags sorted by (repository, name), so lookups are
+    /// binary searches rather than scans of every tag.
     pub fn find_tag(&self, repo: &str, tag: &str) -> Option<TagId> {
         let repo = self.repo_by_name(repo)?;
         self.tags
-            .iter()
-            .position(|t| t.repo == repo && t.name == tag)
+            .binary_search_by(|t| (t.repo, t.name.as_str()).cmp(&(repo, tag)))
+            .ok()
             .map(|i| TagId(i as u32))
+    }
+    /// The tags of one repository (a contiguous, name-sorted range).
+    pub fn repo_tags(&self, repo: RepoId) -> impl Iterator<Item = TagId> + use<> {
+        let start = self.tags.partition_point(|t| t.repo < repo);
+        let end = self.tags.partition_point(|t| t.repo <= repo);
+        (start..end).map(|i| TagId(i as u32))
+    }
+    /// The revision of `digest` in `repo`, if anything there references it.
+    pub fn find_revision(&self, repo: RepoId, digest: DigestId) -> Option<RevId> {
+        self.rev_index.get(&(repo, digest)).copied()
     }
     /// The digest a tag points at, broken tags included when the digest is known.
     pub fn tag_digest(&self, id: TagId) -> Option<DigestId> {
@@ -272,6 +285,7 @@ impl InventoryBuilder {
             }
             self.inv.tags.push(Tag { repo, name, state });
         }
+        self.inv.rev_index = revs;
         self.inv
     }
 

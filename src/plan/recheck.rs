@@ -60,10 +60,36 @@ pub fn validate(report: &Report, registry: &str, fingerprint: Option<&str>, now:
 
 /// Verdicts for every planned manifest, in plan order.
 pub fn recheck(manifests: &[PlanManifest], fresh: &Inventory, protected: &HashMap<TagId, Vec<String>>) -> Vec<Verdict> {
+    let facts = Facts::new(fresh);
     manifests
         .iter()
-        .map(|m| verdict(m, manifests, fresh, protected))
+        .map(|m| verdict(m, manifests, fresh, &facts, protected))
         .collect()
+}
+
+/// What every verdict needs about the fresh tags, gathered in one pass over them.
+struct Facts {
+    /// Per repository, a tag whose digest the fresh scan could not learn (other than 404).
+    unresolved: HashMap<crate::model::RepoId, TagId>,
+    /// (repository, digest) pairs some tag points at, unreadable manifests included.
+    pointed: std::collections::HashSet<(crate::model::RepoId, crate::model::DigestId)>,
+}
+
+impl Facts {
+    fn new(fresh: &Inventory) -> Facts {
+        let mut unresolved = HashMap::new();
+        let mut pointed = std::collections::HashSet::new();
+        for t in fresh.tag_ids() {
+            let repo = fresh.tag(t).repo;
+            if unresolved_reason(fresh, t).is_some() {
+                unresolved.entry(repo).or_insert(t);
+            }
+            if let Some(d) = fresh.tag_digest(t) {
+                pointed.insert((repo, d));
+            }
+        }
+        Facts { unresolved, pointed }
+    }
 }
 
 /// For each planned manifest, the planned manifests that are its parents (indexes listing it
@@ -107,7 +133,7 @@ fn find_rev(fresh: &Inventory, repo: &str, digest: &str) -> Option<crate::model:
 
 /// Whether the fresh scan could not tell where this tag points for a reason other than "it
 /// does not exist": then anything in its repository may be shared with it.
-fn unresolved(fresh: &Inventory, t: TagId) -> Option<&str> {
+fn unresolved_reason(fresh: &Inventory, t: TagId) -> Option<&str> {
     match &fresh.tag(t).state {
         crate::model::TagState::Broken { digest: None, reason } if !reason.contains("HTTP 404") => Some(reason),
         _ => None,
@@ -118,20 +144,20 @@ fn verdict(
     m: &PlanManifest,
     all: &[PlanManifest],
     fresh: &Inventory,
+    facts: &Facts,
     protected: &HashMap<TagId, Vec<String>>,
 ) -> Verdict {
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
     };
     let rev = find_rev(fresh, &m.repository, &m.digest);
-    let repo_tags: Vec<TagId> = fresh.tag_ids().filter(|t| fresh.tag(*t).repo == repo).collect();
     // A tag the fresh scan could not resolve might point at this digest: deleting it by digest
     // could take that tag along, so wait for a scan that sees it.
-    if let Some(t) = repo_tags.iter().find(|t| unresolved(fresh, **t).is_some()) {
+    if let Some(t) = facts.unresolved.get(&repo) {
         return Verdict::Skip(format!(
             "tag {} could not be read in the fresh scan ({}); not deleting anything it might share",
             fresh.tag(*t).name,
-            unresolved(fresh, *t).unwrap_or_default()
+            unresolved_reason(fresh, *t).unwrap_or_default()
         ));
     }
     // Planned tags that now point elsewhere.
@@ -147,9 +173,10 @@ fn verdict(
         }
     }
     let points_here = |digest: &str| {
-        repo_tags
-            .iter()
-            .any(|t| fresh.tag_digest(*t).is_some_and(|d| fresh.digests.name(d) == digest))
+        fresh
+            .digests
+            .get(digest)
+            .is_some_and(|d| facts.pointed.contains(&(repo, d)))
     };
     let Some(rev) = rev else {
         // A tag still points here but its manifest (or a child) could not be read: it exists.
