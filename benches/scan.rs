@@ -240,6 +240,8 @@ fn main() {
                 tags: rev.tags.iter().map(|t| inv.tag(*t).name.clone()).collect(),
                 index: false,
                 child_of: None,
+                categories: vec![],
+                kind: None,
             }
         })
         .collect();
@@ -273,9 +275,9 @@ fn main() {
             true,
             conc,
             None,
-            &|_| {},
+            &|_, _| {},
         ))
-        .expect("execute");
+        .items;
     let our_rate = items.len() as f64 / t.elapsed().as_secs_f64();
     let per = c.stats.requests.load(Relaxed) as f64 / items.len() as f64;
     rows.push((

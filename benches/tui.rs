@@ -46,7 +46,7 @@ fn main() {
     let data = demo_dataset(7, tags);
     let gen_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    update(&mut app, Msg::Loaded(Box::new(DatasetMsg(data))));
+    update(&mut app, Msg::Loaded(0, Box::new(DatasetMsg(data))));
     terminal.draw(|f| ui::draw(f, &app, &mut ui)).expect("draw");
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
 

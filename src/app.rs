@@ -7,7 +7,7 @@ mod selection;
 pub mod tree;
 
 pub use keymap::{Action, KeyContext};
-pub use mode::{Button, Confirm, Execution, Mode, Outcome, Plan, PlanItem, Summary};
+pub use mode::{Button, Confirm, Execution, Mode, Outcome, Plan, PlanItem, Recheck, RunEnd, Summary};
 pub use selection::Selection;
 pub use tree::{Cursor, Matcher, NodeId, SortKey, TreeView};
 
@@ -27,13 +27,16 @@ pub enum Msg {
     SourceStatus(SourceKind, SourceStatus),
     /// Progress of a source still loading (e.g. "812/2005 tags, 950/s, ETA 1s").
     Progress(SourceKind, String),
-    Loaded(Box<DatasetMsg>),
-    LoadFailed(String),
+    /// A load finished; the number is the generation of the `Cmd::Load` that asked for it.
+    Loaded(u64, Box<DatasetMsg>),
+    LoadFailed(u64, String),
     ItemDone {
         index: usize,
         outcome: Outcome,
     },
-    ExecutionFinished,
+    /// The running deletion started a step ("loading fresh data ...").
+    RunStep(String),
+    ExecutionFinished(RunEnd),
     PlanWritten(Result<String, String>),
 }
 
@@ -47,12 +50,32 @@ impl PartialEq for DatasetMsg {
     }
 }
 
+/// A report inside a command (compared by its plan in tests).
+#[derive(Debug, Clone)]
+pub struct ReportMsg(pub crate::report::json::Report);
+
+impl std::ops::Deref for ReportMsg {
+    type Target = crate::report::json::Report;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl PartialEq for ReportMsg {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.plan == other.0.plan
+    }
+}
+
 /// Something the app wants done outside itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
-    Load,
+    /// Load every source; a newer generation supersedes an older one still running.
+    Load(u64),
+    /// Run exactly this frozen plan (its `core`).
     Execute(Box<Plan>),
-    WritePlan(PathBuf, Box<Plan>),
+    /// Write this report (its plan frozen from the data on screen) to the file.
+    WritePlan(PathBuf, Box<ReportMsg>),
     Quit,
 }
 
@@ -73,6 +96,10 @@ pub struct AppConfig {
     pub log_path: Option<String>,
     pub plan_path: String,
     pub mongo_cleanup: bool,
+    /// The settings fingerprint plans are bound to (`ops::connect::settings_fingerprint`).
+    pub fingerprint: String,
+    /// Sources turned off on purpose, recorded in written plans.
+    pub without: Vec<SourceKind>,
 }
 
 /// A loaded dataset with the engine and marks that belong to it.
@@ -119,6 +146,8 @@ pub struct App {
     pub notice: Option<String>,
     /// First outcome line shown in the execution view.
     pub outcome_scroll: usize,
+    /// Generation of the newest load asked for; results of older ones are dropped.
+    pub load_generation: u64,
 }
 
 impl App {
@@ -144,7 +173,17 @@ impl App {
             spinner: 0,
             notice: None,
             outcome_scroll: 0,
+            load_generation: 0,
         }
+    }
+
+    /// Asks for a load that supersedes every earlier one.
+    pub fn start_load(&mut self) -> Cmd {
+        self.load_generation += 1;
+        for s in self.sources.values_mut() {
+            *s = SourceStatus::Loading;
+        }
+        Cmd::Load(self.load_generation)
     }
 
     /// Whether the loop should tick (spinner, progress).
@@ -224,11 +263,15 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Cmd> {
             app.progress.insert(kind, text);
             None
         }
-        Msg::Loaded(dataset) => {
+        Msg::Loaded(generation, _) | Msg::LoadFailed(generation, _) if generation != app.load_generation => {
+            tracing::debug!("dropping the result of superseded load {generation}");
+            None
+        }
+        Msg::Loaded(_, dataset) => {
             loaded(app, dataset.0);
             None
         }
-        Msg::LoadFailed(reason) => {
+        Msg::LoadFailed(_, reason) => {
             for status in app.sources.values_mut() {
                 if *status == SourceStatus::Loading {
                     *status = SourceStatus::Failed(reason.clone());
@@ -245,7 +288,13 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Cmd> {
             }
             None
         }
-        Msg::ExecutionFinished => execution_finished(app),
+        Msg::RunStep(text) => {
+            if let Mode::Executing(exec) = &mut app.mode {
+                exec.step = Some(text);
+            }
+            None
+        }
+        Msg::ExecutionFinished(end) => execution_finished(app, end),
         Msg::PlanWritten(result) => {
             app.notice = Some(match result {
                 Ok(path) => format!("plan written to {path}"),
@@ -337,16 +386,21 @@ fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
             app.sort = app.sort.next();
             app.rebuild_view();
         }
-        Action::Reload => {
-            for s in app.sources.values_mut() {
-                *s = SourceStatus::Loading;
-            }
-            return Some(Cmd::Load);
-        }
+        Action::Reload => return Some(app.start_load()),
         Action::RequestDelete => request_delete(app),
         Action::WritePlan => {
+            // Frozen from the data on screen and written as it is: the file and the screen
+            // can never disagree, whatever reloads later.
             let plan = build_plan(app)?;
-            return Some(Cmd::WritePlan(PathBuf::from(&app.config.plan_path), Box::new(plan)));
+            let data = app.data.as_ref()?;
+            let report = crate::report::json::build(
+                &data.dataset,
+                &[],
+                &crate::report::json::PlanInput::Frozen(Box::new(plan.core)),
+                &app.config.fingerprint,
+                &app.config.without,
+            );
+            return Some(Cmd::WritePlan(PathBuf::from(&app.config.plan_path), Box::new(ReportMsg(report))));
         }
         Action::Help => app.overlay = Some(Overlay::Help),
         Action::Quit | Action::ForceQuit => return Some(Cmd::Quit),
@@ -467,8 +521,12 @@ fn loaded(app: &mut App, dataset: Dataset) {
         category_bytes,
     });
     app.load_error = None;
-    if let Mode::Confirm(c) = &mut app.mode {
-        c.stale = true;
+    if let (Mode::Confirm(c), Some(data)) = (&mut app.mode, &app.data) {
+        // The plan stays exactly as confirmed-to-be; say what the newer data makes of it and
+        // ask again.
+        c.stale = Some(recheck_on(&c.plan, &data.dataset));
+        c.typed.clear();
+        c.focus = Button::Cancel;
     }
     app.rebuild_view();
 }
@@ -505,7 +563,10 @@ fn build_plan(app: &mut App) -> Option<Plan> {
         return None;
     }
     let visible: std::collections::HashSet<TagId> = app.view.all_rows().map(|r| r.tag).collect();
-    Some(data.selection.plan(&data.dataset, &visible, app.config.mongo_cleanup))
+    Some(
+        data.selection
+            .plan(&data.dataset, &visible, app.config.mongo_cleanup, &app.config.fingerprint),
+    )
 }
 
 fn request_delete(app: &mut App) {
@@ -517,7 +578,7 @@ fn request_delete(app: &mut App) {
             plan,
             focus: Button::Cancel,
             typed: String::new(),
-            stale: false,
+            stale: None,
         });
     }
 }
@@ -533,7 +594,10 @@ fn update_confirm(app: &mut App, action: Action) -> Option<Cmd> {
                 Button::Delete => Button::Cancel,
             }
         }
-        Action::ToggleMongo => confirm.plan.mongo_cleanup = !confirm.plan.mongo_cleanup,
+        Action::ToggleMongo => {
+            let on = !confirm.plan.mongo_cleanup;
+            confirm.plan.set_mongo_cleanup(on);
+        }
         Action::Confirm
             if confirm.focus == Button::Delete && confirm.typed.trim() == confirm.plan.confirmation_word() =>
         {
@@ -543,6 +607,7 @@ fn update_confirm(app: &mut App, action: Action) -> Option<Cmd> {
                 plan: plan.clone(),
                 outcomes,
                 summary: None,
+                step: None,
             });
             app.outcome_scroll = 0;
             return Some(Cmd::Execute(Box::new(plan)));
@@ -566,33 +631,22 @@ fn scroll_outcomes(app: &mut App, action: Action) -> Option<Cmd> {
     None
 }
 
-fn execution_finished(app: &mut App) -> Option<Cmd> {
+fn execution_finished(app: &mut App, end: RunEnd) -> Option<Cmd> {
     let Mode::Executing(exec) = &mut app.mode else {
         return None;
     };
-    let mut summary = Summary::default();
-    let mut deleted_revs = vec![];
-    for (item, outcome) in exec.plan.items.iter().zip(&exec.outcomes) {
+    let mut summary = Summary {
+        reclaimable_bytes: end.reclaimable_bytes,
+        notes: end.notes,
+        ..Summary::default()
+    };
+    for outcome in &exec.outcomes {
         match outcome {
-            Some(Outcome::Deleted) => {
-                summary.deleted += 1;
-                deleted_revs.extend(item.rev);
-            }
-            Some(Outcome::WouldDelete) => {
-                summary.would_delete += 1;
-                deleted_revs.extend(item.rev);
-            }
+            Some(Outcome::Deleted) => summary.deleted += 1,
+            Some(Outcome::WouldDelete) => summary.would_delete += 1,
             Some(Outcome::Failed(_)) => summary.failed += 1,
             Some(Outcome::Skipped(_)) | None => summary.skipped += 1,
         }
-    }
-    if let Some(data) = &app.data {
-        let mut engine = data.selection.engine().clone();
-        engine.clear();
-        for r in deleted_revs {
-            engine.set_selected(r, true);
-        }
-        summary.reclaimable_bytes = engine.reclaimable();
     }
     let real = summary.deleted > 0;
     exec.summary = Some(summary);
@@ -602,7 +656,32 @@ fn execution_finished(app: &mut App) -> Option<Cmd> {
         d.selection.clear();
     }
     // The registry changed: read it again behind the summary.
-    real.then_some(Cmd::Load)
+    real.then(|| app.start_load())
+}
+
+/// The frozen plan re-checked on a newer dataset: the same pure re-check the run performs.
+fn recheck_on(plan: &Plan, ds: &Dataset) -> Recheck {
+    use crate::plan::recheck::{Verdict, recheck};
+    let protected: HashMap<TagId, Vec<String>> = ds.protections.iter().map(|(t, r)| (*t, r.clone())).collect();
+    let verdicts = recheck(&plan.core.manifests, &ds.inventory, &protected);
+    let mut out = Recheck::default();
+    for (m, v) in plan.core.manifests.iter().zip(&verdicts) {
+        match v {
+            Verdict::Delete => out.delete += 1,
+            Verdict::AlreadyDeleted => out.already_gone += 1,
+            Verdict::Skip(why) => {
+                out.skipped_count += 1;
+                if out.skipped.len() < 3 {
+                    out.skipped.push(format!("{}@{}: {why}", m.repository, short_digest(&m.digest)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn short_digest(d: &str) -> &str {
+    d.get(..19).unwrap_or(d)
 }
 
 #[cfg(test)]

@@ -87,11 +87,11 @@ pub enum Command {
     /// Write the cleanup report (categories, candidates, protected tags, plan) as JSON.
     Report(ReportArgs),
     /// Delete what a plan lists (dry run unless --apply), re-checking everything first.
-    Delete(crate::headless::delete::DeleteArgs),
+    Delete(DeleteArgs),
     /// Re-insert the Mongo documents that `delete --mongo-cleanup` backed up (idempotent).
-    Restore(crate::headless::maintenance::RestoreArgs),
+    Restore(RestoreArgs),
     /// Garbage-collect the in-cluster registry (read-only mode on, GC, read-only mode off).
-    Gc(crate::headless::maintenance::GcArgs),
+    Gc(GcArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -161,6 +161,72 @@ impl TuiArgs {
             demo_tags: 3000,
             demo_seed: 42,
             ..TuiArgs::default()
+        }
+    }
+}
+
+#[derive(Debug, Args, Default)]
+pub struct DeleteArgs {
+    /// The plan: a `report` JSON or a file written from the TUI (`w`).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Really delete (default is a dry run that re-checks and prints what would happen).
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation (required with --apply when stdin is not a terminal).
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete the Mongo records of images whose deletion succeeded (backed up first).
+    #[arg(long)]
+    pub mongo_cleanup: bool,
+    /// Where --mongo-cleanup backs up every document before deleting it (JSON Lines; default:
+    /// <analysis.output_dir>/mongo-backup-<time>.jsonl). `registry-cleaner restore` reads it.
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Refuse plans with more than N tags.
+    #[arg(long, value_name = "N")]
+    pub max_delete: Option<usize>,
+    /// Refuse plans that reclaim more than B bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes: Option<u64>,
+    /// Where to write the results JSON (default: stdout).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Audit log (JSON Lines; default: <analysis.output_dir>/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup file written by `delete --mongo-cleanup` (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub backup: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    /// Print the steps without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for a Ready registry pod after each change (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub ready_timeout_secs: u64,
+    /// How often to look for a Ready pod (milliseconds).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub poll_ms: u64,
+    /// Skip measuring the storage with `du` before and after.
+    #[arg(long)]
+    pub no_measure: bool,
+}
+
+impl From<&GcArgs> for crate::ops::gc::GcOptions {
+    fn from(a: &GcArgs) -> Self {
+        crate::ops::gc::GcOptions {
+            dry_run: a.dry_run,
+            ready_timeout_secs: a.ready_timeout_secs,
+            poll_ms: a.poll_ms,
+            no_measure: a.no_measure,
         }
     }
 }

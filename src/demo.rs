@@ -8,7 +8,7 @@ use crate::model::{Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, Ob
 use crate::plan::category::broken_tags;
 use crate::plan::{Candidate, CategoryId, CategoryResult, ProtectedTag};
 use crate::world::splitmix;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// The demo's "now" (2025-10-09); creation times are before it.
 pub const DEMO_EPOCH: i64 = 1_760_000_000;
@@ -58,77 +58,6 @@ pub fn demo_dataset(seed: u64, tags: usize) -> Dataset {
     w.finish()
 }
 
-/// Rebuilds `dataset` without `removed` tags (what a deletion did), remapping labels and
-/// categories to the new tag ids. Used by `--demo` to apply deletions in memory only.
-pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
-    let inv = &dataset.inventory;
-    let mut b = InventoryBuilder::new(&inv.registry);
-    for d in 0..inv.digests.len() {
-        b.digest(inv.digests.name(crate::model::DigestId(d as u32)));
-    }
-    for r in &inv.repos {
-        b.repo(&r.name);
-    }
-    for m in inv.manifests() {
-        b.manifest(m.clone());
-    }
-    for id in inv.tag_ids().filter(|t| !removed.contains(t)) {
-        let t = inv.tag(id);
-        match &t.state {
-            crate::model::TagState::Ok(r) => b.tag(t.repo, &t.name, inv.revision(*r).manifest),
-            crate::model::TagState::Broken { digest, reason } => b.broken_tag(t.repo, &t.name, *digest, reason),
-        }
-    }
-    let new_inv = b.finish();
-    let remap = |old: TagId| -> Option<TagId> {
-        let t = inv.tag(old);
-        new_inv.find_tag(&inv.repo(t.repo).name, &t.name)
-    };
-    let mut map: HashMap<TagId, TagId> = HashMap::new();
-    for id in inv.tag_ids().filter(|t| !removed.contains(t)) {
-        if let Some(n) = remap(id) {
-            map.insert(id, n);
-        }
-    }
-    let categories = dataset
-        .categories
-        .iter()
-        .map(|c| CategoryResult {
-            records: c.records.clone(),
-            protected_records: c.protected_records.clone(),
-            notes: c.notes.clone(),
-            id: c.id,
-            status: c.status.clone(),
-            candidates: c
-                .candidates
-                .iter()
-                .filter_map(|x| map.get(&x.tag).map(|t| Candidate { tag: *t, ..x.clone() }))
-                .collect(),
-            protected: c
-                .protected
-                .iter()
-                .filter_map(|x| map.get(&x.tag).map(|t| ProtectedTag { tag: *t, ..x.clone() }))
-                .collect(),
-        })
-        .collect();
-    let labels = dataset
-        .labels
-        .iter()
-        .filter_map(|(k, v)| map.get(k).map(|n| (*n, v.clone())))
-        .collect();
-    Dataset {
-        inventory: new_inv,
-        sources: dataset.sources.clone(),
-        categories,
-        labels,
-        protections: dataset
-            .protections
-            .iter()
-            .filter_map(|(k, v)| map.get(k).map(|n| (*n, v.clone())))
-            .collect(),
-        generated_at: dataset.generated_at,
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Owner {
@@ -568,8 +497,8 @@ mod tests {
     #[test]
     fn removing_tags_keeps_labels_and_categories_consistent() {
         let a = demo_dataset(7, 200);
-        let gone: HashSet<TagId> = a.categories[0].candidates.iter().map(|c| c.tag).collect();
-        let b = without_tags(&a, &gone);
+        let gone: std::collections::HashSet<TagId> = a.categories[0].candidates.iter().map(|c| c.tag).collect();
+        let b = crate::tui::demo_world::without_tags(&a, &gone);
         assert_eq!(b.inventory.tags.len(), a.inventory.tags.len() - gone.len());
         assert!(b.categories[0].candidates.is_empty());
         assert!(b.labels.len() >= a.labels.len() - gone.len());

@@ -122,6 +122,12 @@ async fn run_tui(settings: &Settings, args: &TuiArgs, log_path: std::path::PathB
         demo: args.demo,
         log_path: Some(log_path),
         plan_path: args.plan_output.clone(),
+        fingerprint: if args.demo {
+            "demo".into()
+        } else {
+            registry_cleaner::ops::connect::settings_fingerprint(settings)
+        },
+        without: settings.without.iter().copied().collect(),
         ..TuiOptions::default()
     };
     if args.demo {

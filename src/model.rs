@@ -4,6 +4,8 @@
 pub mod digest;
 pub mod domino;
 pub mod ids_file;
+pub mod secret;
+pub mod timefmt;
 pub mod image;
 pub mod inventory;
 pub mod users;

@@ -2,6 +2,8 @@
 //! and executing plans (the only code that deletes).
 
 pub mod audit;
+pub mod connect;
+pub mod delete_run;
 pub mod execute;
 pub mod gc;
 pub mod load;

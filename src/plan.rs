@@ -3,6 +3,8 @@
 
 pub mod categories;
 pub mod category;
+pub mod dataset;
+pub mod deletion;
 pub mod evaluate;
 pub mod inputs;
 pub mod lookup;

@@ -2,7 +2,7 @@
 //! tick (only while loading or executing); drain everything pending, update, then draw once.
 //! The worker task turns [`Cmd`]s into effects through the injected [`Loader`] and [`Executor`].
 
-use crate::app::{self, App, AppConfig, Cmd, DatasetMsg, Msg, Outcome, Plan, keymap};
+use crate::app::{self, App, AppConfig, Cmd, DatasetMsg, Msg, Outcome, Plan, RunEnd, keymap};
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::ui::{self, Theme, UiState};
 use anyhow::Context as _;
@@ -25,6 +25,9 @@ pub struct TuiOptions {
     /// Where `w` writes the plan JSON.
     pub plan_path: PathBuf,
     pub mongo_cleanup: bool,
+    /// The settings fingerprint plans are bound to, and sources off on purpose.
+    pub fingerprint: String,
+    pub without: Vec<SourceKind>,
     /// `None`: colour unless `NO_COLOR` is set.
     pub color: Option<bool>,
     /// Performs `Cmd::Execute`; `None` runs a dry run through the same messages.
@@ -39,6 +42,8 @@ impl Default for TuiOptions {
             log_path: None,
             plan_path: PathBuf::from("registry-cleaner-plan.json"),
             mongo_cleanup: false,
+            fingerprint: String::new(),
+            without: Vec::new(),
             color: None,
             executor: None,
         }
@@ -50,6 +55,9 @@ impl Default for TuiOptions {
 pub struct Progress(UnboundedSender<Msg>);
 
 impl Progress {
+    pub fn new(tx: UnboundedSender<Msg>) -> Progress {
+        Progress(tx)
+    }
     pub fn source(&self, kind: SourceKind, status: SourceStatus) {
         let _ = self.0.send(Msg::SourceStatus(kind, status));
     }
@@ -59,6 +67,10 @@ impl Progress {
     }
     pub fn item(&self, index: usize, outcome: Outcome) {
         let _ = self.0.send(Msg::ItemDone { index, outcome });
+    }
+    /// The running deletion started a step.
+    pub fn step(&self, text: &str) {
+        let _ = self.0.send(Msg::RunStep(text.to_string()));
     }
 }
 
@@ -77,29 +89,34 @@ where
     }
 }
 
-/// Executes a confirmed plan, reporting one outcome per item (by index into `plan.items`),
+/// Executes a confirmed plan — exactly `plan.core`, never a plan rebuilt from newer data —
+/// reporting one outcome per item (by index into `plan.items`, which is `plan.core.manifests`),
 /// and writes plans for `w`.
 pub trait Executor: Send + Sync {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()>;
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd>;
 
-    /// Writes the plan file; backends that hold the dataset write the `report` JSON, which
-    /// `registry-cleaner delete --plan` executes.
-    fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
-        async move { write_plan(&path, &plan).await }.boxed()
+    /// Writes the `report` JSON `w` froze, which `registry-cleaner delete --plan` executes.
+    fn write_plan(&self, path: PathBuf, report: crate::report::json::Report) -> BoxFuture<'static, anyhow::Result<()>> {
+        async move { write_plan(&path, &report).await }.boxed()
     }
 }
 
 pub mod backend;
+pub mod demo_world;
 
 /// Deletes nothing: every item is reported as "would delete".
 pub struct DryRun;
 
 impl Executor for DryRun {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
         async move {
             for i in 0..plan.items.len() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 progress.item(i, Outcome::WouldDelete);
+            }
+            RunEnd {
+                reclaimable_bytes: plan.core.reclaimable_bytes,
+                notes: vec!["dry run: nothing was deleted".into()],
             }
         }
         .boxed()
@@ -137,7 +154,7 @@ impl Loader for DemoWorld {
                     .map_err(|_| anyhow::anyhow!("demo dataset poisoned"))?;
                 if slot.is_none() {
                     *slot = Some(
-                        crate::world::bundle::demo_dataset(world.seed, world.tags)
+                        demo_world::demo_dataset(world.seed, world.tags)
                             .map_err(|e| anyhow::anyhow!("demo dataset: {e}"))?,
                     );
                 }
@@ -155,28 +172,26 @@ impl Loader for DemoWorld {
 }
 
 impl Executor for DemoWorld {
-    fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
-        let data = self.data.lock().ok().and_then(|d| d.clone());
-        async move {
-            let ds = data.ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
-            backend::write_report_plan(&ds, &plan, &path, "demo", &[])
-        }
-        .boxed()
-    }
-
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
         let world = self.data.clone();
         async move {
-            let mut gone = HashSet::new();
-            for (i, item) in plan.items.iter().enumerate() {
+            for i in 0..plan.items.len() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                gone.extend(item.tag_ids.iter().copied());
                 progress.item(i, Outcome::Deleted);
             }
+            // The plan names tags, not ids: find them in the dataset as it is now.
             if let Ok(mut slot) = world.lock()
                 && let Some(d) = slot.as_mut()
             {
-                *d = crate::demo::without_tags(d, &gone);
+                let inv = &d.inventory;
+                let gone: HashSet<_> = (plan.core.manifests.iter())
+                    .flat_map(|m| m.tags.iter().filter_map(|t| inv.find_tag(&m.repository, t)))
+                    .collect();
+                *d = demo_world::without_tags(d, &gone);
+            }
+            RunEnd {
+                reclaimable_bytes: plan.core.reclaimable_bytes,
+                notes: vec!["demo: only the in-memory dataset changed".into()],
             }
         }
         .boxed()
@@ -195,6 +210,8 @@ pub async fn run_tui(opts: TuiOptions, loader: Arc<dyn Loader>) -> anyhow::Resul
         log_path: opts.log_path.as_ref().map(|p| p.display().to_string()),
         plan_path: opts.plan_path.display().to_string(),
         mongo_cleanup: opts.mongo_cleanup,
+        fingerprint: opts.fingerprint.clone(),
+        without: opts.without.clone(),
     };
     let executor = opts.executor.clone().unwrap_or_else(|| Arc::new(DryRun));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -233,7 +250,7 @@ async fn event_loop(
     let (msg_tx, mut msg_rx) = unbounded_channel();
     let (cmd_tx, cmd_rx) = unbounded_channel();
     let worker = tokio::spawn(worker(cmd_rx, msg_tx, loader, executor));
-    let _ = cmd_tx.send(Cmd::Load);
+    let _ = cmd_tx.send(app.start_load());
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(120));
     terminal
@@ -276,35 +293,41 @@ async fn event_loop(
     Ok(())
 }
 
-async fn worker(
+/// Turns commands into effects. Loads are single-flight: a newer `Cmd::Load` aborts the one
+/// still running (loads only read), and the app drops any result whose generation is old.
+pub async fn worker(
     mut cmds: UnboundedReceiver<Cmd>,
     tx: UnboundedSender<Msg>,
     loader: Arc<dyn Loader>,
     executor: Arc<dyn Executor>,
 ) {
+    let mut current_load: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(cmd) = cmds.recv().await {
         let tx = tx.clone();
         match cmd {
-            Cmd::Load => {
+            Cmd::Load(generation) => {
+                if let Some(old) = current_load.take() {
+                    old.abort();
+                }
                 let fut = loader.load(Progress(tx.clone()));
-                tokio::spawn(async move {
+                current_load = Some(tokio::spawn(async move {
                     let msg = match fut.await {
-                        Ok(d) => Msg::Loaded(Box::new(DatasetMsg(d))),
-                        Err(e) => Msg::LoadFailed(format!("{e:#}")),
+                        Ok(d) => Msg::Loaded(generation, Box::new(DatasetMsg(d))),
+                        Err(e) => Msg::LoadFailed(generation, format!("{e:#}")),
                     };
                     let _ = tx.send(msg);
-                });
+                }));
             }
             Cmd::Execute(plan) => {
                 let fut = executor.execute(*plan, Progress(tx.clone()));
                 tokio::spawn(async move {
-                    fut.await;
-                    let _ = tx.send(Msg::ExecutionFinished);
+                    let end = fut.await;
+                    let _ = tx.send(Msg::ExecutionFinished(end));
                 });
             }
-            Cmd::WritePlan(path, plan) => {
+            Cmd::WritePlan(path, report) => {
                 let shown = path.display().to_string();
-                let result = executor.write_plan(path, *plan).await.map(|()| shown);
+                let result = executor.write_plan(path, report.0).await.map(|()| shown);
                 let _ = tx.send(Msg::PlanWritten(result.map_err(|e| format!("{e:#}"))));
             }
             Cmd::Quit => break,
@@ -312,9 +335,14 @@ async fn worker(
     }
 }
 
-async fn write_plan(path: &std::path::Path, plan: &Plan) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(plan).context("serializing the plan")?;
-    tokio::fs::write(path, json)
-        .await
-        .with_context(|| format!("writing {}", path.display()))
+async fn write_plan(path: &std::path::Path, report: &crate::report::json::Report) -> anyhow::Result<()> {
+    let json = serde_json::to_vec_pretty(report).context("serializing the plan")?;
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::report::json::write_atomic(&path, &json).map(|()| path))
+        .await?
+        .map(|_| ())
+        .context("writing the plan")
 }
+
+#[cfg(test)]
+mod tests;

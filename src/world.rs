@@ -2,8 +2,6 @@
 //! whose blob bytes are generated deterministically from a seed, so a spec can be pushed to a
 //! real registry and its digests and sizes predicted exactly.
 
-use sha2::{Digest as _, Sha256};
-
 pub mod bundle;
 mod generate;
 mod local;
@@ -68,26 +66,7 @@ pub fn layer_bytes(layer: LayerSpec) -> Vec<u8> {
     out
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    let out = h.finalize();
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in out {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// SplitMix64 step: a tiny, good-enough PRNG for synthetic data (not for security).
-pub fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use crate::model::digest::{sha256_digest, splitmix};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";

@@ -437,3 +437,125 @@ fn killed_mid_run_then_rerun_finishes_with_exact_bytes() {
         planned["plan"]["reclaimable_bytes"].as_u64().unwrap()
     );
 }
+
+/// The proxy forwards the first `K` manifest DELETEs and holds every later one, so the run is
+/// stopped in the middle of a phase; SIGKILL then. The audit log must already hold exactly the
+/// `K` deletes the registry acknowledged (an executor that writes per phase has none), and a
+/// re-run completes the plan.
+#[test]
+fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() {
+    const K: usize = 2;
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let hold = Arc::new(AtomicBool::new(true));
+    let (fw, h) = (forwarded.clone(), hold.clone());
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if m != "DELETE" || path.contains(&"0".repeat(64)) || !h.load(Ordering::SeqCst) {
+            return Fault::Pass;
+        }
+        let mut f = fw.lock().unwrap();
+        if f.len() < K {
+            f.push(path.rsplit('/').next().unwrap_or_default().to_string());
+            Fault::Pass
+        } else {
+            Fault::Stall(std::time::Duration::from_secs(600))
+        }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let url = proxy.url();
+    let (path, planned) = plan(dir.path(), &url, &SELECTION);
+    let p = path.to_str().unwrap();
+    let first_phase = planned["plan"]["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m.get("child_of").is_none())
+        .count();
+    assert!(first_phase > K, "K must be in the middle of the first phase");
+    let audit = dir.path().join("audit.jsonl");
+    let a = audit.to_str().unwrap();
+    let mut child = cmd(
+        dir.path(),
+        &url,
+        &["delete", "--plan", p, "--apply", "--force", "--concurrency", "4", "--audit-log", a],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deleted_lines = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"result\":\"deleted\""))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while deleted_lines().len() < K && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Let anything else that could be written be written, then kill.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines = deleted_lines();
+    let acked = forwarded.lock().unwrap().clone();
+    assert_eq!(acked.len(), K, "the proxy forwarded {acked:?}");
+    assert_eq!(lines.len(), K, "audit log after SIGKILL: {lines:#?}");
+    for d in &acked {
+        assert_eq!(lines.iter().filter(|l| l.contains(d.as_str())).count(), 1, "{d} in {lines:#?}");
+    }
+    // A re-run (nothing held any more) completes the plan.
+    hold.store(false, Ordering::SeqCst);
+    let r = ok_json(&run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force"]));
+    let s = &r["summary"];
+    let total = planned["plan"]["manifests"].as_array().unwrap().len() as u64;
+    assert_eq!(s["failed"], 0, "{r}");
+    assert_eq!(s["already_deleted"].as_u64().unwrap(), K as u64, "{r}");
+    assert_eq!(s["deleted"].as_u64().unwrap() + K as u64, total, "{r}");
+}
+
+/// A plan whose repository carries a path and a query (checksum recomputed: it is unkeyed)
+/// must not reach the registry: before the fix the pre-flight probe's DELETE went to
+/// `/v2/<repo>/manifests/<victim>?x=/manifests/<probe>` and deleted the victim.
+#[test]
+fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let (path, _) = plan(dir.path(), &url, &SELECTION[..1]);
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let rt = support::runtime();
+    let victim_tag = "65a000000000000000000002-1";
+    let victim = rt.block_on(c.head_manifest(ENV, victim_tag)).unwrap().unwrap();
+    let report: registry_cleaner::report::json::Report =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let crafted = [
+        format!("{ENV}/manifests/{victim}?x="),
+        format!("{ENV}/../environment"),
+        "other/environment".to_string(),
+    ];
+    for (i, repo) in crafted.iter().enumerate() {
+        let mut r = report.clone();
+        r.plan.registry = r.registry.clone();
+        r.plan.manifests[0].repository = repo.clone();
+        for t in &mut r.plan.tags {
+            t.repository = repo.clone();
+        }
+        r.plan.seal();
+        let f = dir.path().join(format!("crafted-{i}.json"));
+        std::fs::write(&f, serde_json::to_vec(&r).unwrap()).unwrap();
+        let out = run(dir.path(), &url, &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"]);
+        assert_eq!(out.status.code(), Some(2), "{repo}: {}", String::from_utf8_lossy(&out.stderr));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("repository"), "{repo}: {err}");
+        assert_eq!(
+            rt.block_on(c.head_manifest(ENV, victim_tag)).unwrap().as_deref(),
+            Some(victim.as_str()),
+            "{repo}: the victim is still there"
+        );
+    }
+}

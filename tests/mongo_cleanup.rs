@@ -450,3 +450,150 @@ fn restore_of_a_missing_or_malformed_backup_is_a_clear_error() {
     // Nothing was inserted from a file that did not parse.
     assert!(support::runtime().block_on(ids(&mongo.uri, "models")).is_empty());
 }
+
+/// Every collection's `_id`s.
+async fn all_ids(uri: &str) -> std::collections::BTreeMap<String, Vec<BsonId>> {
+    let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
+    let mut out = std::collections::BTreeMap::new();
+    for c in client.database("domino").list_collection_names().await.unwrap() {
+        out.insert(c.clone(), ids(uri, &c).await);
+    }
+    out
+}
+
+/// (collection, _id) of every backed-up document, in file order.
+fn backed_up(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| (v["collection"].as_str().unwrap().to_string(), v["document"]["_id"].to_string()))
+        .collect()
+}
+
+/// The TUI's confirmed run with the Mongo switch on (Ctrl-O in the modal) goes through the
+/// same delete run as `delete --plan --apply --mongo-cleanup`: on two identical worlds it
+/// removes and backs up the same documents, and writes the same audit framing.
+#[test]
+fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
+    use registry_cleaner::app::{self, Action, App, AppConfig, Cmd, DatasetMsg, Mode, Msg};
+    use registry_cleaner::plan::CategoryId;
+    use registry_cleaner::settings::{FlagOverrides, Settings};
+    use registry_cleaner::tui::{Executor as _, Loader as _, Progress, backend::LiveBackend};
+
+    let rt = support::runtime();
+    let worlds: Vec<(Registry, MongoServer)> = (0..2)
+        .map(|_| {
+            let reg = Registry::start();
+            let mongo = MongoServer::start();
+            rt.block_on(seed(&mongo.uri));
+            push(&reg.url());
+            (reg, mongo)
+        })
+        .collect();
+
+    // Headless on world 0.
+    let (reg, mongo) = &worlds[0];
+    let hdir = tempfile::tempdir().unwrap();
+    let p = plan(hdir.path(), &reg.url(), &mongo.uri, &selection());
+    let backup = hdir.path().join("backup.jsonl");
+    let audit = hdir.path().join("audit.jsonl");
+    let headless = ok_json(&run(
+        hdir.path(),
+        &reg.url(),
+        &mongo.uri,
+        &[
+            "delete",
+            "--plan",
+            &p,
+            "--apply",
+            "--force",
+            "--mongo-cleanup",
+            "--backup",
+            backup.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    ));
+
+    // The TUI on world 1: the same tags marked, Ctrl-O, typed confirmation.
+    let (reg, mongo) = &worlds[1];
+    let tdir = tempfile::tempdir().unwrap();
+    let cfg = tdir.path().join("config.yaml");
+    let out_dir = tdir.path().join("out");
+    std::fs::write(&cfg, format!("analysis:\n  output_dir: {}\n", out_dir.display())).unwrap();
+    let flags = FlagOverrides {
+        registry: Some(reg.url()),
+        without: vec![
+            registry_cleaner::dataset::SourceKind::Kubernetes,
+            registry_cleaner::dataset::SourceKind::Keycloak,
+        ],
+        ..FlagOverrides::default()
+    };
+    let env = [
+        ("HOME".to_string(), tdir.path().display().to_string()),
+        ("MONGODB_URI".to_string(), mongo.uri.clone()),
+    ]
+    .into_iter()
+    .collect();
+    let settings = Settings::load(Some(&cfg), &env, &flags).expect("settings");
+    let backend = LiveBackend::new(settings.clone(), None);
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let ds = rt.block_on(backend.load(Progress::new(tx))).expect("load");
+    let config = AppConfig {
+        fingerprint: registry_cleaner::ops::connect::settings_fingerprint(&settings),
+        ..AppConfig::default()
+    };
+    let mut app = App::new(config, ds.generated_at);
+    let generation = app.load_generation;
+    app::update(&mut app, Msg::Loaded(generation, Box::new(DatasetMsg(ds))));
+    let data = app.data.as_mut().unwrap();
+    let inv = data.dataset.inventory.clone();
+    for s in selection() {
+        let (repo, tag) = s.rsplit_once(':').unwrap();
+        let t = inv.find_tag(repo, tag).expect("selected tag exists");
+        data.selection.set(&inv, t, CategoryId::ArchivedEnvironments, true);
+    }
+    app::update(&mut app, Msg::Key(Action::RequestDelete));
+    app::update(&mut app, Msg::Key(Action::ToggleMongo));
+    app::update(&mut app, Msg::Key(Action::SwitchButton));
+    let Mode::Confirm(c) = &app.mode else { panic!("modal") };
+    assert!(c.plan.core.mongo_cleanup, "Ctrl-O switched the plan's Mongo step on");
+    let word = c.plan.confirmation_word();
+    let mut cmd = None;
+    for m in word.chars().map(Msg::Input).chain([Msg::Key(Action::Confirm)]) {
+        cmd = app::update(&mut app, m).or(cmd);
+    }
+    let Some(Cmd::Execute(plan)) = cmd else { panic!("{cmd:?}") };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let end = rt.block_on(backend.execute(*plan, Progress::new(tx)));
+    assert!(end.notes.iter().any(|n| n.starts_with("Mongo cleanup: 8 documents deleted, 0 failed")), "{end:?}");
+
+    assert_eq!(headless["mongo"]["failed"], 0, "{headless}");
+    assert_eq!(
+        rt.block_on(all_ids(&worlds[0].1.uri)),
+        rt.block_on(all_ids(&worlds[1].1.uri)),
+        "the same documents remain"
+    );
+    let tui_backup = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("mongo-backup-"))
+        .expect("the TUI's run backed up to the output directory");
+    assert_eq!(backed_up(&backup), backed_up(&tui_backup), "the same documents backed up");
+    assert_eq!(
+        headless["reclaimable_bytes_after_gc"].as_u64().unwrap(),
+        end.reclaimable_bytes,
+        "the same bytes after GC"
+    );
+    let framing = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_string())
+            .filter(|a| a.starts_with("plan-"))
+            .collect()
+    };
+    assert_eq!(framing(&audit), ["plan-start", "plan-end"]);
+    assert_eq!(framing(&out_dir.join("audit.jsonl")), ["plan-start", "plan-end"]);
+}

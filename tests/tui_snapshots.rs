@@ -22,7 +22,7 @@ fn app() -> App {
 
 fn loaded() -> App {
     let mut app = app();
-    update(&mut app, Msg::Loaded(Box::new(DatasetMsg(demo_dataset(3, 160)))));
+    update(&mut app, Msg::Loaded(0, Box::new(DatasetMsg(demo_dataset(3, 160)))));
     app
 }
 
@@ -69,7 +69,7 @@ fn partial_source_failure() {
             *c = CategoryResult::unavailable(c.id, "mongo failed: connection refused");
         }
     }
-    send(&mut app, [Msg::Loaded(Box::new(DatasetMsg(data)))]);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(data)))]);
     assert!(matches!(
         app.category_result().unwrap().status,
         CategoryStatus::Unavailable(_)
@@ -192,7 +192,7 @@ fn done_summary() {
             outcome: Outcome::Deleted,
         }),
     );
-    send(&mut app, [Msg::ExecutionFinished]);
+    send(&mut app, [Msg::ExecutionFinished(registry_cleaner::app::RunEnd { reclaimable_bytes: 123_456, notes: vec![] })]);
     assert!(matches!(app.mode, Mode::Done(_)));
     check("done", &app);
 }
@@ -211,7 +211,7 @@ fn read_only_help_hides_delete() {
     send(
         &mut app,
         [
-            Msg::Loaded(Box::new(DatasetMsg(demo_dataset(3, 160)))),
+            Msg::Loaded(0, Box::new(DatasetMsg(demo_dataset(3, 160)))),
             key(Action::Help),
         ],
     );

@@ -1,7 +1,7 @@
 //! The screen the app is in: browsing, confirming a frozen plan, executing it, or done — and
 //! the plan value itself, which is what the worker executes and `w` writes.
 
-use crate::model::{ImageKind, RevId, TagId};
+use crate::model::ImageKind;
 use crate::plan::CategoryId;
 use serde::Serialize;
 
@@ -13,13 +13,16 @@ pub enum Mode {
     Done(Execution),
 }
 
-/// A deletion plan frozen from the selection: reloads never change it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A deletion plan frozen from the selection, as the modal shows it. `core` is the one plan
+/// value (`crate::plan::deletion::Plan`): what the run deletes, by repository + digest; the
+/// rest is display, derived from it when it was frozen. Reloads never change it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    pub schema_version: u32,
+    pub core: crate::plan::deletion::Plan,
     pub registry: String,
     /// When the data the plan was made from was read (Unix seconds).
     pub generated_at: i64,
+    /// One per `core.manifests`, same order (index children included).
     pub items: Vec<PlanItem>,
     pub per_category: Vec<CategoryCount>,
     /// Tags removed, siblings included.
@@ -33,27 +36,18 @@ pub struct Plan {
 /// One manifest deleted by digest, with every tag that goes with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanItem {
-    pub category: CategoryId,
+    pub category: Option<CategoryId>,
     pub kind: ImageKind,
     pub repository: String,
-    /// `None` for a broken tag whose manifest could not be read.
-    pub digest: Option<String>,
+    pub digest: String,
     /// The tags the user selected, then the siblings that go with them.
     pub tags: Vec<String>,
     pub siblings: Vec<String>,
-    #[serde(skip)]
-    pub rev: Option<RevId>,
-    #[serde(skip)]
-    pub tag_ids: Vec<TagId>,
+    /// For an index child the plan deletes after its index.
+    pub child_of: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CategoryCount {
-    pub category: CategoryId,
-    pub environments: usize,
-    pub models: usize,
-    pub other: usize,
-}
+pub type CategoryCount = crate::plan::deletion::CategoryTotal;
 
 impl Plan {
     /// What the user must type to confirm: the tag count, or `delete` for large plans.
@@ -68,6 +62,12 @@ impl Plan {
     pub fn sibling_count(&self) -> usize {
         self.items.iter().map(|i| i.siblings.len()).sum()
     }
+
+    /// The modal's Mongo switch: changes the core plan too (and its checksum).
+    pub fn set_mongo_cleanup(&mut self, on: bool) {
+        self.mongo_cleanup = on;
+        self.core.set_mongo_cleanup(on);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +81,19 @@ pub struct Confirm {
     pub plan: Plan,
     pub focus: Button,
     pub typed: String,
-    /// The inventory was reloaded after the plan was frozen.
-    pub stale: bool,
+    /// The data was reloaded after the plan was frozen: the plan is unchanged, and this is
+    /// what the re-check on the newer data says. The operator must confirm again.
+    pub stale: Option<Recheck>,
+}
+
+/// The frozen plan re-checked against a newer dataset (pure; the run re-checks again).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Recheck {
+    pub delete: usize,
+    pub already_gone: usize,
+    /// Skipped manifests with why (first few).
+    pub skipped: Vec<String>,
+    pub skipped_count: usize,
 }
 
 /// What happened to one plan item.
@@ -100,6 +111,8 @@ pub struct Execution {
     pub plan: Plan,
     pub outcomes: Vec<Option<Outcome>>,
     pub summary: Option<Summary>,
+    /// The run's current step ("loading fresh data ...").
+    pub step: Option<String>,
 }
 
 impl Execution {
@@ -114,6 +127,15 @@ pub struct Summary {
     pub would_delete: usize,
     pub failed: usize,
     pub skipped: usize,
-    /// Bytes the registry's GC frees given the items actually deleted.
+    /// Bytes the registry's GC frees given the items actually deleted (the run's own number).
     pub reclaimable_bytes: u64,
+    /// Why the run stopped or could not run, and what the Mongo cleanup did.
+    pub notes: Vec<String>,
+}
+
+/// What an executor reports when a run ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunEnd {
+    pub reclaimable_bytes: u64,
+    pub notes: Vec<String>,
 }

@@ -2,9 +2,10 @@
 //! plus broken tags that have no readable revision. Every toggle goes through the
 //! [`SpaceEngine`], so reclaimable bytes are always current at O(image) per toggle.
 
-use super::mode::{CategoryCount, Plan, PlanItem};
+use super::mode::{Plan, PlanItem};
 use crate::dataset::Dataset;
 use crate::model::{ImageKind, Inventory, RevId, TagId};
+use crate::plan::deletion::{self, Wanted};
 use crate::plan::{CategoryId, SpaceEngine};
 use std::collections::{BTreeMap, HashSet};
 
@@ -99,78 +100,62 @@ impl Selection {
     }
 
     /// Freezes the marks into a plan; `visible` are the tags the current view shows.
-    pub fn plan(&self, data: &Dataset, visible: &HashSet<TagId>, mongo_cleanup: bool) -> Plan {
+    pub fn plan(&self, data: &Dataset, visible: &HashSet<TagId>, mongo_cleanup: bool, fingerprint: &str) -> Plan {
         let inv = &data.inventory;
-        let mut items = Vec::with_capacity(self.item_count());
-        let mut hidden = 0;
+        let mut wanted: Vec<Wanted> = Vec::with_capacity(self.item_count());
         for (r, cat) in &self.revs {
-            let rev = inv.revision(*r);
-            let tags: Vec<TagId> = rev.tags.clone();
-            let shown: Vec<TagId> = tags.iter().copied().filter(|t| visible.contains(t)).collect();
-            if shown.is_empty() {
-                hidden += 1;
+            if let Some(t) = inv.revision(*r).tags.first() {
+                wanted.push((*t, Some(*cat)));
             }
-            items.push(item(inv, *cat, Some(*r), tags, &shown));
         }
-        for (t, cat) in &self.broken {
-            if !visible.contains(t) {
-                hidden += 1;
-            }
-            items.push(item(inv, *cat, None, vec![*t], &[*t]));
-        }
-        let per_category = per_category(&items);
-        let tag_count = items.iter().map(|i| i.tags.len()).sum();
+        wanted.extend(self.broken.iter().map(|(t, cat)| (*t, Some(*cat))));
+        let mut engine = self.engine.clone();
+        let mut core = deletion::build(inv, &mut engine, &wanted, "selection", fingerprint, data.generated_at);
+        core.set_mongo_cleanup(mongo_cleanup);
+        let mut hidden = 0;
+        let items: Vec<PlanItem> = core
+            .manifests
+            .iter()
+            .map(|m| {
+                let shown: Vec<String> = m
+                    .tags
+                    .iter()
+                    .filter(|t| inv.find_tag(&m.repository, t).is_some_and(|id| visible.contains(&id)))
+                    .cloned()
+                    .collect();
+                if shown.is_empty() && m.child_of.is_none() {
+                    hidden += 1;
+                }
+                // Selected (visible) tags first, then the siblings that go with the digest.
+                let mut ordered = shown.clone();
+                if ordered.is_empty()
+                    && let Some(first) = m.tags.first()
+                {
+                    ordered.push(first.clone());
+                }
+                let siblings: Vec<String> = m.tags.iter().filter(|t| !ordered.contains(t)).cloned().collect();
+                ordered.extend(siblings.iter().cloned());
+                PlanItem {
+                    category: m.categories.first().copied(),
+                    kind: m.kind.unwrap_or(ImageKind::Other),
+                    repository: m.repository.clone(),
+                    digest: m.digest.clone(),
+                    tags: ordered,
+                    siblings,
+                    child_of: m.child_of.clone(),
+                }
+            })
+            .collect();
         Plan {
-            schema_version: 1,
-            registry: inv.registry.clone(),
+            registry: core.registry.clone(),
             generated_at: data.generated_at,
-            items,
-            per_category,
-            tag_count,
-            reclaimable_bytes: self.engine.reclaimable(),
+            per_category: core.per_category.clone(),
+            tag_count: core.tag_count(),
+            reclaimable_bytes: core.reclaimable_bytes,
             mongo_cleanup,
             hidden_by_filter: hidden,
+            items,
+            core,
         }
     }
-}
-
-fn item(inv: &Inventory, category: CategoryId, rev: Option<RevId>, tags: Vec<TagId>, shown: &[TagId]) -> PlanItem {
-    let first = inv.tag(tags[0]);
-    let repo = inv.repo(first.repo);
-    // Selected (visible) tags first, then the siblings that go with the digest.
-    let mut ordered: Vec<TagId> = shown.to_vec();
-    if ordered.is_empty() {
-        ordered.push(tags[0]);
-    }
-    let siblings: Vec<TagId> = tags.iter().copied().filter(|t| !ordered.contains(t)).collect();
-    let names = |ts: &[TagId]| ts.iter().map(|t| inv.tag(*t).name.clone()).collect::<Vec<_>>();
-    PlanItem {
-        category,
-        kind: repo.kind,
-        repository: repo.name.clone(),
-        digest: inv.tag_digest(tags[0]).map(|d| inv.digests.name(d).to_string()),
-        tags: names(&[ordered.clone(), siblings.clone()].concat()),
-        siblings: names(&siblings),
-        rev,
-        tag_ids: tags,
-    }
-}
-
-fn per_category(items: &[PlanItem]) -> Vec<CategoryCount> {
-    let mut map: BTreeMap<CategoryId, CategoryCount> = BTreeMap::new();
-    for i in items {
-        let c = map.entry(i.category).or_insert(CategoryCount {
-            category: i.category,
-            environments: 0,
-            models: 0,
-            other: 0,
-        });
-        let n = i.tags.len();
-        match i.kind {
-            ImageKind::Environment => c.environments += n,
-            ImageKind::Model => c.models += n,
-            ImageKind::Other => c.other += n,
-        }
-    }
-    map.into_values().collect()
 }

@@ -13,7 +13,7 @@ fn config() -> AppConfig {
 fn loaded_app(config: AppConfig) -> App {
     let mut app = App::new(config, crate::demo::DEMO_EPOCH);
     assert_eq!(
-        update(&mut app, Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))),
+        update(&mut app, Msg::Loaded(0, Box::new(DatasetMsg(demo_dataset(1, 80))))),
         None
     );
     app
@@ -70,7 +70,7 @@ fn starts_loading_then_shows_the_first_category_with_a_single_kind_opened() {
         app.sources[&SourceKind::Mongo],
         SourceStatus::Failed("auth failed".into())
     );
-    send(&mut app, [Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))]);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(demo_dataset(1, 80))))]);
     assert!(!app.is_loading());
     assert_eq!(app.category, CategoryId::ArchivedEnvironments);
     assert_eq!(app.view.kinds.len(), 1);
@@ -179,7 +179,8 @@ fn confirming_needs_the_delete_button_and_the_typed_word_then_executes_the_froze
         Mode::Executing(Execution {
             plan: plan.clone(),
             outcomes: vec![None; plan.items.len()],
-            summary: None
+            summary: None,
+            step: None,
         })
     );
     let cmds = send(
@@ -189,10 +190,10 @@ fn confirming_needs_the_delete_button_and_the_typed_word_then_executes_the_froze
                 index: 0,
                 outcome: Outcome::Deleted,
             },
-            Msg::ExecutionFinished,
+            Msg::ExecutionFinished(RunEnd { reclaimable_bytes: plan.reclaimable_bytes, notes: vec![] }),
         ],
     );
-    assert_eq!(cmds, vec![Cmd::Load], "reload after a real deletion");
+    assert_eq!(cmds, vec![Cmd::Load(1)], "reload after a real deletion");
     let Mode::Done(exec) = &app.mode else { panic!() };
     let summary = exec.summary.clone().unwrap();
     assert_eq!(
@@ -280,8 +281,8 @@ fn write_plan_and_reload_are_commands() {
     let mut app = loaded_app(config());
     send(&mut app, [key(Action::MarkAllInView)]);
     let cmds = send(&mut app, [key(Action::WritePlan), key(Action::Reload)]);
-    assert!(matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.items.is_empty()));
-    assert_eq!(cmds[1], Cmd::Load);
+    assert!(matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.plan.manifests.is_empty()));
+    assert_eq!(cmds[1], Cmd::Load(1));
     assert!(app.is_loading());
 }
 
@@ -290,7 +291,7 @@ fn reload_keeps_marks_by_tag_name() {
     let mut app = loaded_app(config());
     send(&mut app, [key(Action::MarkAllInView)]);
     let before = reclaimable(&app);
-    send(&mut app, [Msg::Loaded(Box::new(DatasetMsg(demo_dataset(1, 80))))]);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(demo_dataset(1, 80))))]);
     assert_eq!(reclaimable(&app), before);
 }
 
@@ -359,4 +360,17 @@ fn tree_navigation_walks_opened_nodes_only() {
             row: None
         }
     );
+}
+
+#[test]
+fn a_superseded_load_result_is_dropped() {
+    let mut app = loaded_app(config());
+    let before = app.data.as_ref().unwrap().dataset.generated_at;
+    let old = app.load_generation;
+    let Cmd::Load(newer) = app.start_load() else { panic!() };
+    assert!(newer > old);
+    let mut stale = app.data.as_ref().unwrap().dataset.clone();
+    stale.generated_at = before - 100;
+    assert_eq!(update(&mut app, Msg::Loaded(old, Box::new(DatasetMsg(stale)))), None);
+    assert_eq!(app.data.as_ref().unwrap().dataset.generated_at, before, "old generation dropped");
 }

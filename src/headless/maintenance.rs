@@ -2,17 +2,11 @@
 //! and `gc` (garbage-collect an in-cluster registry).
 
 use super::{CannotRun, write_output};
+use crate::cli::{GcArgs, RestoreArgs};
 use crate::ops::mongo_cleanup::{read_backup, restore};
 use crate::settings::Settings;
 use anyhow::anyhow;
-use std::path::PathBuf;
 
-#[derive(Debug, clap::Args)]
-pub struct RestoreArgs {
-    /// A backup file written by `delete --mongo-cleanup` (JSON Lines).
-    #[arg(long, value_name = "FILE")]
-    pub backup: PathBuf,
-}
 
 /// Re-inserts every backed-up document; existing `_id`s are left as they are and counted.
 pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -28,11 +22,11 @@ pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Res
     write_output(None, &serde_json::to_vec_pretty(&summary)?)
 }
 
-pub use crate::ops::gc::GcArgs;
+
 
 /// Runs `gc`; `Ok(false)` = finished with a failure (exit 1).
 pub async fn run_gc(settings: &Settings, args: &GcArgs) -> anyhow::Result<bool> {
-    let report = crate::ops::gc::run(settings, args).await.map_err(CannotRun)?;
+    let report = crate::ops::gc::run(settings, &args.into()).await.map_err(CannotRun)?;
     let ok = report.ok;
     write_output(None, &serde_json::to_vec_pretty(&report)?)?;
     Ok(ok)

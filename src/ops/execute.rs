@@ -5,7 +5,7 @@
 
 use super::audit::AuditLog;
 use crate::plan::recheck::Verdict;
-use crate::report::json::PlanManifest;
+use crate::plan::deletion::PlanManifest;
 use crate::sources::registry::RegistryClient;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -53,7 +53,18 @@ pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String
     }
 }
 
-/// Runs the plan. `on_item` sees every outcome as it happens (TUI progress, stderr line).
+/// What [`execute`] returns: every outcome it has, and why it stopped early, if it did.
+#[derive(Debug, Default)]
+pub struct Executed {
+    /// One per planned manifest, in plan order.
+    pub items: Vec<ItemOutcome>,
+    /// Set when an audit write failed: no DELETE was started after it; the outcomes so far are
+    /// all in `items` (those not attempted are `Skipped`).
+    pub audit_error: Option<String>,
+}
+
+/// Runs the plan. Each outcome is written to the audit log (fsynced) and handed to `on_item`
+/// the moment it completes, so a kill mid-phase loses no record of a DELETE already done.
 /// With `apply == false` nothing is deleted and `Delete` verdicts become `WouldDelete`.
 /// `parents[i]` lists the planned indexes that list manifest `i` (`recheck::planned_parents`):
 /// it is deleted only after every one of them is gone.
@@ -66,28 +77,37 @@ pub async fn execute(
     apply: bool,
     concurrency: usize,
     audit: Option<&AuditLog>,
-    on_item: &(dyn Fn(&ItemOutcome) + Sync),
-) -> Result<Vec<ItemOutcome>, String> {
-    let audit_err = |e: std::io::Error| format!("writing the audit log: {e}");
+    on_item: &(dyn Fn(usize, &ItemOutcome) + Sync),
+) -> Executed {
     let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
     let no_parents = Vec::new();
     let parents_of = |i: usize| parents.get(i).unwrap_or(&no_parents);
+    // Set on the first audit failure: jobs that start afterwards do nothing.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut audit_error = None;
     // Phase 1: manifests no planned index lists; phase 2: index children, once every planned
     // index listing them is gone (a tagged child included).
     for phase in [false, true] {
-        let jobs: Vec<usize> = (0..manifests.len())
+        let jobs: Vec<(usize, bool)> = (0..manifests.len())
             .filter(|i| (!parents_of(*i).is_empty() || manifests[*i].child_of.is_some()) == phase)
-            .collect();
-        let done: Vec<(usize, ItemOutcome)> = stream::iter(jobs)
             .map(|i| {
-                let m = &manifests[i];
                 let parent_gone = parents_of(i).iter().all(|p| {
                     results[*p]
                         .as_ref()
                         .is_some_and(|r| r.is_gone() || !apply && r.outcome == Outcome::WouldDelete)
                 });
+                (i, parent_gone)
+            })
+            .collect();
+        let stop = &stop;
+        let mut done = stream::iter(jobs)
+            .map(|(i, parent_gone)| {
+                let m = &manifests[i];
                 async move {
                     let outcome = match (&verdicts[i], parent_gone) {
+                        _ if stop.load(std::sync::atomic::Ordering::SeqCst) => Outcome::Skipped {
+                            reason: "not attempted: the audit log could not be written".into(),
+                        },
                         (Verdict::Skip(r), _) => Outcome::Skipped { reason: r.clone() },
                         (_, false) => Outcome::Skipped {
                             reason: "its index was not deleted".into(),
@@ -105,26 +125,35 @@ pub async fn execute(
                     (i, item)
                 }
             })
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        for (i, item) in done {
-            if let Some(a) = audit {
-                let target = format!("{}@{} [{}]", item.repository, item.digest, item.tags.join(","));
-                let (result, error) = match &item.outcome {
-                    Outcome::Deleted => ("deleted", None),
-                    Outcome::AlreadyDeleted => ("already-deleted", None),
-                    Outcome::WouldDelete => ("would-delete", None),
-                    Outcome::Skipped { reason } => ("skipped", Some(reason.as_str())),
-                    Outcome::Failed { error } => ("failed", Some(error.as_str())),
-                };
-                a.record("delete-manifest", &target, result, error).map_err(audit_err)?;
+            .buffer_unordered(concurrency.max(1));
+        while let Some((i, item)) = done.next().await {
+            if let Some(a) = audit
+                && audit_error.is_none()
+                && let Err(e) = record(a, &item)
+            {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                audit_error = Some(format!("writing the audit log {}: {e}", a.path().display()));
             }
-            on_item(&item);
+            on_item(i, &item);
             results[i] = Some(item);
         }
     }
-    Ok(results.into_iter().flatten().collect())
+    Executed {
+        items: results.into_iter().flatten().collect(),
+        audit_error,
+    }
+}
+
+fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
+    let target = format!("{}@{} [{}]", item.repository, item.digest, item.tags.join(","));
+    let (result, error) = match &item.outcome {
+        Outcome::Deleted => ("deleted", None),
+        Outcome::AlreadyDeleted => ("already-deleted", None),
+        Outcome::WouldDelete => ("would-delete", None),
+        Outcome::Skipped { reason } => ("skipped", Some(reason.as_str())),
+        Outcome::Failed { error } => ("failed", Some(error.as_str())),
+    };
+    a.record("delete-manifest", &target, result, error)
 }
 
 /// The last look and the DELETE: every planned tag must still resolve to the planned digest

@@ -22,19 +22,16 @@ pub const READONLY_VALUE: &str = r#"{"enabled":true}"#;
 pub const CONFIG_PATH: &str = "/etc/docker/registry/config.yml";
 const DEFAULT_ROOT: &str = "/var/lib/registry";
 
-#[derive(Debug, clap::Args, Clone)]
-pub struct GcArgs {
+/// How `gc` runs (the CLI's `GcOptions` converts into this).
+#[derive(Debug, Clone)]
+pub struct GcOptions {
     /// Print the steps without changing anything.
-    #[arg(long)]
     pub dry_run: bool,
     /// How long to wait for a Ready registry pod after each change (seconds).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub ready_timeout_secs: u64,
     /// How often to look for a Ready pod (milliseconds).
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub poll_ms: u64,
     /// Skip measuring the storage with `du` before and after.
-    #[arg(long)]
     pub no_measure: bool,
 }
 
@@ -61,7 +58,7 @@ pub struct GcReport {
 
 /// Runs GC. `Err` only when it could not start (no cluster access); everything after read-only
 /// mode is switched on is reported in the `GcReport` with `ok: false`.
-pub async fn run(settings: &Settings, args: &GcArgs) -> Result<GcReport, String> {
+pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, String> {
     let ns = settings.kubernetes.platform_namespace.clone();
     let name = settings.kubernetes.registry_statefulset.clone();
     let client = kube_source::client(&crate::ops::load::kube_settings(settings)).await?;

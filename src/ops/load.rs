@@ -139,7 +139,7 @@ pub async fn load_all(
     now: i64,
     on_source: &(dyn Fn(SourceKind, SourceStatus) + Sync),
 ) -> anyhow::Result<Dataset> {
-    let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::headless::CannotRun(e)))?;
+    let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::exit::CannotRun(e)))?;
     let off = |k| settings.without.contains(&k);
     let ks = kube_settings(settings);
     let kc = keycloak_settings(settings);

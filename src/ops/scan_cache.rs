@@ -51,7 +51,7 @@ impl ScanCache {
     pub fn manifest(&self, digest: &str) -> Option<(Option<String>, Vec<u8>)> {
         let bytes = std::fs::read(self.manifest_path(digest)?).ok()?;
         let m: CachedManifest = serde_json::from_slice(&bytes).ok()?;
-        (crate::world::sha256_digest(m.body.as_bytes()) == digest).then(|| (m.content_type, m.body.into_bytes()))
+        (crate::model::digest::sha256_digest(m.body.as_bytes()) == digest).then(|| (m.content_type, m.body.into_bytes()))
     }
 
     pub fn put_manifest(&self, digest: &str, content_type: Option<&str>, body: &[u8]) {
@@ -112,7 +112,7 @@ fn write_quietly(path: &Path, bytes: &[u8]) {
     let tmp = dir.join(format!(
         ".tmp-{}-{:x}",
         std::process::id(),
-        crate::world::splitmix(bytes.len() as u64 ^ path.as_os_str().len() as u64)
+        crate::model::digest::splitmix(bytes.len() as u64 ^ path.as_os_str().len() as u64)
     ));
     if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -10,7 +10,7 @@ use super::lookup::TagLookup;
 use super::policy::Policy;
 use super::protection::{ProtectionInputs, Protections, protections};
 use super::usage::usage_facts;
-use crate::dataset::SourceKind;
+use crate::plan::dataset::SourceKind;
 use crate::model::domino::DominoIndex;
 use crate::model::{Inventory, ObjectId, TagId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

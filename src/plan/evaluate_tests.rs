@@ -70,9 +70,9 @@ impl World {
     fn inventory(&self) -> Inventory {
         let mut b = InventoryBuilder::new("registry:5000");
         for (repo, tag, label, created) in &self.tags {
-            let digest = b.digest(&crate::world::sha256_digest(label.as_bytes()));
-            let layer = b.digest(&crate::world::sha256_digest(format!("layer {label}").as_bytes()));
-            let config = b.digest(&crate::world::sha256_digest(format!("config {label}").as_bytes()));
+            let digest = b.digest(&crate::model::digest::sha256_digest(label.as_bytes()));
+            let layer = b.digest(&crate::model::digest::sha256_digest(format!("layer {label}").as_bytes()));
+            let config = b.digest(&crate::model::digest::sha256_digest(format!("config {label}").as_bytes()));
             b.manifest(Manifest {
                 digest,
                 media_type: "application/vnd.oci.image.manifest.v1+json".into(),
@@ -181,7 +181,7 @@ fn archived_environment_tags_are_candidates_with_a_readable_reason() {
 fn archived_environment_used_by_a_running_pod_through_its_digest_only_is_protected() {
     let mut w = World::default();
     w.env(1, "Spark 3", true, 2);
-    let digest = crate::world::sha256_digest(t(1, 1).as_bytes());
+    let digest = crate::model::digest::sha256_digest(t(1, 1).as_bytes());
     w.pod(&format!("registry:5000/{ENV_REPO}@{digest}"));
     let out = w.run(&Policy::default());
     assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 2)]);

@@ -1,6 +1,6 @@
 //! Thresholds and switches the categories and protections obey. Built by settings; pure data.
 
-use crate::dataset::SourceKind;
+use crate::plan::dataset::SourceKind;
 use crate::model::ids_file::IdFilter;
 use regex::Regex;
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 //! Pure: the caller supplies the fresh inventory, the protections and `now`.
 
 use crate::model::{Inventory, TagId};
-use crate::report::json::{PlanManifest, REPORT_SCHEMA, Report};
+use super::deletion::PlanManifest;
 use std::collections::{BTreeSet, HashMap};
 
 /// What to do with one planned manifest.
@@ -14,48 +14,6 @@ pub enum Verdict {
     /// Gone already (an earlier, interrupted run, or someone else): counts as done.
     AlreadyDeleted,
     Skip(String),
-}
-
-/// Validates a plan file's envelope. Errors say what is wrong in operator terms.
-pub fn validate(report: &Report, registry: &str, fingerprint: Option<&str>, now: i64) -> Result<(), String> {
-    if report.schema_version != REPORT_SCHEMA {
-        return Err(format!(
-            "schema_version {} is not supported (expected {REPORT_SCHEMA})",
-            report.schema_version
-        ));
-    }
-    let plan = &report.plan;
-    if plan.checksum.is_empty() {
-        return Err("the plan has no checksum; write it with `registry-cleaner report` or the TUI".into());
-    }
-    if plan.compute_checksum(&report.registry) != plan.checksum {
-        return Err("the plan was modified after it was written (checksum mismatch); write a new one".into());
-    }
-    if report.registry != registry {
-        return Err(format!(
-            "the plan is for registry {}, but this run targets {registry}",
-            report.registry
-        ));
-    }
-    let expires = crate::report::parse_rfc3339(&plan.expires_at)
-        .ok_or_else(|| format!("expires_at {:?} is not RFC 3339", plan.expires_at))?;
-    if now > expires {
-        return Err(format!(
-            "the plan expired at {}; write a new one so it reflects the registry as it is",
-            plan.expires_at
-        ));
-    }
-    if let Some(fp) = fingerprint
-        && fp != plan.settings_fingerprint
-    {
-        return Err("the plan was made with different settings (registry, repositories, policy or --without); re-run report with the same settings".into());
-    }
-    for m in &plan.manifests {
-        if !crate::model::digest::is_valid_digest(&m.digest) {
-            return Err(format!("manifest digest {:?} is not valid", m.digest));
-        }
-    }
-    Ok(())
 }
 
 /// Verdicts for every planned manifest, in plan order.
@@ -240,6 +198,8 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             index: child_of.is_none() && tags.is_empty(),
             child_of: child_of.map(str::to_string),
+            categories: vec![],
+            kind: None,
         }
     }
 

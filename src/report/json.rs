@@ -1,16 +1,17 @@
 //! The `report` JSON: a field-name contract (add fields freely, rename none). It is also a
 //! valid plan: `plan.tags` lists exactly what a deletion would remove, sibling tags included.
 
-use crate::dataset::{Dataset, SourceKind, SourceStatus};
-use crate::model::{Inventory, ObjectId, RevId, TagId};
+use crate::plan::dataset::{Dataset, SourceKind, SourceStatus};
+use crate::model::{Inventory, ObjectId, TagId};
 use crate::plan::{CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const REPORT_SCHEMA: u32 = 1;
-/// A plan older than this is refused by `delete` (the registry may have changed since).
-pub const PLAN_LIFETIME_SECS: i64 = 24 * 3600;
+pub use crate::plan::deletion::{
+    CategoryTotal, ExcludedTag, PLAN_LIFETIME_SECS, Plan, Plan as PlanReport, PlanManifest, PlanTag,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -81,70 +82,29 @@ pub struct ProtectedReport {
     pub protected_by: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PlanTag {
-    pub repository: String,
-    pub tag: String,
-    pub digest: String,
-}
-
-/// One manifest the plan deletes by digest, with every tag it carries.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PlanManifest {
-    pub repository: String,
-    pub digest: String,
-    pub tags: Vec<String>,
-    pub index: bool,
-    /// Set for the child manifest of a deleted index: deleted by digest after its index,
-    /// because nothing else in the repository keeps it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child_of: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PlanReport {
-    pub tags: Vec<PlanTag>,
-    pub reclaimable_bytes: u64,
-    #[serde(default)]
-    pub manifests: Vec<PlanManifest>,
-    /// Requested tags that cannot be in the plan, with why.
-    #[serde(default)]
-    pub excluded: Vec<ExcludedTag>,
-    /// `categories` (union of the listed categories' candidates) or `selection`.
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub settings_fingerprint: String,
-    #[serde(default)]
-    pub snapshot_time: String,
-    #[serde(default)]
-    pub expires_at: String,
-    /// SHA-256 over the plan's content; a plan edited after it was written is refused.
-    #[serde(default)]
-    pub checksum: String,
-}
-
-impl PlanReport {
-    /// The checksum of everything that decides what the plan deletes.
-    pub fn compute_checksum(&self, registry: &str) -> String {
-        let key = serde_json::json!({
-            "registry": registry,
-            "tags": self.tags,
-            "manifests": self.manifests,
-            "reclaimable_bytes": self.reclaimable_bytes,
-            "settings_fingerprint": self.settings_fingerprint,
-            "snapshot_time": self.snapshot_time,
-            "expires_at": self.expires_at,
-        });
-        crate::world::sha256_digest(key.to_string().as_bytes())
+impl Report {
+    /// The plan inside a report file, checked for this run: schema, checksum, registry,
+    /// expiry and settings (`crate::plan::deletion::validate`).
+    pub fn validated_plan(&self, registry: &str, fingerprint: Option<&str>, now: i64) -> Result<Plan, String> {
+        if self.schema_version != REPORT_SCHEMA {
+            return Err(format!(
+                "schema_version {} is not supported (expected {REPORT_SCHEMA})",
+                self.schema_version
+            ));
+        }
+        let mut plan = self.plan.clone();
+        if plan.registry.is_empty() {
+            plan.registry = self.registry.clone();
+        }
+        if plan.registry != self.registry {
+            return Err(format!(
+                "the plan names registry {} but its report names {}",
+                plan.registry, self.registry
+            ));
+        }
+        crate::plan::deletion::validate(&plan, registry, fingerprint, now)?;
+        Ok(plan)
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExcludedTag {
-    pub repository: String,
-    pub tag: String,
-    pub reason: String,
 }
 
 /// What goes into the plan.
@@ -154,6 +114,8 @@ pub enum PlanInput {
     Categories,
     /// Exactly these tags (plus siblings); categories are reported but not planned.
     Selection(Vec<TagId>),
+    /// A plan already frozen (the TUI's `w`): written as it is.
+    Frozen(Box<Plan>),
 }
 
 /// Builds the report. `only` limits the categories listed (empty = all).
@@ -175,18 +137,21 @@ pub fn build(
         .iter()
         .map(|c| category_report(inv, &mut engine, c))
         .collect();
-    let (wanted, source): (Vec<TagId>, &str) = match input {
-        PlanInput::Categories => (
-            categories
+    let plan = match input {
+        PlanInput::Categories => {
+            let wanted: Vec<crate::plan::deletion::Wanted> = categories
                 .iter()
                 .filter(|c| c.status == CategoryStatus::Ok)
-                .flat_map(|c| c.candidates.iter().map(|x| x.tag))
-                .collect(),
-            "categories",
-        ),
-        PlanInput::Selection(tags) => (tags.clone(), "selection"),
+                .flat_map(|c| c.candidates.iter().map(|x| (x.tag, Some(c.id))))
+                .collect();
+            crate::plan::deletion::build(inv, &mut engine, &wanted, "categories", fingerprint, ds.generated_at)
+        }
+        PlanInput::Selection(tags) => {
+            let wanted: Vec<crate::plan::deletion::Wanted> = tags.iter().map(|t| (*t, None)).collect();
+            crate::plan::deletion::build(inv, &mut engine, &wanted, "selection", fingerprint, ds.generated_at)
+        }
+        PlanInput::Frozen(plan) => (**plan).clone(),
     };
-    let plan = plan_report(inv, &mut engine, &wanted, source, fingerprint, ds.generated_at);
     Report {
         schema_version: REPORT_SCHEMA,
         generated_at: super::rfc3339(ds.generated_at),
@@ -284,123 +249,6 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         protected_records: c.protected_records.iter().map(|(r, why)| record(r, why)).collect(),
         notes: c.notes.clone(),
     }
-}
-
-fn plan_report(
-    inv: &Inventory,
-    engine: &mut SpaceEngine,
-    wanted: &[TagId],
-    source: &str,
-    fingerprint: &str,
-    now: i64,
-) -> PlanReport {
-    engine.clear();
-    let mut revs: BTreeSet<RevId> = BTreeSet::new();
-    let mut broken_manifests: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut excluded = Vec::new();
-    for &t in wanted {
-        let tag = inv.tag(t);
-        let repo = inv.repo(tag.repo).name.clone();
-        match (tag.revision(), inv.tag_digest(t)) {
-            (Some(r), _) => {
-                revs.insert(r);
-            }
-            // A broken tag whose digest is known can still be deleted by digest.
-            (None, Some(d)) => {
-                broken_manifests
-                    .entry((repo, inv.digests.name(d).to_string()))
-                    .or_default()
-                    .insert(tag.name.clone());
-            }
-            (None, None) => excluded.push(ExcludedTag {
-                repository: repo,
-                tag: tag.name.clone(),
-                reason: "the registry returns no digest for this tag, so it cannot be deleted through the API".into(),
-            }),
-        }
-    }
-    for &r in &revs {
-        engine.set_selected(r, true);
-    }
-    let mut manifests = Vec::new();
-    for &r in &revs {
-        let rev = inv.revision(r);
-        let repository = inv.repo(rev.repo).name.clone();
-        let digest = inv.digests.name(rev.manifest).to_string();
-        if engine.is_held_by_index(r) {
-            for t in &rev.tags {
-                excluded.push(ExcludedTag {
-                    repository: repository.clone(),
-                    tag: inv.tag(*t).name.clone(),
-                    reason: format!("{digest} is a child of an index that stays; deleting it would break that index"),
-                });
-            }
-            continue;
-        }
-        let mut tags: Vec<String> = rev.tags.iter().map(|t| inv.tag(*t).name.clone()).collect();
-        tags.sort();
-        let index = inv.manifest(rev.manifest).is_some_and(|m| m.is_index());
-        for &c in &rev.children {
-            if engine.is_removed(c) && !revs.contains(&c) {
-                let child = inv.digests.name(inv.revision(c).manifest).to_string();
-                manifests.push(PlanManifest {
-                    repository: repository.clone(),
-                    digest: child,
-                    tags: vec![],
-                    index: false,
-                    child_of: Some(digest.clone()),
-                });
-            }
-        }
-        manifests.push(PlanManifest {
-            repository,
-            digest,
-            tags,
-            index,
-            child_of: None,
-        });
-    }
-    for ((repository, digest), tags) in broken_manifests {
-        manifests.push(PlanManifest {
-            repository,
-            digest,
-            tags: tags.into_iter().collect(),
-            index: false,
-            child_of: None,
-        });
-    }
-    let reclaimable = engine.reclaimable();
-    engine.clear();
-    let mut tags: Vec<PlanTag> = manifests
-        .iter()
-        .flat_map(|m| {
-            m.tags.iter().map(|t| PlanTag {
-                repository: m.repository.clone(),
-                tag: t.clone(),
-                digest: m.digest.clone(),
-            })
-        })
-        .collect();
-    tags.sort();
-    // Indexes before their children, so an interrupted run never leaves an index whose
-    // children are gone; otherwise by repository and digest.
-    manifests.sort_by(|a, b| {
-        (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest))
-    });
-    manifests.dedup_by(|a, b| a.repository == b.repository && a.digest == b.digest);
-    let mut plan = PlanReport {
-        tags,
-        reclaimable_bytes: reclaimable,
-        manifests,
-        excluded,
-        source: source.into(),
-        settings_fingerprint: fingerprint.into(),
-        snapshot_time: super::rfc3339(now),
-        expires_at: super::rfc3339(now + PLAN_LIFETIME_SECS),
-        checksum: String::new(),
-    };
-    plan.checksum = plan.compute_checksum(&inv.registry);
-    plan
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a

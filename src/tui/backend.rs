@@ -1,26 +1,24 @@
-//! The live TUI backend: loads every source through the same code as headless mode, and
-//! executes a confirmed plan through the same engine as `delete --plan --apply` (fresh
-//! re-check, pre-flight, audit log). Also writes `w` plans in the `report` JSON format.
+//! The live TUI backend: loads every source through the same code as headless mode, and runs
+//! a confirmed plan through the one delete run (`ops::delete_run`), exactly as
+//! `delete --plan --apply --force` would: validation, pre-flight, fresh re-check, per-action
+//! audit, Mongo cleanup when switched on, the same bytes-after-GC.
 
 use super::{Executor, Loader, Progress};
-use crate::app::{Outcome, Plan};
+use crate::app::{Outcome, Plan, RunEnd};
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
-use crate::model::TagId;
-use crate::ops::execute::{Outcome as ExecOutcome, execute, preflight};
-use crate::plan::recheck::recheck;
-use crate::report::json::{self, PlanInput};
+use crate::ops::delete_run::{self, Observer, Request};
+use crate::ops::execute::{ItemOutcome, Outcome as ExecOutcome};
 use crate::settings::Settings;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// Loader and executor over the real registry (and, as they land, the other sources).
+/// Loader and executor over the real sources.
 #[derive(Clone)]
 pub struct LiveBackend {
     settings: Arc<Settings>,
     snapshot: Option<PathBuf>,
-    latest: Arc<Mutex<Option<Dataset>>>,
 }
 
 impl LiveBackend {
@@ -28,7 +26,6 @@ impl LiveBackend {
         LiveBackend {
             settings: Arc::new(settings),
             snapshot,
-            latest: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -41,13 +38,13 @@ impl Loader for LiveBackend {
             let settings = &me.settings;
             let scan_progress = progress.clone();
             let on_scan = move |p: crate::ops::scan::ScanProgress| {
-                scan_progress.detail(SourceKind::Registry, crate::headless::progress_line(&p));
+                scan_progress.detail(SourceKind::Registry, crate::ops::connect::progress_line(&p));
             };
             let registry_done = progress.clone();
             let registry = async {
                 let r = match &me.snapshot {
                     Some(p) => crate::report::snapshot::read(p),
-                    None => crate::headless::scan_registry_with(settings, false, &on_scan)
+                    None => crate::ops::connect::scan_registry_with(settings, false, &on_scan)
                         .await
                         .map(|i| (i, now)),
                 };
@@ -67,9 +64,6 @@ impl Loader for LiveBackend {
                     for (k, s) in &d.sources {
                         progress.source(*k, s.clone());
                     }
-                    if let Ok(mut slot) = me.latest.lock() {
-                        *slot = Some(d.clone());
-                    }
                 }
                 Err(e) => progress.source(SourceKind::Registry, SourceStatus::Failed(format!("{e:#}"))),
             }
@@ -79,116 +73,89 @@ impl Loader for LiveBackend {
     }
 }
 
-impl Executor for LiveBackend {
-    fn write_plan(&self, path: PathBuf, plan: Plan) -> BoxFuture<'static, anyhow::Result<()>> {
-        let me = self.clone();
-        async move {
-            let ds = me
-                .latest
-                .lock()
-                .ok()
-                .and_then(|d| d.clone())
-                .ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
-            let without: Vec<SourceKind> = me.settings.without.iter().copied().collect();
-            write_report_plan(
-                &ds,
-                &plan,
-                &path,
-                &crate::headless::settings_fingerprint(&me.settings),
-                &without,
-            )
-        }
-        .boxed()
+/// TUI messages for the delete run's observer.
+struct ToTui(Progress);
+
+impl Observer for ToTui {
+    fn step(&self, text: &str) {
+        self.0.step(text);
     }
 
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, ()> {
+    fn item(&self, index: usize, item: &ItemOutcome) {
+        self.0.item(index, outcome(item));
+    }
+}
+
+fn outcome(item: &ItemOutcome) -> Outcome {
+    match &item.outcome {
+        ExecOutcome::Deleted | ExecOutcome::AlreadyDeleted => Outcome::Deleted,
+        ExecOutcome::WouldDelete => Outcome::WouldDelete,
+        ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
+        ExecOutcome::Failed { error } => Outcome::Failed(error.clone()),
+    }
+}
+
+impl LiveBackend {
+    /// The request the TUI's confirmation stands for: apply, confirmed in the modal (no
+    /// second prompt), the plan's own Mongo switch.
+    pub fn request(plan: &Plan) -> Request {
+        Request {
+            plan: plan.core.clone(),
+            label: "tui".into(),
+            apply: true,
+            mongo_cleanup: plan.core.mongo_cleanup,
+            backup: None,
+            audit_log: None,
+            max_delete: None,
+            max_bytes: None,
+        }
+    }
+}
+
+impl Executor for LiveBackend {
+    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
         let me = self.clone();
         async move {
-            if let Err(e) = me.run(&plan, &progress).await {
-                for i in 0..plan.items.len() {
-                    progress.item(i, Outcome::Failed(format!("{e:#}")));
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let req = LiveBackend::request(&plan);
+            let observer = ToTui(progress.clone());
+            match delete_run::run(&me.settings, &req, &observer, now).await {
+                Ok(results) => {
+                    let mut notes = vec![];
+                    if let Some(a) = &results.audit_log {
+                        notes.push(format!("audit log: {a}"));
+                    }
+                    if let Some(stop) = &results.stopped {
+                        notes.push(format!("stopped early: {stop}"));
+                    }
+                    if let Some(m) = &results.mongo {
+                        notes.push(match &m.error {
+                            Some(e) => format!("Mongo cleanup: {e}"),
+                            None => format!(
+                                "Mongo cleanup: {} documents deleted, {} failed, backup {}",
+                                m.deleted.values().sum::<usize>(),
+                                m.failed,
+                                m.backup.as_deref().unwrap_or("none")
+                            ),
+                        });
+                    }
+                    RunEnd {
+                        reclaimable_bytes: results.reclaimable_bytes_after_gc,
+                        notes,
+                    }
+                }
+                Err(e) => {
+                    // Nothing was deleted: every item says why.
+                    for i in 0..plan.items.len() {
+                        progress.item(i, Outcome::Failed(format!("{e:#}")));
+                    }
+                    RunEnd {
+                        reclaimable_bytes: 0,
+                        notes: vec![format!("nothing was deleted: {e:#}")],
+                    }
                 }
             }
         }
         .boxed()
     }
-}
-
-impl LiveBackend {
-    async fn run(&self, plan: &Plan, progress: &Progress) -> anyhow::Result<()> {
-        let settings = &self.settings;
-        let ds = self
-            .latest
-            .lock()
-            .ok()
-            .and_then(|d| d.clone())
-            .ok_or_else(|| anyhow::anyhow!("nothing loaded yet"))?;
-        let report = json::build(&ds, &[], &PlanInput::Selection(plan_tags(plan)), "", &[]);
-        let manifests = report.plan.manifests;
-        let client = crate::headless::registry_client(settings)?;
-        if let Some(first) = manifests.first() {
-            preflight(&client, &first.repository)
-                .await
-                .map_err(|e| anyhow::anyhow!("pre-flight: {e}"))?;
-        }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let fresh = crate::headless::load_dataset(settings, None, true, true, now).await?;
-        for (kind, status) in &fresh.sources {
-            if let SourceStatus::Failed(e) = status {
-                anyhow::bail!("the {} source is unavailable ({e}); nothing was deleted", kind.as_str());
-            }
-        }
-        let protected = crate::headless::delete::protections(&fresh);
-        let verdicts = recheck(&manifests, &fresh.inventory, &protected);
-        let parents = crate::plan::recheck::planned_parents(&manifests, &fresh.inventory);
-        let audit = crate::ops::audit::AuditLog::open(&settings.output_dir.join("audit.jsonl"))?;
-        let index_of = |repo: &str, digest: &str| {
-            plan.items
-                .iter()
-                .position(|i| i.repository == repo && i.digest.as_deref() == Some(digest))
-        };
-        let on_item = |item: &crate::ops::execute::ItemOutcome| {
-            if let Some(i) = index_of(&item.repository, &item.digest) {
-                progress.item(
-                    i,
-                    match &item.outcome {
-                        ExecOutcome::Deleted | ExecOutcome::AlreadyDeleted => Outcome::Deleted,
-                        ExecOutcome::WouldDelete => Outcome::WouldDelete,
-                        ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
-                        ExecOutcome::Failed { error } => Outcome::Failed(error.clone()),
-                    },
-                );
-            }
-        };
-        execute(
-            &client,
-            &manifests,
-            &verdicts,
-            &parents,
-            true,
-            settings.registry.concurrency,
-            Some(&audit),
-            &on_item,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-        Ok(())
-    }
-}
-
-fn plan_tags(plan: &Plan) -> Vec<TagId> {
-    plan.items.iter().flat_map(|i| i.tag_ids.iter().copied()).collect()
-}
-
-/// Writes the selection as `report` JSON: a plan `delete --plan` accepts.
-pub fn write_report_plan(
-    ds: &Dataset,
-    plan: &Plan,
-    path: &Path,
-    fingerprint: &str,
-    without: &[SourceKind],
-) -> anyhow::Result<()> {
-    let report = json::build(ds, &[], &PlanInput::Selection(plan_tags(plan)), fingerprint, without);
-    json::write_atomic(path, &serde_json::to_vec_pretty(&report)?)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }

@@ -57,11 +57,21 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
             theme.danger(),
         ));
     }
-    if c.stale {
+    if let Some(r) = &c.stale {
         lines.push(Line::styled(
-            "the inventory was reloaded; this plan is unchanged",
+            "the data was reloaded: this plan is unchanged, but on the new data it",
             theme.danger(),
         ));
+        lines.push(Line::styled(
+            format!(
+                "would delete {} · skip {} · find {} already gone — confirm again",
+                r.delete, r.skipped_count, r.already_gone
+            ),
+            theme.danger(),
+        ));
+        for why in &r.skipped {
+            lines.push(Line::styled(format!("  skip {why}"), theme.dim()));
+        }
     }
     lines.push(Line::from(vec![
         Span::raw(format!("type {} to confirm: ", plan.confirmation_word())),
@@ -112,6 +122,8 @@ pub fn execution(frame: &mut Frame, area: Rect, app: &App, exec: &Execution, the
     let mut lines = vec![];
     if let Some(s) = &exec.summary {
         lines.extend(summary_lines(s, theme));
+    } else if let Some(step) = &exec.step {
+        lines.push(Line::styled(step.clone(), theme.dim()));
     }
     for (item, outcome) in exec.plan.items.iter().zip(&exec.outcomes).skip(app.outcome_scroll) {
         let repo = item.repository.rsplit('/').next().unwrap_or_default();
@@ -151,6 +163,9 @@ fn summary_lines(s: &crate::app::Summary, theme: &Theme) -> Vec<Line<'static>> {
         "{} reclaimable after GC",
         bytes(s.reclaimable_bytes)
     )));
+    for note in &s.notes {
+        out.push(Line::styled(note.clone(), theme.dim()));
+    }
     out.push(Line::styled(
         "Next step: run the registry garbage collector to free the space.",
         theme.title(),

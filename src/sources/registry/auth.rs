@@ -2,7 +2,7 @@
 //! from `WWW-Authenticate` (realm/service/scope) with per-scope token reuse. Credentials come
 //! from settings or from `~/.docker/config.json` (`auths`, `credHelpers`, `credsStore`).
 
-use crate::settings::Secret;
+use crate::model::secret::Secret;
 use base64::Engine as _;
 use std::collections::HashMap;
 use std::path::Path;

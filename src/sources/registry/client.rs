@@ -4,7 +4,7 @@
 
 use super::auth::{Challenge, Credentials, TokenCache, parse_challenge};
 use super::manifest::ACCEPT_MANIFESTS;
-use crate::settings::Secret;
+use crate::model::secret::Secret;
 use reqwest::{Method, StatusCode, header};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -262,7 +262,7 @@ impl RegistryClient {
     /// Every tag of `repo`, following `Link` pagination (pages of 1000). A repository that
     /// does not exist has no tags.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
-        let path = format!("/v2/{repo}/tags/list?n=1000");
+        let path = format!("/v2/{}/tags/list?n=1000", enc_repo(repo));
         match self
             .paginated(&path, &pull_scope(repo), "tags", &format!("listing tags of {repo}"))
             .await
@@ -280,7 +280,7 @@ impl RegistryClient {
         let resp = self
             .send(
                 Method::GET,
-                &format!("/v2/{repo}/manifests/{reference}"),
+                &format!("/v2/{}/manifests/{}", enc_repo(repo), enc_ref(reference)),
                 &pull_scope(repo),
                 Some(ACCEPT_MANIFESTS),
                 None,
@@ -290,7 +290,7 @@ impl RegistryClient {
         let header_digest = header_str(&resp, "docker-content-digest");
         let content_type = header_str(&resp, "content-type");
         let body = resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec();
-        let digest = crate::world::sha256_digest(&body);
+        let digest = crate::model::digest::sha256_digest(&body);
         if let Some(h) = header_digest
             && h != digest
             && h.starts_with("sha256:")
@@ -311,7 +311,7 @@ impl RegistryClient {
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<String>, RegistryError> {
         let what = format!("resolving {repo}:{reference}");
         self.stats.manifest_heads.fetch_add(1, Ordering::Relaxed);
-        let path = format!("/v2/{repo}/manifests/{reference}");
+        let path = format!("/v2/{}/manifests/{}", enc_repo(repo), enc_ref(reference));
         match self
             .send(
                 Method::HEAD,
@@ -340,7 +340,7 @@ impl RegistryClient {
         let resp = self
             .send(
                 Method::GET,
-                &format!("/v2/{repo}/blobs/{digest}"),
+                &format!("/v2/{}/blobs/{}", enc_repo(repo), enc_ref(digest)),
                 &pull_scope(repo),
                 None,
                 None,
@@ -356,7 +356,7 @@ impl RegistryClient {
         match self
             .send(
                 Method::HEAD,
-                &format!("/v2/{repo}/blobs/{digest}"),
+                &format!("/v2/{}/blobs/{}", enc_repo(repo), enc_ref(digest)),
                 &pull_scope(repo),
                 None,
                 None,
@@ -379,7 +379,7 @@ impl RegistryClient {
         match self
             .send(
                 Method::DELETE,
-                &format!("/v2/{repo}/manifests/{digest}"),
+                &format!("/v2/{}/manifests/{}", enc_repo(repo), enc_ref(digest)),
                 &scope,
                 None,
                 None,
@@ -393,7 +393,9 @@ impl RegistryClient {
         }
     }
 
-    /// Uploads a blob unless the repository already has it (monolithic POST + PUT).
+    /// Uploads a blob unless the repository already has it (monolithic POST + PUT). Test kit:
+    /// the product never writes to the registry except DELETE.
+    #[cfg(any(test, feature = "testkit"))]
     pub async fn push_blob(&self, repo: &str, digest: &str, bytes: Vec<u8>) -> Result<(), RegistryError> {
         if self.blob_exists(repo, digest).await? {
             return Ok(());
@@ -403,7 +405,7 @@ impl RegistryClient {
         let resp = self
             .send(
                 Method::POST,
-                &format!("/v2/{repo}/blobs/uploads/"),
+                &format!("/v2/{}/blobs/uploads/", enc_repo(repo)),
                 &scope,
                 None,
                 None,
@@ -428,7 +430,8 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// Puts a manifest under `reference` (a tag or its digest) and returns its digest.
+    /// Puts a manifest under `reference` (a tag or its digest) and returns its digest (test kit).
+    #[cfg(any(test, feature = "testkit"))]
     pub async fn push_manifest(
         &self,
         repo: &str,
@@ -437,11 +440,11 @@ impl RegistryClient {
         body: Vec<u8>,
     ) -> Result<String, RegistryError> {
         let what = format!("pushing manifest {repo}:{reference}");
-        let digest = crate::world::sha256_digest(&body);
+        let digest = crate::model::digest::sha256_digest(&body);
         let scope = format!("repository:{repo}:pull,push");
         self.send(
             Method::PUT,
-            &format!("/v2/{repo}/manifests/{reference}"),
+            &format!("/v2/{}/manifests/{}", enc_repo(repo), enc_ref(reference)),
             &scope,
             None,
             Some((body, media_type)),
@@ -692,5 +695,41 @@ mod tests {
             Some("/v2/_catalog?last=demo%2Fapp&n=1")
         );
         assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+}
+
+/// Percent-encodes each `/`-separated segment of a repository name for a URL path. Names are
+/// validated before they get here; this makes sure no name can ever change the path's shape.
+fn enc_repo(repo: &str) -> String {
+    repo.split('/').map(enc_ref).collect::<Vec<_>>().join("/")
+}
+
+/// Percent-encodes a tag or digest as one path segment (`:` stays, as in `sha256:...`).
+fn enc_ref(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::{enc_ref, enc_repo};
+
+    #[test]
+    fn crafted_names_cannot_change_the_path() {
+        assert_eq!(enc_repo("dominodatalab/environment"), "dominodatalab/environment");
+        assert_eq!(enc_ref("sha256:ab"), "sha256:ab");
+        assert_eq!(
+            enc_repo("a/manifests/sha256:00?x="),
+            "a/manifests/sha256:00%3Fx%3D"
+        );
+        assert_eq!(enc_ref("../x#y"), "..%2Fx%23y");
+        assert_eq!(enc_ref("a b%"), "a%20b%25");
     }
 }

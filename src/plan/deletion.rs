@@ -1,0 +1,495 @@
+//! The deletion plan: one value, built once from the data a selection was made on, then held
+//! (TUI confirm modal), written (`w`, `report`) and executed (`delete --plan`, the TUI's run)
+//! unchanged. It names manifests by repository + digest with the tag names they carry, never
+//! by `TagId`, so no reload can change what a confirmed plan deletes.
+
+use super::{CategoryId, SpaceEngine};
+use crate::model::{ImageKind, Inventory, RevId, TagId, timefmt};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A plan older than this is refused by `delete` (the registry may have changed since).
+pub const PLAN_LIFETIME_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PlanTag {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+}
+
+/// One manifest the plan deletes by digest, with every tag it carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanManifest {
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub index: bool,
+    /// Set for the child manifest of a deleted index: deleted by digest after its index,
+    /// because nothing else in the repository keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_of: Option<String>,
+    /// The categories it was planned under (empty: selected explicitly, outside any category).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryId>,
+    #[serde(default)]
+    pub kind: Option<ImageKind>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExcludedTag {
+    pub repository: String,
+    pub tag: String,
+    pub reason: String,
+}
+
+/// Tags a category contributes to the plan, by image kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CategoryTotal {
+    pub category: CategoryId,
+    pub environments: usize,
+    pub models: usize,
+    pub other: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    /// The registry the plan was made for (older files carry it only in the report envelope).
+    #[serde(default)]
+    pub registry: String,
+    pub tags: Vec<PlanTag>,
+    pub reclaimable_bytes: u64,
+    #[serde(default)]
+    pub manifests: Vec<PlanManifest>,
+    /// Requested tags that cannot be in the plan, with why.
+    #[serde(default)]
+    pub excluded: Vec<ExcludedTag>,
+    #[serde(default)]
+    pub per_category: Vec<CategoryTotal>,
+    /// Also delete the Domino records of what the run removes (backed up first).
+    #[serde(default)]
+    pub mongo_cleanup: bool,
+    /// `categories` (union of the listed categories' candidates) or `selection`.
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub settings_fingerprint: String,
+    #[serde(default)]
+    pub snapshot_time: String,
+    #[serde(default)]
+    pub expires_at: String,
+    /// SHA-256 over the plan's content; a plan edited after it was written is refused.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+impl Plan {
+    /// The checksum of everything that decides what the plan deletes. Unkeyed: it detects an
+    /// edited or truncated file, not a forger (who can recompute it).
+    pub fn compute_checksum(&self, registry: &str) -> String {
+        let key = serde_json::json!({
+            "registry": registry,
+            "tags": self.tags,
+            "manifests": self.manifests,
+            "reclaimable_bytes": self.reclaimable_bytes,
+            "mongo_cleanup": self.mongo_cleanup,
+            "settings_fingerprint": self.settings_fingerprint,
+            "snapshot_time": self.snapshot_time,
+            "expires_at": self.expires_at,
+        });
+        crate::model::digest::sha256_digest(key.to_string().as_bytes())
+    }
+
+    /// Recomputes the checksum after a deliberate change (the modal's Mongo switch).
+    pub fn seal(&mut self) {
+        self.checksum = self.compute_checksum(&self.registry);
+    }
+
+    pub fn set_mongo_cleanup(&mut self, on: bool) {
+        self.mongo_cleanup = on;
+        self.seal();
+    }
+
+    pub fn tag_count(&self) -> usize {
+        self.tags.len()
+    }
+}
+
+/// The repositories a run may touch: under `prefix/`, or one of `repositories` when set.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub prefix: &'a str,
+    pub repositories: Option<&'a [String]>,
+}
+
+impl Scope<'_> {
+    pub fn contains(&self, repo: &str) -> bool {
+        match self.repositories {
+            Some(list) => list.iter().any(|r| r == repo),
+            None => repo.strip_prefix(self.prefix).is_some_and(|rest| rest.starts_with('/')),
+        }
+    }
+}
+
+/// A repository name by Distribution's grammar: path components `[a-z0-9]+` joined by `.`,
+/// `_`, `__` or runs of `-`, separated by `/`; at most 255 characters.
+pub fn is_valid_repository(name: &str) -> bool {
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !alnum(b[i]) {
+                i += 1;
+            }
+            let sep = &c[start..i];
+            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+    !name.is_empty() && name.len() <= 255 && name.split('/').all(component)
+}
+
+/// A tag by Distribution's grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
+    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
+}
+
+/// Every name a plan carries, checked against the grammar and the scope before anything runs:
+/// these strings become URL paths, and a plan file is input from outside.
+pub fn validate_names(plan: &Plan, scope: Scope<'_>) -> Result<(), String> {
+    let repo_ok = |r: &str, what: &str| -> Result<(), String> {
+        if !is_valid_repository(r) {
+            return Err(format!("{what}: repository {r:?} is not a valid repository name"));
+        }
+        if !scope.contains(r) {
+            return Err(format!(
+                "{what}: repository {r:?} is outside the configured repositories ({}/...)",
+                scope.prefix
+            ));
+        }
+        Ok(())
+    };
+    let digest_ok = |d: &str, what: &str| -> Result<(), String> {
+        if crate::model::digest::is_valid_digest(d) {
+            Ok(())
+        } else {
+            Err(format!("{what}: digest {d:?} is not valid"))
+        }
+    };
+    for (i, m) in plan.manifests.iter().enumerate() {
+        let what = format!("plan.manifests[{i}]");
+        repo_ok(&m.repository, &what)?;
+        digest_ok(&m.digest, &what)?;
+        if let Some(p) = &m.child_of {
+            digest_ok(p, &format!("{what}.child_of"))?;
+        }
+        if let Some(t) = m.tags.iter().find(|t| !is_valid_tag(t)) {
+            return Err(format!("{what}: tag {t:?} is not a valid tag"));
+        }
+    }
+    for (i, t) in plan.tags.iter().enumerate() {
+        let what = format!("plan.tags[{i}]");
+        repo_ok(&t.repository, &what)?;
+        digest_ok(&t.digest, &what)?;
+        if !is_valid_tag(&t.tag) {
+            return Err(format!("{what}: tag {:?} is not a valid tag", t.tag));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a plan's envelope against this run. Errors say what is wrong in operator terms.
+pub fn validate(plan: &Plan, registry: &str, fingerprint: Option<&str>, now: i64) -> Result<(), String> {
+    if plan.checksum.is_empty() {
+        return Err("the plan has no checksum; write it with `registry-cleaner report` or the TUI".into());
+    }
+    if plan.compute_checksum(&plan.registry) != plan.checksum {
+        return Err("the plan was modified after it was written (checksum mismatch); write a new one".into());
+    }
+    if plan.registry != registry {
+        return Err(format!(
+            "the plan is for registry {}, but this run targets {registry}",
+            plan.registry
+        ));
+    }
+    let expires = timefmt::parse_rfc3339(&plan.expires_at)
+        .ok_or_else(|| format!("expires_at {:?} is not RFC 3339", plan.expires_at))?;
+    if now > expires {
+        return Err(format!(
+            "the plan expired at {}; write a new one so it reflects the registry as it is",
+            plan.expires_at
+        ));
+    }
+    if let Some(fp) = fingerprint
+        && fp != plan.settings_fingerprint
+    {
+        return Err("the plan was made with different settings (registry, repositories, policy or --without); re-run report with the same settings".into());
+    }
+    Ok(())
+}
+
+/// A tag asked for, and the category it was asked under (`None`: selected explicitly).
+pub type Wanted = (TagId, Option<CategoryId>);
+
+/// Builds the plan for `wanted` on `inv`: every manifest by digest with all its tags, index
+/// children nothing else keeps, exclusions with reasons, and the bytes GC frees. `engine` is
+/// left cleared.
+pub fn build(
+    inv: &Inventory,
+    engine: &mut SpaceEngine,
+    wanted: &[Wanted],
+    source: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Plan {
+    engine.clear();
+    let mut revs: BTreeMap<RevId, BTreeSet<CategoryId>> = BTreeMap::new();
+    let mut broken: BTreeMap<(String, String), (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind)> = BTreeMap::new();
+    let mut excluded = Vec::new();
+    for &(t, cat) in wanted {
+        let tag = inv.tag(t);
+        let repo = inv.repo(tag.repo);
+        match (tag.revision(), inv.tag_digest(t)) {
+            (Some(r), _) => {
+                revs.entry(r).or_default().extend(cat);
+            }
+            // A broken tag whose digest is known can still be deleted by digest.
+            (None, Some(d)) => {
+                let e = broken
+                    .entry((repo.name.clone(), inv.digests.name(d).to_string()))
+                    .or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), repo.kind));
+                e.0.insert(tag.name.clone());
+                e.1.extend(cat);
+            }
+            (None, None) => excluded.push(ExcludedTag {
+                repository: repo.name.clone(),
+                tag: tag.name.clone(),
+                reason: "the registry returns no digest for this tag, so it cannot be deleted through the API".into(),
+            }),
+        }
+    }
+    for &r in revs.keys() {
+        engine.set_selected(r, true);
+    }
+    let mut manifests = Vec::new();
+    for (&r, cats) in &revs {
+        let rev = inv.revision(r);
+        let repo = inv.repo(rev.repo);
+        let repository = repo.name.clone();
+        let digest = inv.digests.name(rev.manifest).to_string();
+        let categories: Vec<CategoryId> = cats.iter().copied().collect();
+        if engine.is_held_by_index(r) {
+            for t in &rev.tags {
+                excluded.push(ExcludedTag {
+                    repository: repository.clone(),
+                    tag: inv.tag(*t).name.clone(),
+                    reason: format!("{digest} is a child of an index that stays; deleting it would break that index"),
+                });
+            }
+            continue;
+        }
+        let mut tags: Vec<String> = rev.tags.iter().map(|t| inv.tag(*t).name.clone()).collect();
+        tags.sort();
+        let index = inv.manifest(rev.manifest).is_some_and(|m| m.is_index());
+        for &c in &rev.children {
+            if engine.is_removed(c) && !revs.contains_key(&c) {
+                let child = inv.digests.name(inv.revision(c).manifest).to_string();
+                manifests.push(PlanManifest {
+                    repository: repository.clone(),
+                    digest: child,
+                    tags: vec![],
+                    index: false,
+                    child_of: Some(digest.clone()),
+                    categories: categories.clone(),
+                    kind: Some(repo.kind),
+                });
+            }
+        }
+        manifests.push(PlanManifest {
+            repository,
+            digest,
+            tags,
+            index,
+            child_of: None,
+            categories,
+            kind: Some(repo.kind),
+        });
+    }
+    for ((repository, digest), (tags, cats, kind)) in broken {
+        manifests.push(PlanManifest {
+            repository,
+            digest,
+            tags: tags.into_iter().collect(),
+            index: false,
+            child_of: None,
+            categories: cats.into_iter().collect(),
+            kind: Some(kind),
+        });
+    }
+    let reclaimable = engine.reclaimable();
+    engine.clear();
+    // Indexes before their children, so an interrupted run never leaves an index whose
+    // children are gone; otherwise by repository and digest.
+    manifests.sort_by(|a, b| {
+        (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest))
+    });
+    manifests.dedup_by(|a, b| a.repository == b.repository && a.digest == b.digest);
+    let mut tags: Vec<PlanTag> = manifests
+        .iter()
+        .flat_map(|m| {
+            m.tags.iter().map(|t| PlanTag {
+                repository: m.repository.clone(),
+                tag: t.clone(),
+                digest: m.digest.clone(),
+            })
+        })
+        .collect();
+    tags.sort();
+    let mut plan = Plan {
+        registry: inv.registry.clone(),
+        tags,
+        reclaimable_bytes: reclaimable,
+        per_category: per_category(&manifests),
+        manifests,
+        excluded,
+        mongo_cleanup: false,
+        source: source.into(),
+        settings_fingerprint: fingerprint.into(),
+        snapshot_time: timefmt::rfc3339(now),
+        expires_at: timefmt::rfc3339(now + PLAN_LIFETIME_SECS),
+        checksum: String::new(),
+    };
+    plan.seal();
+    plan
+}
+
+/// Tags per category and kind (a manifest under two categories counts in both).
+fn per_category(manifests: &[PlanManifest]) -> Vec<CategoryTotal> {
+    let mut map: BTreeMap<CategoryId, CategoryTotal> = BTreeMap::new();
+    for m in manifests {
+        for &category in &m.categories {
+            let c = map.entry(category).or_insert(CategoryTotal {
+                category,
+                environments: 0,
+                models: 0,
+                other: 0,
+            });
+            let n = m.tags.len();
+            match m.kind {
+                Some(ImageKind::Environment) => c.environments += n,
+                Some(ImageKind::Model) => c.models += n,
+                _ => c.other += n,
+            }
+        }
+    }
+    map.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_grammar() {
+        for ok in ["dominodatalab/environment", "a", "a/b-c", "a__b/c.d", "a---b", "x0/y_1"] {
+            assert!(is_valid_repository(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a/../b",
+            "..",
+            "A/b",
+            "a//b",
+            "a/",
+            "/a",
+            "a/manifests/sha256:00?x=",
+            "a?x",
+            "a#b",
+            "a%2Fb",
+            "a b",
+            "a/.b",
+            "a_-b",
+        ] {
+            assert!(!is_valid_repository(bad), "{bad}");
+        }
+        assert!(!is_valid_repository(&"a".repeat(256)));
+    }
+
+    #[test]
+    fn tag_grammar() {
+        for ok in ["latest", "65a-3", "v1.2_x", "_x"] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a?b", "a:b", "a%b"] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
+        assert!(!is_valid_tag(&"a".repeat(129)));
+    }
+
+    fn plan_with(repo: &str, tag: &str, digest: &str) -> Plan {
+        Plan {
+            registry: "r:5000".into(),
+            tags: vec![PlanTag {
+                repository: repo.into(),
+                tag: tag.into(),
+                digest: digest.into(),
+            }],
+            reclaimable_bytes: 0,
+            manifests: vec![PlanManifest {
+                repository: repo.into(),
+                digest: digest.into(),
+                tags: vec![tag.into()],
+                index: false,
+                child_of: None,
+                categories: vec![],
+                kind: None,
+            }],
+            excluded: vec![],
+            per_category: vec![],
+            mongo_cleanup: false,
+            source: "selection".into(),
+            settings_fingerprint: String::new(),
+            snapshot_time: String::new(),
+            expires_at: String::new(),
+            checksum: String::new(),
+        }
+    }
+
+    #[test]
+    fn crafted_names_are_refused_before_anything_runs() {
+        let scope = Scope {
+            prefix: "dominodatalab",
+            repositories: None,
+        };
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert!(validate_names(&plan_with("dominodatalab/environment", "x-1", &d), scope).is_ok());
+        let victim = format!("dominodatalab/environment/manifests/sha256:{}?x=", "b".repeat(64));
+        for (repo, tag, digest) in [
+            (victim.as_str(), "x", d.as_str()),
+            ("dominodatalab/../other", "x", &d),
+            ("other/environment", "x", &d),
+            ("dominodatalabx/environment", "x", &d),
+            ("dominodatalab/environment", "x?y=1", &d),
+            ("dominodatalab/environment", "../x", &d),
+            ("dominodatalab/environment", "x", "sha256:../../x"),
+            ("dominodatalab/environment", "x", "sha256:aa?x="),
+        ] {
+            let err = validate_names(&plan_with(repo, tag, digest), scope).unwrap_err();
+            assert!(err.contains("plan."), "{err}");
+        }
+    }
+}
