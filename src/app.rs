@@ -400,7 +400,10 @@ fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
                 &app.config.fingerprint,
                 &app.config.without,
             );
-            return Some(Cmd::WritePlan(PathBuf::from(&app.config.plan_path), Box::new(ReportMsg(report))));
+            return Some(Cmd::WritePlan(
+                PathBuf::from(&app.config.plan_path),
+                Box::new(ReportMsg(report)),
+            ));
         }
         Action::Help => app.overlay = Some(Overlay::Help),
         Action::Quit | Action::ForceQuit => return Some(Cmd::Quit),
@@ -563,10 +566,12 @@ fn build_plan(app: &mut App) -> Option<Plan> {
         return None;
     }
     let visible: std::collections::HashSet<TagId> = app.view.all_rows().map(|r| r.tag).collect();
-    Some(
-        data.selection
-            .plan(&data.dataset, &visible, app.config.mongo_cleanup, &app.config.fingerprint),
-    )
+    Some(data.selection.plan(
+        &data.dataset,
+        &visible,
+        app.config.mongo_cleanup,
+        &app.config.fingerprint,
+    ))
 }
 
 fn request_delete(app: &mut App) {
@@ -672,7 +677,8 @@ fn recheck_on(plan: &Plan, ds: &Dataset) -> Recheck {
             Verdict::Skip(why) => {
                 out.skipped_count += 1;
                 if out.skipped.len() < 3 {
-                    out.skipped.push(format!("{}@{}: {why}", m.repository, short_digest(&m.digest)));
+                    out.skipped
+                        .push(format!("{}@{}: {why}", m.repository, short_digest(&m.digest)));
                 }
             }
         }

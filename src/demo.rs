@@ -58,7 +58,6 @@ pub fn demo_dataset(seed: u64, tags: usize) -> Dataset {
     w.finish()
 }
 
-
 #[derive(Debug, Clone, Copy)]
 enum Owner {
     Env(usize),

@@ -8,4 +8,3 @@ pub const EXIT_CANNOT_RUN: u8 = 2;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CannotRun(pub String);
-

@@ -4,10 +4,10 @@
 pub mod digest;
 pub mod domino;
 pub mod ids_file;
-pub mod secret;
-pub mod timefmt;
 pub mod image;
 pub mod inventory;
+pub mod secret;
+pub mod timefmt;
 pub mod users;
 pub mod workloads;
 

@@ -479,7 +479,17 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
     let mut child = cmd(
         dir.path(),
         &url,
-        &["delete", "--plan", p, "--apply", "--force", "--concurrency", "4", "--audit-log", a],
+        &[
+            "delete",
+            "--plan",
+            p,
+            "--apply",
+            "--force",
+            "--concurrency",
+            "4",
+            "--audit-log",
+            a,
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::null())
@@ -506,7 +516,11 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
     assert_eq!(acked.len(), K, "the proxy forwarded {acked:?}");
     assert_eq!(lines.len(), K, "audit log after SIGKILL: {lines:#?}");
     for d in &acked {
-        assert_eq!(lines.iter().filter(|l| l.contains(d.as_str())).count(), 1, "{d} in {lines:#?}");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(d.as_str())).count(),
+            1,
+            "{d} in {lines:#?}"
+        );
     }
     // A re-run (nothing held any more) completes the plan.
     hold.store(false, Ordering::SeqCst);
@@ -548,8 +562,17 @@ fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
         r.plan.seal();
         let f = dir.path().join(format!("crafted-{i}.json"));
         std::fs::write(&f, serde_json::to_vec(&r).unwrap()).unwrap();
-        let out = run(dir.path(), &url, &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"]);
-        assert_eq!(out.status.code(), Some(2), "{repo}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = run(
+            dir.path(),
+            &url,
+            &["delete", "--plan", f.to_str().unwrap(), "--apply", "--force"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{repo}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("repository"), "{repo}: {err}");
         assert_eq!(

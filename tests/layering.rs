@@ -28,7 +28,11 @@ fn crate_modules(text: &str) -> Vec<String> {
         if name.is_empty() {
             // `crate::{a, b}`
             let inner: String = rest.trim_start_matches('{').chars().take_while(|c| *c != '}').collect();
-            out.extend(inner.split(',').map(|s| s.trim().split("::").next().unwrap_or("").to_string()));
+            out.extend(
+                inner
+                    .split(',')
+                    .map(|s| s.trim().split("::").next().unwrap_or("").to_string()),
+            );
         } else {
             out.push(name);
         }
@@ -74,7 +78,9 @@ fn sources_and_report_stay_below_ops() {
 
 #[test]
 fn ops_never_reaches_up_into_commands_or_the_tui() {
-    let allowed = ["model", "plan", "exit", "sources", "report", "settings", "ops", "dataset"];
+    let allowed = [
+        "model", "plan", "exit", "sources", "report", "settings", "ops", "dataset",
+    ];
     assert_eq!(violations("ops", &allowed), Vec::<String>::new());
 }
 

@@ -467,7 +467,12 @@ fn backed_up(path: &Path) -> Vec<(String, String)> {
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|v| (v["collection"].as_str().unwrap().to_string(), v["document"]["_id"].to_string()))
+        .map(|v| {
+            (
+                v["collection"].as_str().unwrap().to_string(),
+                v["document"]["_id"].to_string(),
+            )
+        })
         .collect()
 }
 
@@ -564,10 +569,17 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
     for m in word.chars().map(Msg::Input).chain([Msg::Key(Action::Confirm)]) {
         cmd = app::update(&mut app, m).or(cmd);
     }
-    let Some(Cmd::Execute(plan)) = cmd else { panic!("{cmd:?}") };
+    let Some(Cmd::Execute(plan)) = cmd else {
+        panic!("{cmd:?}")
+    };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let end = rt.block_on(backend.execute(*plan, Progress::new(tx)));
-    assert!(end.notes.iter().any(|n| n.starts_with("Mongo cleanup: 8 documents deleted, 0 failed")), "{end:?}");
+    assert!(
+        end.notes
+            .iter()
+            .any(|n| n.starts_with("Mongo cleanup: 8 documents deleted, 0 failed")),
+        "{end:?}"
+    );
 
     assert_eq!(headless["mongo"]["failed"], 0, "{headless}");
     assert_eq!(
@@ -580,7 +592,11 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
         .map(|e| e.unwrap().path())
         .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("mongo-backup-"))
         .expect("the TUI's run backed up to the output directory");
-    assert_eq!(backed_up(&backup), backed_up(&tui_backup), "the same documents backed up");
+    assert_eq!(
+        backed_up(&backup),
+        backed_up(&tui_backup),
+        "the same documents backed up"
+    );
     assert_eq!(
         headless["reclaimable_bytes_after_gc"].as_u64().unwrap(),
         end.reclaimable_bytes,
@@ -590,7 +606,12 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
         std::fs::read_to_string(p)
             .unwrap()
             .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_string())
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["action"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .filter(|a| a.starts_with("plan-"))
             .collect()
     };

@@ -20,7 +20,11 @@ const X: &str = "65a000000000000000000002-3";
 
 fn settings(url: &str, dir: &std::path::Path) -> Settings {
     let cfg = dir.join("config.yaml");
-    std::fs::write(&cfg, format!("analysis:\n  output_dir: {}\n", dir.join("out").display())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("analysis:\n  output_dir: {}\n", dir.join("out").display()),
+    )
+    .unwrap();
     let flags = FlagOverrides {
         registry: Some(url.to_string()),
         without: vec![SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak],
@@ -55,7 +59,8 @@ fn world() -> World {
     let rt = support::runtime();
     let client = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    rt.block_on(world::push(&client, &sample_registry("dominodatalab", now))).unwrap();
+    rt.block_on(world::push(&client, &sample_registry("dominodatalab", now)))
+        .unwrap();
     let settings = settings(&reg.url(), dir.path());
     let backend = LiveBackend::new(settings.clone(), None);
     let config = AppConfig {
@@ -89,7 +94,10 @@ impl World {
     /// Pushes a tag that sorts before every other one, onto a new image, then reloads.
     fn push_first_tag_and_reload(&mut self) {
         let img = ImageSpec {
-            layers: vec![LayerSpec { seed: 77_777, size: 5_000 }],
+            layers: vec![LayerSpec {
+                seed: 77_777,
+                size: 5_000,
+            }],
             created: self.app.now,
             flavor: MediaFlavor::Docker,
             architecture: "amd64".into(),
@@ -119,7 +127,9 @@ fn a_reload_under_the_open_modal_asks_again_and_confirming_deletes_only_the_froz
     let mut w = world();
     let x_digest = w.digest_of(X).expect("X resolves");
     send(&mut w.app, [Msg::Key(Action::RequestDelete)]);
-    let Mode::Confirm(c) = &w.app.mode else { panic!("the modal opens") };
+    let Mode::Confirm(c) = &w.app.mode else {
+        panic!("the modal opens")
+    };
     assert_eq!(c.plan.core.manifests.len(), 1);
     assert_eq!(c.plan.core.manifests[0].digest, x_digest);
     // The operator starts typing; then the data reloads under the modal.
@@ -127,11 +137,16 @@ fn a_reload_under_the_open_modal_asks_again_and_confirming_deletes_only_the_froz
     send(&mut w.app, [Msg::Key(Action::SwitchButton)]);
     send(&mut w.app, word.chars().map(Msg::Input));
     w.push_first_tag_and_reload();
-    let Mode::Confirm(c) = &w.app.mode else { panic!("still confirming") };
+    let Mode::Confirm(c) = &w.app.mode else {
+        panic!("still confirming")
+    };
     let recheck = c.stale.clone().expect("the modal says the data was reloaded");
     assert_eq!(recheck.delete, 1, "{recheck:?}");
     assert!(c.typed.is_empty(), "asked again: what was typed is cleared");
-    assert_eq!(c.plan.core.manifests[0].digest, x_digest, "the frozen plan is unchanged");
+    assert_eq!(
+        c.plan.core.manifests[0].digest, x_digest,
+        "the frozen plan is unchanged"
+    );
     assert_eq!(c.focus, app::Button::Cancel, "asked again: focus back on Cancel");
     // Typing again confirms.
     send(&mut w.app, [Msg::Key(Action::SwitchButton)]);
@@ -139,7 +154,9 @@ fn a_reload_under_the_open_modal_asks_again_and_confirming_deletes_only_the_froz
         &mut w.app,
         word.chars().map(Msg::Input).chain([Msg::Key(Action::Confirm)]),
     );
-    let [Cmd::Execute(plan)] = cmds.as_slice() else { panic!("{cmds:?}") };
+    let [Cmd::Execute(plan)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
     let before = w.env_tags();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let end = w.rt.block_on(w.backend.execute((**plan).clone(), Progress::new(tx)));
@@ -179,12 +196,15 @@ fn w_after_a_reload_that_shifts_every_tag_writes_the_marked_tag() {
     let x_digest = w.digest_of(X).unwrap();
     w.push_first_tag_and_reload();
     let cmds = send(&mut w.app, [Msg::Key(Action::WritePlan)]);
-    let [Cmd::WritePlan(path, report)] = cmds.as_slice() else { panic!("{cmds:?}") };
+    let [Cmd::WritePlan(path, report)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
     let digests: Vec<&str> = report.plan.manifests.iter().map(|m| m.digest.as_str()).collect();
     assert_eq!(digests, vec![x_digest.as_str()]);
     let tags: Vec<&str> = report.plan.tags.iter().map(|t| t.tag.as_str()).collect();
     assert_eq!(tags, vec![X]);
-    w.rt.block_on(w.backend.write_plan(path.clone(), report.0.clone())).unwrap();
+    w.rt.block_on(w.backend.write_plan(path.clone(), report.0.clone()))
+        .unwrap();
     let written: registry_cleaner::report::json::Report =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(written.plan, report.plan, "the file holds the plan that was frozen");

@@ -192,7 +192,15 @@ fn done_summary() {
             outcome: Outcome::Deleted,
         }),
     );
-    send(&mut app, [Msg::ExecutionFinished(registry_cleaner::app::RunEnd { reclaimable_bytes: 123_456, notes: vec![] })]);
+    let bytes = match &app.mode {
+        Mode::Executing(e) => e.plan.reclaimable_bytes,
+        _ => unreachable!(),
+    };
+    let end = registry_cleaner::app::RunEnd {
+        reclaimable_bytes: bytes,
+        notes: vec!["audit log: reports/audit.jsonl".into()],
+    };
+    send(&mut app, [Msg::ExecutionFinished(end)]);
     assert!(matches!(app.mode, Mode::Done(_)));
     check("done", &app);
 }

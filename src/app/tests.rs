@@ -190,7 +190,10 @@ fn confirming_needs_the_delete_button_and_the_typed_word_then_executes_the_froze
                 index: 0,
                 outcome: Outcome::Deleted,
             },
-            Msg::ExecutionFinished(RunEnd { reclaimable_bytes: plan.reclaimable_bytes, notes: vec![] }),
+            Msg::ExecutionFinished(RunEnd {
+                reclaimable_bytes: plan.reclaimable_bytes,
+                notes: vec![],
+            }),
         ],
     );
     assert_eq!(cmds, vec![Cmd::Load(1)], "reload after a real deletion");
@@ -281,7 +284,9 @@ fn write_plan_and_reload_are_commands() {
     let mut app = loaded_app(config());
     send(&mut app, [key(Action::MarkAllInView)]);
     let cmds = send(&mut app, [key(Action::WritePlan), key(Action::Reload)]);
-    assert!(matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.plan.manifests.is_empty()));
+    assert!(
+        matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.plan.manifests.is_empty())
+    );
     assert_eq!(cmds[1], Cmd::Load(1));
     assert!(app.is_loading());
 }
@@ -372,5 +377,9 @@ fn a_superseded_load_result_is_dropped() {
     let mut stale = app.data.as_ref().unwrap().dataset.clone();
     stale.generated_at = before - 100;
     assert_eq!(update(&mut app, Msg::Loaded(old, Box::new(DatasetMsg(stale)))), None);
-    assert_eq!(app.data.as_ref().unwrap().dataset.generated_at, before, "old generation dropped");
+    assert_eq!(
+        app.data.as_ref().unwrap().dataset.generated_at,
+        before,
+        "old generation dropped"
+    );
 }

@@ -7,7 +7,6 @@ use crate::ops::mongo_cleanup::{read_backup, restore};
 use crate::settings::Settings;
 use anyhow::anyhow;
 
-
 /// Re-inserts every backed-up document; existing `_id`s are left as they are and counted.
 pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Result<()> {
     if !args.backup.is_file() {
@@ -21,8 +20,6 @@ pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Res
         .map_err(|e| anyhow!("restore: {e}"))?;
     write_output(None, &serde_json::to_vec_pretty(&summary)?)
 }
-
-
 
 /// Runs `gc`; `Ok(false)` = finished with a failure (exit 1).
 pub async fn run_gc(settings: &Settings, args: &GcArgs) -> anyhow::Result<bool> {

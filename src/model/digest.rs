@@ -84,6 +84,27 @@ pub fn is_valid_digest(s: &str) -> bool {
     !alg.is_empty() && hex_len_ok && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// `sha256:<hex>` of `bytes`: the content address Distribution uses.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let out = Sha256::digest(bytes);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in out {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// SplitMix64 step: a tiny, good-enough PRNG for synthetic data and temp names (not security).
+pub fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,25 +127,4 @@ mod tests {
         assert!(!is_valid_digest("sha256"));
         assert!(!is_valid_digest(&format!("sha256:{}", "g".repeat(64))));
     }
-}
-
-/// `sha256:<hex>` of `bytes`: the content address Distribution uses.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest as _, Sha256};
-    let out = Sha256::digest(bytes);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in out {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// SplitMix64 step: a tiny, good-enough PRNG for synthetic data and temp names (not security).
-pub fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -140,4 +140,3 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
     });
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
 }
-

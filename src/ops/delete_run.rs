@@ -92,8 +92,13 @@ pub struct Summary {
 pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, now: i64) -> anyhow::Result<Results> {
     let plan = &req.plan;
     let cannot = |m: String| anyhow::Error::new(CannotRun(m));
-    deletion::validate(plan, &settings.registry.host, Some(&settings_fingerprint(settings)), now)
-        .map_err(|e| cannot(format!("{}: {e}", req.label)))?;
+    deletion::validate(
+        plan,
+        &settings.registry.host,
+        Some(&settings_fingerprint(settings)),
+        now,
+    )
+    .map_err(|e| cannot(format!("{}: {e}", req.label)))?;
     // Names become URL paths: check every one against the grammar and the configured scope
     // before the first request (the pre-flight probe included).
     let scope = deletion::Scope {
@@ -176,7 +181,8 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     // up), and not at all when the run stopped early.
     let mongo = if mongo_on && executed.audit_error.is_none() {
         observer.step("Mongo cleanup");
-        let backup = (req.backup.clone()).unwrap_or_else(|| mongo_cleanup::default_backup_path(&settings.output_dir, now));
+        let backup =
+            (req.backup.clone()).unwrap_or_else(|| mongo_cleanup::default_backup_path(&settings.output_dir, now));
         let ms = super::load::mongo_settings(settings).await;
         let r = mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, req.apply, &backup, audit.as_ref());
         Some(r.await.unwrap_or_else(|e| MongoSummary {

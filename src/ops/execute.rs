@@ -4,8 +4,8 @@
 //! audit log. 404 counts as already deleted, so a re-run after a crash finishes the job.
 
 use super::audit::AuditLog;
-use crate::plan::recheck::Verdict;
 use crate::plan::deletion::PlanManifest;
+use crate::plan::recheck::Verdict;
 use crate::sources::registry::RegistryClient;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;

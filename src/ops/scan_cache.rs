@@ -51,7 +51,8 @@ impl ScanCache {
     pub fn manifest(&self, digest: &str) -> Option<(Option<String>, Vec<u8>)> {
         let bytes = std::fs::read(self.manifest_path(digest)?).ok()?;
         let m: CachedManifest = serde_json::from_slice(&bytes).ok()?;
-        (crate::model::digest::sha256_digest(m.body.as_bytes()) == digest).then(|| (m.content_type, m.body.into_bytes()))
+        (crate::model::digest::sha256_digest(m.body.as_bytes()) == digest)
+            .then(|| (m.content_type, m.body.into_bytes()))
     }
 
     pub fn put_manifest(&self, digest: &str, content_type: Option<&str>, body: &[u8]) {

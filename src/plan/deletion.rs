@@ -258,7 +258,9 @@ pub fn build(
 ) -> Plan {
     engine.clear();
     let mut revs: BTreeMap<RevId, BTreeSet<CategoryId>> = BTreeMap::new();
-    let mut broken: BTreeMap<(String, String), (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind)> = BTreeMap::new();
+    // Broken tags by (repository, digest): their names, categories and kind.
+    type Broken = (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind);
+    let mut broken: BTreeMap<(String, String), Broken> = BTreeMap::new();
     let mut excluded = Vec::new();
     for &(t, cat) in wanted {
         let tag = inv.tag(t);

@@ -10,9 +10,9 @@ use super::lookup::TagLookup;
 use super::policy::Policy;
 use super::protection::{ProtectionInputs, Protections, protections};
 use super::usage::usage_facts;
-use crate::plan::dataset::SourceKind;
 use crate::model::domino::DominoIndex;
 use crate::model::{Inventory, ObjectId, TagId};
+use crate::plan::dataset::SourceKind;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Computes every category. `now` is Unix seconds.

@@ -71,8 +71,12 @@ impl World {
         let mut b = InventoryBuilder::new("registry:5000");
         for (repo, tag, label, created) in &self.tags {
             let digest = b.digest(&crate::model::digest::sha256_digest(label.as_bytes()));
-            let layer = b.digest(&crate::model::digest::sha256_digest(format!("layer {label}").as_bytes()));
-            let config = b.digest(&crate::model::digest::sha256_digest(format!("config {label}").as_bytes()));
+            let layer = b.digest(&crate::model::digest::sha256_digest(
+                format!("layer {label}").as_bytes(),
+            ));
+            let config = b.digest(&crate::model::digest::sha256_digest(
+                format!("config {label}").as_bytes(),
+            ));
             b.manifest(Manifest {
                 digest,
                 media_type: "application/vnd.oci.image.manifest.v1+json".into(),

@@ -1,7 +1,7 @@
 //! Thresholds and switches the categories and protections obey. Built by settings; pure data.
 
-use crate::plan::dataset::SourceKind;
 use crate::model::ids_file::IdFilter;
+use crate::plan::dataset::SourceKind;
 use regex::Regex;
 use std::collections::BTreeSet;
 

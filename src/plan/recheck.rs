@@ -3,8 +3,8 @@
 //! planned digest, no tag outside the plan has appeared on it, and nothing protects it now.
 //! Pure: the caller supplies the fresh inventory, the protections and `now`.
 
-use crate::model::{Inventory, TagId};
 use super::deletion::PlanManifest;
+use crate::model::{Inventory, TagId};
 use std::collections::{BTreeSet, HashMap};
 
 /// What to do with one planned manifest.

@@ -1,8 +1,8 @@
 //! The `report` JSON: a field-name contract (add fields freely, rename none). It is also a
 //! valid plan: `plan.tags` lists exactly what a deletion would remove, sibling tags included.
 
-use crate::plan::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::model::{Inventory, ObjectId, TagId};
+use crate::plan::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::plan::{CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,7 +98,7 @@ impl Report {
         }
         if plan.registry != self.registry {
             return Err(format!(
-                "the plan names registry {} but its report names {}",
+                "the plan was modified after it was written (checksum mismatch: the plan names registry {}, its report {})",
                 plan.registry, self.registry
             ));
         }

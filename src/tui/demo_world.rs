@@ -37,7 +37,6 @@ pub struct DemoBundle {
     pub keycloak: Vec<KeycloakUser>,
 }
 
-
 /// The bundled file's dataset.
 pub fn bundled_dataset() -> Result<Dataset, String> {
     let b: DemoBundle = serde_json::from_slice(BUNDLED).map_err(|e| format!("bundled assets/demo-world.json: {e}"))?;

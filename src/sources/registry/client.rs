@@ -725,10 +725,7 @@ mod encoding_tests {
     fn crafted_names_cannot_change_the_path() {
         assert_eq!(enc_repo("dominodatalab/environment"), "dominodatalab/environment");
         assert_eq!(enc_ref("sha256:ab"), "sha256:ab");
-        assert_eq!(
-            enc_repo("a/manifests/sha256:00?x="),
-            "a/manifests/sha256:00%3Fx%3D"
-        );
+        assert_eq!(enc_repo("a/manifests/sha256:00?x="), "a/manifests/sha256:00%3Fx%3D");
         assert_eq!(enc_ref("../x#y"), "..%2Fx%23y");
         assert_eq!(enc_ref("a b%"), "a%20b%25");
     }
