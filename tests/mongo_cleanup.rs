@@ -618,3 +618,98 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
     assert_eq!(framing(&audit), ["plan-start", "plan-end"]);
     assert_eq!(framing(&out_dir.join("audit.jsonl")), ["plan-start", "plan-end"]);
 }
+
+/// Makes the plan through a proxy that passes everything, then arms `rule` and runs the plan
+/// with the Mongo cleanup; returns the results, the exit status, and Mongo before and after.
+fn apply_through(
+    rule: impl Fn(u64, &str, &str) -> Fault + Send + Sync + 'static,
+) -> (Value, std::process::ExitStatus, BTreeIds, BTreeIds) {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    push(&reg.url());
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a = armed.clone();
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |n: u64, m: &str, path: &str| {
+            if a.load(std::sync::atomic::Ordering::SeqCst) {
+                rule(n, m, path)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let url = proxy.url();
+    let dir = tempfile::tempdir().unwrap();
+    let p = plan(dir.path(), &url, &mongo.uri, &selection());
+    let before = rt.block_on(all_ids(&mongo.uri));
+    armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let backup = dir.path().join("backup.jsonl");
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "delete",
+            "--plan",
+            &p,
+            "--apply",
+            "--force",
+            "--mongo-cleanup",
+            "--backup",
+            backup.to_str().unwrap(),
+        ],
+    );
+    let after = rt.block_on(all_ids(&mongo.uri));
+    (json(&out), out.status, before, after)
+}
+
+type BTreeIds = std::collections::BTreeMap<String, Vec<BsonId>>;
+
+/// A front that answers every manifest DELETE with a bare 404 and deletes nothing: no item
+/// may count as "already deleted", no Mongo record of an image that still exists may go.
+#[test]
+fn a_bare_404_to_delete_is_not_gone_and_keeps_every_mongo_record() {
+    let rule = |_n: u64, m: &str, _path: &str| {
+        if m == "DELETE" {
+            Fault::Status(404, None)
+        } else {
+            Fault::Pass
+        }
+    };
+    let (v, status, before, after) = apply_through(rule);
+    assert_eq!(status.code(), Some(1), "{v}");
+    assert_eq!(v["summary"]["already_deleted"], 0, "{v}");
+    assert_eq!(v["summary"]["deleted"], 0, "{v}");
+    assert_eq!(v["summary"]["failed"], v["items"].as_array().unwrap().len(), "{v}");
+    assert_eq!(before, after, "no Mongo document was deleted");
+}
+
+/// A tags/list that 404s during the delete's fresh scan hides the repository: its manifests
+/// are absent from the scan but still served, so they fail (never "already deleted") and their
+/// Mongo records stay.
+#[test]
+fn a_tags_list_404_hides_nothing_into_already_deleted() {
+    let rule = |_n: u64, m: &str, path: &str| {
+        if m == "GET" && path.contains("/environment/tags/list") {
+            Fault::Status(404, None)
+        } else {
+            Fault::Pass
+        }
+    };
+    let (v, status, before, after) = apply_through(rule);
+    assert_eq!(status.code(), Some(1), "{v}");
+    let items = v["items"].as_array().unwrap();
+    let env_items: Vec<&Value> = items.iter().filter(|i| i["repository"] == ENV).collect();
+    assert!(!env_items.is_empty());
+    assert!(env_items.iter().all(|i| i["result"] == "failed"), "{v}");
+    for coll in ["environment_revisions", "environments_v2"] {
+        assert_eq!(
+            before[coll], after[coll],
+            "{coll}: no record of a still-served image went"
+        );
+    }
+}

@@ -1,12 +1,14 @@
 //! Executing a re-checked plan against the registry: pre-flight (deletes enabled), then per
 //! manifest a last look at its tags immediately before the DELETE by digest, bounded
 //! concurrency with the client's retries, indexes before their children, every action in the
-//! audit log. 404 counts as already deleted, so a re-run after a crash finishes the job.
+//! audit log as it completes. A manifest counts as already deleted only when the registry
+//! confirms it (GET by digest → 404 `MANIFEST_UNKNOWN`), so a re-run after a crash finishes the
+//! job and a bare 404 never passes for "gone".
 
 use super::audit::AuditLog;
 use crate::plan::deletion::PlanManifest;
 use crate::plan::recheck::Verdict;
-use crate::sources::registry::RegistryClient;
+use crate::sources::registry::{DeleteAnswer, RegistryClient};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -37,11 +39,13 @@ impl ItemOutcome {
 }
 
 /// Pre-flight: the registry answers a DELETE of a digest that cannot exist with 404 (deletes
-/// enabled) rather than 405 (disabled). Nothing is deleted by this probe.
+/// enabled) rather than 405 (disabled). Nothing is deleted by this probe; `repo` was validated
+/// against the repository grammar by the caller. A 404 here says nothing about any planned
+/// manifest: those count as gone only when a GET confirms `MANIFEST_UNKNOWN`.
 pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String> {
     client.ping().await.map_err(|e| e.to_string())?;
     let probe = format!("sha256:{}", "0".repeat(64));
-    match client.delete_manifest(repo, &probe).await {
+    match client.delete_manifest_answer(repo, &probe).await {
         Ok(_) => Ok(()),
         Err(e) if e.status() == Some(405) => Err(format!(
             "the registry has deletes disabled (DELETE answers 405 UNSUPPORTED); set REGISTRY_STORAGE_DELETE_ENABLED=true on the registry (this restarts it): {e}"
@@ -112,7 +116,8 @@ pub async fn execute(
                         (_, false) => Outcome::Skipped {
                             reason: "its index was not deleted".into(),
                         },
-                        (Verdict::AlreadyDeleted, _) => Outcome::AlreadyDeleted,
+                        // Absent from the fresh scan is not proof: ask the registry.
+                        (Verdict::AlreadyDeleted, _) => confirm_absent(client, m).await,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
                         (Verdict::Delete, _) => delete_one(client, m).await,
                     };
@@ -174,9 +179,34 @@ async fn delete_one(client: &RegistryClient, m: &PlanManifest) -> Outcome {
             }
         }
     }
-    match client.delete_manifest(&m.repository, &m.digest).await {
-        Ok(true) => Outcome::Deleted,
-        Ok(false) => Outcome::AlreadyDeleted,
+    match client.delete_manifest_answer(&m.repository, &m.digest).await {
+        Ok(DeleteAnswer::Accepted) => Outcome::Deleted,
+        // A 404 to a DELETE counts as "already gone" only when a GET by digest confirms it.
+        Ok(DeleteAnswer::NotFound { .. }) => match client.manifest_gone(&m.repository, &m.digest).await {
+            Ok(true) => Outcome::AlreadyDeleted,
+            Ok(false) => Outcome::Failed {
+                error: "the DELETE was answered 404 but the registry still serves the manifest".into(),
+            },
+            Err(e) => Outcome::Failed {
+                error: format!("the DELETE was answered 404, but it is not confirmed gone: {e}"),
+            },
+        },
         Err(e) => Outcome::Failed { error: e.to_string() },
+    }
+}
+
+/// A planned manifest the fresh scan did not see: gone only if the registry confirms it
+/// (GET by digest → 404 `MANIFEST_UNKNOWN`). Still served → failed: the scan missed it (a
+/// repository or catalog that could not be listed), so nothing about it was re-checked; not
+/// confirmed either way → failed.
+async fn confirm_absent(client: &RegistryClient, m: &PlanManifest) -> Outcome {
+    match client.manifest_gone(&m.repository, &m.digest).await {
+        Ok(true) => Outcome::AlreadyDeleted,
+        Ok(false) => Outcome::Failed {
+            error: "the registry still serves this manifest although the fresh scan did not list it (a repository or catalog that could not be listed); not deleted, since the re-check could not see it".into(),
+        },
+        Err(e) => Outcome::Failed {
+            error: format!("not in the fresh scan, and not confirmed gone: {e}"),
+        },
     }
 }

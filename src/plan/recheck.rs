@@ -11,7 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Delete,
-    /// Gone already (an earlier, interrupted run, or someone else): counts as done.
+    /// Not in the fresh scan. Absence from a scan is not proof (a repository that could not be
+    /// listed, an untagged manifest): the executor counts it as done only when the registry
+    /// confirms it is gone, and skips or fails it otherwise.
     AlreadyDeleted,
     Skip(String),
 }

@@ -6,5 +6,7 @@ mod client;
 pub mod manifest;
 
 pub use auth::{Credentials, docker_config_credentials};
-pub use client::{ManifestResponse, RegistryClient, RegistryError, RegistryOptions, RequestStats};
+pub use client::{
+    DeleteAnswer, MANIFEST_UNKNOWN, ManifestResponse, RegistryClient, RegistryError, RegistryOptions, RequestStats,
+};
 pub use manifest::{ACCEPT_MANIFESTS, ParsedManifest, parse_config_created, parse_manifest};

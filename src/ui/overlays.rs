@@ -64,7 +64,7 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
         ));
         lines.push(Line::styled(
             format!(
-                "would delete {} · skip {} · find {} already gone — confirm again",
+                "would delete {} · skip {} · {} not in the new scan — confirm again",
                 r.delete, r.skipped_count, r.already_gone
             ),
             theme.danger(),

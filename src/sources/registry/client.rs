@@ -71,6 +71,18 @@ impl RegistryError {
     }
 }
 
+/// Distribution's error code for a manifest that does not exist.
+pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
+
+/// What a manifest DELETE was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteAnswer {
+    /// 202: the registry deleted it.
+    Accepted,
+    /// 404, with the error code when the body had one.
+    NotFound { code: Option<String> },
+}
+
 /// Request counters, shared with whoever wants to report them.
 #[derive(Debug, Default)]
 pub struct RequestStats {
@@ -370,9 +382,17 @@ impl RegistryClient {
         }
     }
 
-    /// Deletes a manifest by digest. `Ok(false)` means it was already gone (404), so re-runs
-    /// are idempotent; 405 means the registry has deletes disabled.
+    /// Deletes a manifest by digest. `Ok(false)`: the registry answered 404 (which alone does
+    /// not prove it is gone: see [`RegistryClient::manifest_gone`]); 405 means deletes are off.
     pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        match self.delete_manifest_answer(repo, digest).await? {
+            DeleteAnswer::Accepted => Ok(true),
+            DeleteAnswer::NotFound { .. } => Ok(false),
+        }
+    }
+
+    /// Deletes a manifest by digest and says exactly what the registry answered.
+    pub async fn delete_manifest_answer(&self, repo: &str, digest: &str) -> Result<DeleteAnswer, RegistryError> {
         let what = format!("deleting manifest {repo}@{digest}");
         self.stats.deletes.fetch_add(1, Ordering::Relaxed);
         let scope = format!("repository:{repo}:delete");
@@ -387,8 +407,35 @@ impl RegistryClient {
             )
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
+            Ok(_) => Ok(DeleteAnswer::Accepted),
+            Err(RegistryError::Status { status: 404, code, .. }) => Ok(DeleteAnswer::NotFound { code }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the registry confirms a manifest is gone: a GET by digest answers 404 with the
+    /// error code `MANIFEST_UNKNOWN`. `Ok(false)`: it is still served. A bare 404 (no code, or
+    /// another code) or any other failure is an error: absence is never inferred.
+    pub async fn manifest_gone(&self, repo: &str, digest: &str) -> Result<bool, RegistryError> {
+        match self.get_manifest(repo, digest).await {
+            Ok(_) => Ok(false),
+            Err(RegistryError::Status {
+                status: 404,
+                code: Some(c),
+                ..
+            }) if c == MANIFEST_UNKNOWN => Ok(true),
+            Err(RegistryError::Status {
+                status: 404,
+                code,
+                what,
+                message,
+            }) => Err(RegistryError::Invalid {
+                what,
+                message: format!(
+                    "404 without MANIFEST_UNKNOWN (code {}: {message}): the registry does not confirm the manifest is gone",
+                    code.as_deref().unwrap_or("none")
+                ),
+            }),
             Err(e) => Err(e),
         }
     }
