@@ -515,7 +515,17 @@ fn loaded(app: &mut App, dataset: Dataset) {
     }
     let mut selection = Selection::new(SpaceEngine::new(&dataset.inventory));
     if let Some(prev) = &previous {
-        selection.carry_over(&prev.dataset.inventory, &prev.selection, &dataset.inventory);
+        let dropped = selection.carry_over(
+            &prev.dataset.inventory,
+            &prev.selection,
+            &dataset.inventory,
+            &dataset.protections,
+        );
+        if dropped > 0 {
+            app.notice = Some(format!(
+                "{dropped} marks dropped on reload: their tag now names another digest, or is protected"
+            ));
+        }
     }
     let category_bytes = category_bytes(&dataset, selection.engine());
     app.data = Some(Data {
@@ -600,8 +610,10 @@ fn update_confirm(app: &mut App, action: Action) -> Option<Cmd> {
             }
         }
         Action::ToggleMongo => {
+            // The confirmation covers the Mongo step too: changing it asks again.
             let on = !confirm.plan.mongo_cleanup;
             confirm.plan.set_mongo_cleanup(on);
+            confirm.typed.clear();
         }
         Action::Confirm
             if confirm.focus == Button::Delete && confirm.typed.trim() == confirm.plan.confirmation_word() =>

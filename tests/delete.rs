@@ -582,3 +582,146 @@ fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
         );
     }
 }
+
+/// Another index shares a child with the planned index, and the registry cannot serve that
+/// other index (a persistent 500 at plan and at delete time): the shared child must never be
+/// deleted, or the other index breaks.
+#[test]
+fn an_unreadable_index_keeps_the_child_it_shares_with_a_planned_index() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let arch = |a: &str, seed: u64| world::ImageSpec {
+        layers: vec![
+            world::LayerSpec { seed, size: 15_000 },
+            world::LayerSpec {
+                seed: seed + 1,
+                size: 4_000,
+            },
+        ],
+        created: NOW - 20 * 86_400,
+        flavor: world::MediaFlavor::Oci,
+        architecture: a.into(),
+        label: format!("multi-{a}"),
+    };
+    // Shares the amd64 child of `65a…04-1`; its other child is its own.
+    let other = TagSpec {
+        repository: ENV.into(),
+        tag: "shared-idx".into(),
+        target: world::TagTarget::Index {
+            flavor: world::MediaFlavor::Oci,
+            images: vec![arch("amd64", 500), arch("s390x", 700)],
+        },
+    };
+    let direct = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+    rt.block_on(world::push(&direct, std::slice::from_ref(&other))).unwrap();
+    let other_digest = world::tag_digest(&other.target);
+    let shared_child = world::tag_digest(&world::TagTarget::Image(arch("amd64", 500)));
+    let od = other_digest.clone();
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |_n: u64, m: &str, path: &str| {
+            let reads_other = path.ends_with("/manifests/shared-idx") || path.ends_with(&format!("/manifests/{od}"));
+            if (m == "GET" || m == "HEAD") && reads_other {
+                Fault::Status(500, None)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let url = proxy.url();
+    let (path, _) = plan(
+        dir.path(),
+        &url,
+        &["dominodatalab/environment:65a000000000000000000004-1"],
+    );
+    let p = path.to_str().unwrap();
+    let out = run(dir.path(), &url, &["delete", "--plan", p, "--apply", "--force"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        rt.block_on(direct.manifest_gone(ENV, &shared_child)).ok() == Some(false),
+        "the shared child is still there: {v}"
+    );
+    // The other index is whole: every child it lists can be read.
+    let idx = rt
+        .block_on(direct.get_manifest(ENV, &other_digest))
+        .expect("other index");
+    let body: Value = serde_json::from_slice(&idx.body).unwrap();
+    for c in body["manifests"].as_array().unwrap() {
+        let d = c["digest"].as_str().unwrap();
+        rt.block_on(direct.get_manifest(ENV, d))
+            .unwrap_or_else(|e| panic!("child {d} of the other index: {e}"));
+    }
+}
+
+/// Limits count what the plan really deletes: a crafted plan that empties `plan.tags` and
+/// zeroes `reclaimable_bytes` (checksum recomputed) is refused, and `--max-bytes` holds
+/// against the fresh data. A plan written with the Mongo cleanup on is not run without it.
+#[test]
+fn limits_and_switches_cannot_be_dodged_by_editing_the_plan() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let (path, _) = plan(dir.path(), &url, &SELECTION);
+    let report: registry_cleaner::report::json::Report =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let write = |name: &str, r: &registry_cleaner::report::json::Report| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, serde_json::to_vec(r).unwrap()).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let mut r = report.clone();
+    r.plan.registry = r.registry.clone();
+    r.plan.tags.clear();
+    r.plan.reclaimable_bytes = 0;
+    r.plan.seal();
+    let f = write("no-tags.json", &r);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", &f, "--apply", "--force", "--max-delete", "1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("plan.tags"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut r = report.clone();
+    r.plan.registry = r.registry.clone();
+    r.plan.reclaimable_bytes = 0;
+    r.plan.seal();
+    let f = write("zero-bytes.json", &r);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", &f, "--apply", "--force", "--max-bytes", "1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("on fresh data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut r = report.clone();
+    r.plan.registry = r.registry.clone();
+    r.plan.set_mongo_cleanup(true);
+    let f = write("mongo-on.json", &r);
+    let out = run(dir.path(), &url, &["delete", "--plan", &f, "--apply", "--force"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--mongo-cleanup"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing was deleted by any of them.
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let rt = support::runtime();
+    for s in SELECTION {
+        let (repo, tag) = s.rsplit_once(':').unwrap();
+        assert!(rt.block_on(c.head_manifest(repo, tag)).unwrap().is_some(), "{s}");
+    }
+}

@@ -209,3 +209,41 @@ fn w_after_a_reload_that_shifts_every_tag_writes_the_marked_tag() {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(written.plan, report.plan, "the file holds the plan that was frozen");
 }
+
+#[test]
+fn a_mark_never_moves_to_another_image_when_its_tag_is_re_pushed() {
+    let mut w = world();
+    // X is re-pushed with another image between the mark and the reload.
+    let img = ImageSpec {
+        layers: vec![LayerSpec {
+            seed: 88_888,
+            size: 6_000,
+        }],
+        created: w.app.now,
+        flavor: MediaFlavor::Docker,
+        architecture: "amd64".into(),
+        label: "moved".into(),
+    };
+    let spec = TagSpec {
+        repository: ENV.into(),
+        tag: X.into(),
+        target: TagTarget::Image(img),
+    };
+    w.rt.block_on(world::push(&w.client, &[spec])).unwrap();
+    let Cmd::Load(generation) = w.app.start_load() else {
+        panic!()
+    };
+    let ds = load(&w.rt, &w.backend);
+    send(&mut w.app, [Msg::Loaded(generation, Box::new(DatasetMsg(ds)))]);
+    assert!(
+        w.app.data.as_ref().unwrap().selection.is_empty(),
+        "the mark was dropped"
+    );
+    assert!(
+        w.app.notice.as_deref().unwrap_or_default().contains("1 marks dropped"),
+        "{:?}",
+        w.app.notice
+    );
+    let cmds = send(&mut w.app, [Msg::Key(Action::RequestDelete)]);
+    assert!(cmds.is_empty() && w.app.mode == Mode::Browse, "nothing to confirm");
+}

@@ -81,22 +81,36 @@ impl Selection {
         self.broken.clear();
     }
 
-    /// Re-applies marks made on `old` to `new` by `repository:tag` (ids change on reload).
-    pub fn carry_over(&mut self, old: &Inventory, prev: &Selection, new: &Inventory) {
-        let find = |t: TagId| {
+    /// Re-applies marks made on `old` to `new` by `repository:tag` (ids change on reload), but
+    /// only where the tag still names the same digest and nothing protects it now: a mark
+    /// never moves to another image. Returns how many marks were dropped.
+    pub fn carry_over(
+        &mut self,
+        old: &Inventory,
+        prev: &Selection,
+        new: &Inventory,
+        protected: &std::collections::BTreeMap<TagId, Vec<String>>,
+    ) -> usize {
+        let same = |t: TagId| {
             let tag = old.tag(t);
-            new.find_tag(&old.repo(tag.repo).name, &tag.name)
+            let n = new.find_tag(&old.repo(tag.repo).name, &tag.name)?;
+            let digest = |inv: &Inventory, id: TagId| inv.tag_digest(id).map(|d| inv.digests.name(d).to_string());
+            (digest(old, t) == digest(new, n) && !protected.contains_key(&n)).then_some(n)
         };
+        let mut dropped = 0;
         for (r, cat) in &prev.revs {
-            if let Some(t) = old.revision(*r).tags.first().and_then(|t| find(*t)) {
-                self.set(new, t, *cat, true);
+            match old.revision(*r).tags.iter().find_map(|t| same(*t)) {
+                Some(t) => self.set(new, t, *cat, true),
+                None => dropped += 1,
             }
         }
         for (t, cat) in &prev.broken {
-            if let Some(t) = find(*t) {
-                self.set(new, t, *cat, true);
+            match same(*t) {
+                Some(t) => self.set(new, t, *cat, true),
+                None => dropped += 1,
             }
         }
+        dropped
     }
 
     /// Freezes the marks into a plan; `visible` are the tags the current view shows.

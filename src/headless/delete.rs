@@ -45,6 +45,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
     let observer = Stderr {
         show: !quiet && std::io::stderr().is_terminal(),
         ask: args.apply && !args.force,
+        mongo: args.mongo_cleanup,
     };
     let results = delete_run::run(settings, &req, &observer, now).await?;
     write_output(args.output.as_deref(), &serde_json::to_vec_pretty(&results)?)?;
@@ -55,6 +56,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
 struct Stderr {
     show: bool,
     ask: bool,
+    mongo: bool,
 }
 
 impl Observer for Stderr {
@@ -65,7 +67,7 @@ impl Observer for Stderr {
     }
 
     fn confirm(&self, deletes: usize, tags: usize, bytes: u64) -> bool {
-        !self.ask || confirm(deletes, tags, bytes).unwrap_or(false)
+        !self.ask || confirm(deletes, tags, bytes, self.mongo).unwrap_or(false)
     }
 
     fn item(&self, _index: usize, i: &ItemOutcome) {
@@ -80,11 +82,16 @@ impl Observer for Stderr {
     }
 }
 
-fn confirm(manifests: usize, tags: usize, bytes: u64) -> anyhow::Result<bool> {
+fn confirm(manifests: usize, tags: usize, bytes: u64, mongo: bool) -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
+    let then = if mongo {
+        ", then the Mongo records of what is gone (backed up first)"
+    } else {
+        ""
+    };
     writeln!(
         err,
-        "About to delete {manifests} manifests ({tags} tags in the plan), about {bytes} bytes reclaimable after GC."
+        "About to delete {manifests} manifests ({tags} tags in the plan){then}, about {bytes} bytes reclaimable after GC."
     )?;
     write!(err, "Type the number of manifests ({manifests}) to confirm: ")?;
     err.flush()?;

@@ -122,7 +122,15 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
             plan.reclaimable_bytes
         )));
     }
-    let mongo_on = req.mongo_cleanup || plan.mongo_cleanup;
+    // The plan's Mongo switch is part of what was confirmed; a run that would not do the same
+    // must say so rather than silently add or drop the step.
+    if plan.mongo_cleanup && !req.mongo_cleanup {
+        return Err(cannot(format!(
+            "{}: the plan was written with the Mongo cleanup on; pass --mongo-cleanup to run it as planned",
+            req.label
+        )));
+    }
+    let mongo_on = req.mongo_cleanup;
     if mongo_on && settings.without.contains(&SourceKind::Mongo) {
         return Err(cannot(
             "the Mongo cleanup needs the MongoDB source; drop --without mongo".into(),
@@ -149,7 +157,16 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     let parents = planned_parents(&plan.manifests, &fresh.inventory);
     observer.rechecked(&verdicts);
     let go = verdicts.iter().filter(|v| **v == Verdict::Delete).count();
-    if req.apply && !observer.confirm(go, plan.tags.len(), plan.reclaimable_bytes) {
+    // The byte limit holds against the fresh data too, not only the plan's own number.
+    let fresh_bytes = reclaimable_after(&fresh.inventory, &would_delete(plan, &verdicts));
+    if let Some(max) = req.max_bytes
+        && fresh_bytes > max
+    {
+        return Err(cannot(format!(
+            "on fresh data the plan reclaims {fresh_bytes} bytes, more than --max-bytes {max}; nothing was deleted"
+        )));
+    }
+    if req.apply && !observer.confirm(go, plan.tags.len(), fresh_bytes.max(plan.reclaimable_bytes)) {
         return Err(cannot("not confirmed; nothing was deleted".into()));
     }
     let audit = if req.apply {
@@ -223,6 +240,19 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         },
         summary,
     })
+}
+
+/// The manifests the re-check lets through, as dry-run outcomes (for the fresh byte count).
+fn would_delete(plan: &Plan, verdicts: &[Verdict]) -> Vec<ItemOutcome> {
+    (plan.manifests.iter().zip(verdicts))
+        .filter(|(_, v)| **v == Verdict::Delete)
+        .map(|(m, _)| ItemOutcome {
+            repository: m.repository.clone(),
+            digest: m.digest.clone(),
+            tags: m.tags.clone(),
+            outcome: Outcome::WouldDelete,
+        })
+        .collect()
 }
 
 /// A protection source that is down (not disabled on purpose) stops the run.

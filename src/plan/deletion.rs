@@ -168,6 +168,17 @@ pub fn is_valid_tag(tag: &str) -> bool {
     !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|x| word(*x) || *x == b'.' || *x == b'-')
 }
 
+/// A digest a plan may carry: `sha256:` + 64 or `sha512:` + 128 lowercase hex characters.
+pub fn is_plan_digest(d: &str) -> bool {
+    let hex_ok =
+        |h: &str, n: usize| h.len() == n && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match d.split_once(':') {
+        Some(("sha256", h)) => hex_ok(h, 64),
+        Some(("sha512", h)) => hex_ok(h, 128),
+        _ => false,
+    }
+}
+
 /// Every name a plan carries, checked against the grammar and the scope before anything runs:
 /// these strings become URL paths, and a plan file is input from outside.
 pub fn validate_names(plan: &Plan, scope: Scope<'_>) -> Result<(), String> {
@@ -184,7 +195,7 @@ pub fn validate_names(plan: &Plan, scope: Scope<'_>) -> Result<(), String> {
         Ok(())
     };
     let digest_ok = |d: &str, what: &str| -> Result<(), String> {
-        if crate::model::digest::is_valid_digest(d) {
+        if is_plan_digest(d) {
             Ok(())
         } else {
             Err(format!("{what}: digest {d:?} is not valid"))
@@ -200,6 +211,26 @@ pub fn validate_names(plan: &Plan, scope: Scope<'_>) -> Result<(), String> {
         if let Some(t) = m.tags.iter().find(|t| !is_valid_tag(t)) {
             return Err(format!("{what}: tag {t:?} is not a valid tag"));
         }
+    }
+    // `plan.tags` is what limits and prompts count; it must be exactly the manifests' tags.
+    let mut from_manifests: Vec<PlanTag> = (plan.manifests.iter())
+        .flat_map(|m| {
+            m.tags.iter().map(|t| PlanTag {
+                repository: m.repository.clone(),
+                tag: t.clone(),
+                digest: m.digest.clone(),
+            })
+        })
+        .collect();
+    from_manifests.sort();
+    let mut listed = plan.tags.clone();
+    listed.sort();
+    if from_manifests != listed {
+        return Err(format!(
+            "plan.tags ({} entries) does not list exactly the tags of plan.manifests ({})",
+            listed.len(),
+            from_manifests.len()
+        ));
     }
     for (i, t) in plan.tags.iter().enumerate() {
         let what = format!("plan.tags[{i}]");
@@ -489,9 +520,68 @@ mod tests {
             ("dominodatalab/environment", "../x", &d),
             ("dominodatalab/environment", "x", "sha256:../../x"),
             ("dominodatalab/environment", "x", "sha256:aa?x="),
+            (
+                "dominodatalab/environment",
+                "x",
+                &d.to_uppercase().replace("SHA256", "sha256"),
+            ),
+            (
+                "dominodatalab/environment",
+                "x",
+                &format!("md5/../x:{}", "a".repeat(64)),
+            ),
+            (&"a".repeat(10_000), "x", &d),
+            ("dominodatalab/environment", &"t".repeat(10_000), &d),
         ] {
             let err = validate_names(&plan_with(repo, tag, digest), scope).unwrap_err();
             assert!(err.contains("plan."), "{err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod consistency_tests {
+    use super::*;
+
+    #[test]
+    fn tags_that_do_not_match_the_manifests_are_refused() {
+        let scope = Scope {
+            prefix: "dominodatalab",
+            repositories: None,
+        };
+        let d = format!("sha256:{}", "a".repeat(64));
+        let mut plan = tests_plan("dominodatalab/environment", "x-1", &d);
+        plan.tags.clear();
+        let err = validate_names(&plan, scope).unwrap_err();
+        assert!(err.contains("plan.tags"), "{err}");
+    }
+
+    fn tests_plan(repo: &str, tag: &str, digest: &str) -> Plan {
+        Plan {
+            registry: "r:5000".into(),
+            tags: vec![PlanTag {
+                repository: repo.into(),
+                tag: tag.into(),
+                digest: digest.into(),
+            }],
+            reclaimable_bytes: 0,
+            manifests: vec![PlanManifest {
+                repository: repo.into(),
+                digest: digest.into(),
+                tags: vec![tag.into()],
+                index: false,
+                child_of: None,
+                categories: vec![],
+                kind: None,
+            }],
+            excluded: vec![],
+            per_category: vec![],
+            mongo_cleanup: false,
+            source: "selection".into(),
+            settings_fingerprint: String::new(),
+            snapshot_time: String::new(),
+            expires_at: String::new(),
+            checksum: String::new(),
         }
     }
 }

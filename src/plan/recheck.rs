@@ -33,22 +33,35 @@ struct Facts {
     unresolved: HashMap<crate::model::RepoId, TagId>,
     /// (repository, digest) pairs some tag points at, unreadable manifests included.
     pointed: std::collections::HashSet<(crate::model::RepoId, crate::model::DigestId)>,
+    /// Per repository, tags whose manifest (or a child of it) could not be read, digest known
+    /// or not (other than 404): such a manifest may be an index listing any child there.
+    unreadable: HashMap<crate::model::RepoId, Vec<TagId>>,
 }
 
 impl Facts {
     fn new(fresh: &Inventory) -> Facts {
         let mut unresolved = HashMap::new();
         let mut pointed = std::collections::HashSet::new();
+        let mut unreadable: HashMap<crate::model::RepoId, Vec<TagId>> = HashMap::new();
         for t in fresh.tag_ids() {
             let repo = fresh.tag(t).repo;
             if unresolved_reason(fresh, t).is_some() {
                 unresolved.entry(repo).or_insert(t);
             }
+            if let crate::model::TagState::Broken { reason, .. } = &fresh.tag(t).state
+                && !reason.contains("HTTP 404")
+            {
+                unreadable.entry(repo).or_default().push(t);
+            }
             if let Some(d) = fresh.tag_digest(t) {
                 pointed.insert((repo, d));
             }
         }
-        Facts { unresolved, pointed }
+        Facts {
+            unresolved,
+            pointed,
+            unreadable,
+        }
     }
 }
 
@@ -131,6 +144,30 @@ fn verdict(
                 ));
             }
         }
+    }
+    // An index child (by the plan, or by the fresh data) is never deleted while a manifest in
+    // its repository could not be read: that manifest may be an index listing it (fail closed;
+    // an unreadable tag on a digest the plan itself deletes does not count).
+    let is_child = m.child_of.is_some() || rev.is_some_and(|r| !fresh.revision(r).parents.is_empty());
+    if is_child && let Some(tags) = facts.unreadable.get(&repo) {
+        let planned_digest = |t: TagId| {
+            fresh.tag_digest(t).is_some_and(|d| {
+                let d = fresh.digests.name(d);
+                all.iter().any(|x| x.repository == m.repository && x.digest == d)
+            })
+        };
+        if let Some(t) = tags.iter().find(|t| !planned_digest(**t)) {
+            return Verdict::Skip(format!(
+                "tag {} in this repository could not be read in the fresh scan; an index child is not deleted while an unreadable manifest might list it",
+                fresh.tag(*t).name
+            ));
+        }
+    }
+    // A child the plan names must have its index in the plan too.
+    if let Some(parent) = &m.child_of
+        && !all.iter().any(|x| x.repository == m.repository && x.digest == *parent)
+    {
+        return Verdict::Skip(format!("its index {parent} is not in the plan"));
     }
     let points_here = |digest: &str| {
         fresh
@@ -309,10 +346,54 @@ mod tests {
     #[test]
     fn a_gone_manifest_is_already_deleted_and_a_child_of_a_gone_index_is_deleted() {
         let fresh = world(false, false, None);
-        let plan = [pm(&d('9'), &["old"], None), pm(&d('8'), &[], Some(&d('7')))];
+        let plan = [
+            pm(&d('9'), &["old"], None),
+            pm(&d('7'), &["idx"], None),
+            pm(&d('8'), &[], Some(&d('7'))),
+        ];
         assert_eq!(
             recheck(&plan, &fresh, &HashMap::new()),
-            vec![Verdict::AlreadyDeleted, Verdict::Delete]
+            vec![Verdict::AlreadyDeleted, Verdict::AlreadyDeleted, Verdict::Delete]
         );
+    }
+
+    #[test]
+    fn a_child_whose_index_is_not_in_the_plan_is_skipped() {
+        // A crafted plan: a "child" of an index the plan does not hold would be deleted with
+        // no last look (it has no tags).
+        let fresh = world(false, false, None);
+        let plan = [pm(&d('8'), &[], Some(&d('7')))];
+        assert!(
+            matches!(&recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Skip(r) if r.contains("not in the plan"))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_manifest_in_the_repository_blocks_every_index_child() {
+        // Another index, tagged `new`, was pushed and cannot be read (persistent 500): it may
+        // list `a` or `b`, so neither is deleted; the planned index itself still is.
+        let fresh = world(
+            false,
+            false,
+            Some(("new", Some('9'), "reading manifest: HTTP 500: boom")),
+        );
+        let plan = [
+            pm(&d('f'), &["multi"], None),
+            pm(&d('a'), &[], Some(&d('f'))),
+            pm(&d('b'), &[], Some(&d('f'))),
+        ];
+        let v = recheck(&plan, &fresh, &HashMap::new());
+        assert_eq!(v[0], Verdict::Delete, "{v:?}");
+        for x in &v[1..] {
+            assert!(
+                matches!(x, Verdict::Skip(r) if r.contains("new") && r.contains("unreadable")),
+                "{v:?}"
+            );
+        }
+        // The same unreadable tag on a digest the plan deletes does not block.
+        let mut plan = plan.to_vec();
+        plan.push(pm(&d('9'), &["new"], None));
+        let v = recheck(&plan, &fresh, &HashMap::new());
+        assert_eq!(&v[1..3], &[Verdict::Delete, Verdict::Delete], "{v:?}");
     }
 }
