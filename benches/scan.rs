@@ -275,6 +275,7 @@ fn main() {
             true,
             conc,
             None,
+            None,
             &|_, _| {},
         ))
         .items;

@@ -93,7 +93,9 @@ where
 /// reporting one outcome per item (by index into `plan.items`, which is `plan.core.manifests`),
 /// and writes plans for `w`.
 pub trait Executor: Send + Sync {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd>;
+    /// `cancel` is set when the operator quits mid-run: start nothing new, finish and record
+    /// what is in flight, then return.
+    fn execute(&self, plan: Plan, progress: Progress, cancel: Cancel) -> BoxFuture<'static, RunEnd>;
 
     /// Writes the `report` JSON `w` froze, which `registry-cleaner delete --plan` executes.
     fn write_plan(&self, path: PathBuf, report: crate::report::json::Report) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -104,13 +106,23 @@ pub trait Executor: Send + Sync {
 pub mod backend;
 pub mod demo_world;
 
+/// Set to stop a running execution between items.
+pub type Cancel = Arc<std::sync::atomic::AtomicBool>;
+
+fn cancelled(c: &Cancel) -> bool {
+    c.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Deletes nothing: every item is reported as "would delete".
 pub struct DryRun;
 
 impl Executor for DryRun {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
+    fn execute(&self, plan: Plan, progress: Progress, cancel: Cancel) -> BoxFuture<'static, RunEnd> {
         async move {
             for i in 0..plan.items.len() {
+                if cancelled(&cancel) {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 progress.item(i, Outcome::WouldDelete);
             }
@@ -172,10 +184,13 @@ impl Loader for DemoWorld {
 }
 
 impl Executor for DemoWorld {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
+    fn execute(&self, plan: Plan, progress: Progress, cancel: Cancel) -> BoxFuture<'static, RunEnd> {
         let world = self.data.clone();
         async move {
             for i in 0..plan.items.len() {
+                if cancelled(&cancel) {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 progress.item(i, Outcome::Deleted);
             }
@@ -276,7 +291,16 @@ async fn event_loop(
         for msg in msgs {
             match app::update(&mut app, msg) {
                 Some(Cmd::Quit) => {
-                    worker.abort();
+                    // A run in flight is told to stop and finishes what it started, so every
+                    // DELETE the registry acknowledges is in the audit log before we exit.
+                    if matches!(app.mode, app::Mode::Executing(_)) {
+                        app.notice = Some("stopping: finishing the deletes in flight and recording them…".into());
+                        terminal.draw(|f| ui::draw(f, &app, &mut ui)).context("drawing")?;
+                    }
+                    let _ = cmd_tx.send(Cmd::Quit);
+                    if tokio::time::timeout(QUIT_WAIT, worker).await.is_err() {
+                        tracing::error!("the run did not stop within {QUIT_WAIT:?}; exiting anyway");
+                    }
                     return Ok(());
                 }
                 Some(cmd) => {
@@ -302,6 +326,7 @@ pub async fn worker(
     executor: Arc<dyn Executor>,
 ) {
     let mut current_load: Option<tokio::task::JoinHandle<()>> = None;
+    let mut current_run: Option<(tokio::task::JoinHandle<()>, Cancel)> = None;
     while let Some(cmd) = cmds.recv().await {
         let tx = tx.clone();
         match cmd {
@@ -319,21 +344,32 @@ pub async fn worker(
                 }));
             }
             Cmd::Execute(plan) => {
-                let fut = executor.execute(*plan, Progress(tx.clone()));
-                tokio::spawn(async move {
+                let cancel: Cancel = Arc::default();
+                let fut = executor.execute(*plan, Progress(tx.clone()), cancel.clone());
+                let handle = tokio::spawn(async move {
                     let end = fut.await;
                     let _ = tx.send(Msg::ExecutionFinished(end));
                 });
+                current_run = Some((handle, cancel));
             }
             Cmd::WritePlan(path, report) => {
                 let shown = path.display().to_string();
                 let result = executor.write_plan(path, report.0).await.map(|()| shown);
                 let _ = tx.send(Msg::PlanWritten(result.map_err(|e| format!("{e:#}"))));
             }
-            Cmd::Quit => break,
+            Cmd::Quit => {
+                if let Some((handle, cancel)) = current_run.take() {
+                    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = handle.await;
+                }
+                break;
+            }
         }
     }
 }
+
+/// How long quitting waits for a cancelled run to finish its in-flight deletes.
+const QUIT_WAIT: Duration = Duration::from_secs(180);
 
 async fn write_plan(path: &std::path::Path, report: &crate::report::json::Report) -> anyhow::Result<()> {
     let json = serde_json::to_vec_pretty(report).context("serializing the plan")?;

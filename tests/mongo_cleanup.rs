@@ -573,7 +573,7 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
         panic!("{cmd:?}")
     };
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let end = rt.block_on(backend.execute(*plan, Progress::new(tx)));
+    let end = rt.block_on(backend.execute(*plan, Progress::new(tx), Default::default()));
     assert!(
         end.notes
             .iter()

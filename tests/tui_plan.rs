@@ -159,7 +159,10 @@ fn a_reload_under_the_open_modal_asks_again_and_confirming_deletes_only_the_froz
     };
     let before = w.env_tags();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let end = w.rt.block_on(w.backend.execute((**plan).clone(), Progress::new(tx)));
+    let end = w.rt.block_on(
+        w.backend
+            .execute((**plan).clone(), Progress::new(tx), Default::default()),
+    );
     let mut outcomes = vec![];
     while let Ok(m) = rx.try_recv() {
         if let Msg::ItemDone { index, outcome } = m {

@@ -100,6 +100,8 @@ pub struct Recheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Deleted,
+    /// The registry confirmed it was gone before this run's DELETE (an earlier run).
+    AlreadyGone,
     /// Dry run: nothing was deleted, the item would have been.
     WouldDelete,
     Failed(String),
@@ -124,6 +126,7 @@ impl Execution {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Summary {
     pub deleted: usize,
+    pub already_gone: usize,
     pub would_delete: usize,
     pub failed: usize,
     pub skipped: usize,

@@ -41,6 +41,7 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         audit_log: args.audit_log.clone(),
         max_delete: args.max_delete,
         max_bytes: args.max_bytes,
+        cancel: None,
     };
     let observer = Stderr {
         show: !quiet && std::io::stderr().is_terminal(),

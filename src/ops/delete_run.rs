@@ -33,6 +33,9 @@ pub struct Request {
     /// Refuse plans with more tags / bytes than this.
     pub max_delete: Option<usize>,
     pub max_bytes: Option<u64>,
+    /// Set by the caller to stop: no DELETE starts afterwards; those in flight finish and are
+    /// recorded (the TUI sets it when the operator quits mid-run).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How a run reports while it works. Every method has a no-op default.
@@ -180,6 +183,13 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
             .map_err(|e| cannot(format!("{}: cannot write the audit log: {e}", a.path().display())))?;
     }
     observer.step(if req.apply { "deleting" } else { "dry run" });
+    if req
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return Err(cannot("cancelled before the first delete; nothing was deleted".into()));
+    }
     let on_item = |i: usize, item: &ItemOutcome| observer.item(i, item);
     let executed = execute(
         &client,
@@ -189,6 +199,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         req.apply,
         settings.registry.concurrency,
         audit.as_ref(),
+        req.cancel.as_deref(),
         &on_item,
     )
     .await;

@@ -81,6 +81,7 @@ pub async fn execute(
     apply: bool,
     concurrency: usize,
     audit: Option<&AuditLog>,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
     on_item: &(dyn Fn(usize, &ItemOutcome) + Sync),
 ) -> Executed {
     let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
@@ -111,6 +112,11 @@ pub async fn execute(
                     let outcome = match (&verdicts[i], parent_gone) {
                         _ if stop.load(std::sync::atomic::Ordering::SeqCst) => Outcome::Skipped {
                             reason: "not attempted: the audit log could not be written".into(),
+                        },
+                        // Cancelled (the TUI quit): nothing new starts; what is in flight
+                        // finishes and is recorded.
+                        _ if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::SeqCst)) => Outcome::Skipped {
+                            reason: "not attempted: the run was cancelled".into(),
                         },
                         (Verdict::Skip(r), _) => Outcome::Skipped { reason: r.clone() },
                         (_, false) => Outcome::Skipped {

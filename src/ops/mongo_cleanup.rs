@@ -181,11 +181,18 @@ pub async fn execute(
                 Err(Step::Mongo(e)) => (MongoResult::Failed, e),
             }
         };
-        if let Some(a) = audit {
+        if let Some(a) = audit
+            && stopped.is_none()
+        {
             let target = format!("{}/{}", d.collection.name(), d.id);
             let error = matches!(result, MongoResult::Failed | MongoResult::Skipped).then_some(reason.as_str());
-            a.record("mongo-delete", &target, result.as_str(), error)
-                .map_err(|e| format!("writing the audit log: {e}"))?;
+            // An audit failure stops further deletes; what was done so far stays in the
+            // summary (the backup file has every document already deleted).
+            if let Err(e) = a.record("mongo-delete", &target, result.as_str(), error) {
+                stopped = Some(format!("the audit log could not be written ({e})"));
+                s.error = Some(format!("stopped: writing the audit log {}: {e}", a.path().display()));
+                s.failed += 1;
+            }
         }
         s.push(d, result, reason);
     }

@@ -88,7 +88,8 @@ impl Observer for ToTui {
 
 fn outcome(item: &ItemOutcome) -> Outcome {
     match &item.outcome {
-        ExecOutcome::Deleted | ExecOutcome::AlreadyDeleted => Outcome::Deleted,
+        ExecOutcome::Deleted => Outcome::Deleted,
+        ExecOutcome::AlreadyDeleted => Outcome::AlreadyGone,
         ExecOutcome::WouldDelete => Outcome::WouldDelete,
         ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),
         ExecOutcome::Failed { error } => Outcome::Failed(error.clone()),
@@ -108,16 +109,18 @@ impl LiveBackend {
             audit_log: None,
             max_delete: None,
             max_bytes: None,
+            cancel: None,
         }
     }
 }
 
 impl Executor for LiveBackend {
-    fn execute(&self, plan: Plan, progress: Progress) -> BoxFuture<'static, RunEnd> {
+    fn execute(&self, plan: Plan, progress: Progress, cancel: super::Cancel) -> BoxFuture<'static, RunEnd> {
         let me = self.clone();
         async move {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let req = LiveBackend::request(&plan);
+            let mut req = LiveBackend::request(&plan);
+            req.cancel = Some(cancel);
             let observer = ToTui(progress.clone());
             match delete_run::run(&me.settings, &req, &observer, now).await {
                 Ok(results) => {

@@ -132,6 +132,7 @@ pub fn execution(frame: &mut Frame, area: Rect, app: &App, exec: &Execution, the
         let (mark, style, text) = match outcome {
             None => ("·", theme.dim(), "pending".to_string()),
             Some(Outcome::Deleted) => ("✓", theme.ok(), "deleted".to_string()),
+            Some(Outcome::AlreadyGone) => ("✓", theme.ok(), "already gone (confirmed)".to_string()),
             Some(Outcome::WouldDelete) => ("✓", theme.ok(), "would delete (dry run)".to_string()),
             Some(Outcome::Failed(r)) => ("✗", theme.danger(), format!("failed: {r}")),
             Some(Outcome::Skipped(r)) => ("-", theme.dim(), format!("skipped: {r}")),
@@ -155,8 +156,8 @@ fn summary_lines(s: &crate::app::Summary, theme: &Theme) -> Vec<Line<'static>> {
         ));
     } else {
         out.push(Line::from(format!(
-            "Deleted {} · failed {} · skipped {}",
-            s.deleted, s.failed, s.skipped
+            "Deleted {} · already gone {} · failed {} · skipped {}",
+            s.deleted, s.already_gone, s.failed, s.skipped
         )));
     }
     out.push(Line::from(format!(
