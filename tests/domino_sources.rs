@@ -475,6 +475,8 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         ..MongoSettings::default()
     };
     let err = mongo::load(&settings).await.expect_err("nothing listens there");
+    assert!(matches!(err, mongo::MongoError::Connect(_)), "{err:?}");
+    let err = err.to_string();
     assert!(err.contains("mongo.host") && !err.contains("s3cret-pw"), "{err}");
 
     let kc = support::keycloak::KeycloakServer::start(&keycloak_seed(), 60);
@@ -495,6 +497,11 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         ..keycloak_settings(&kc.url)
     };
     let err = keycloak::load(&bad).await.expect_err("bad password");
+    assert!(
+        matches!(err, keycloak::DirectoryError::Read { status: Some(401), .. }),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(err.contains("KEYCLOAK_PASSWORD") && !err.contains("wrong-pw"), "{err}");
 
     let missing = KubeSettings {
@@ -502,6 +509,8 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         ..KubeSettings::default()
     };
     let kerr = kube_source::load(&missing).await.expect_err("no kubeconfig");
+    assert!(matches!(kerr, kube_source::KubeError::Config(_)), "{kerr:?}");
+    let kerr = kerr.to_string();
     assert!(kerr.contains("kubernetes.kubeconfig"), "{kerr}");
 
     let inv = inventory();

@@ -14,7 +14,9 @@ pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Res
     }
     let docs = read_backup(&args.backup).map_err(CannotRun)?;
     let ms = crate::ops::load::mongo_settings(settings).await;
-    let db = crate::sources::mongo::connect(&ms).await.map_err(CannotRun)?;
+    let db = crate::sources::mongo::connect(&ms)
+        .await
+        .map_err(|e| CannotRun(e.to_string()))?;
     let summary = restore(&db, &args.backup, docs)
         .await
         .map_err(|e| anyhow!("restore: {e}"))?;

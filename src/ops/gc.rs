@@ -61,7 +61,9 @@ pub struct GcReport {
 pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, String> {
     let ns = settings.kubernetes.platform_namespace.clone();
     let name = settings.kubernetes.registry_statefulset.clone();
-    let client = kube_source::client(&crate::ops::load::kube_settings(settings)).await?;
+    let client = kube_source::client(&crate::ops::load::kube_settings(settings))
+        .await
+        .map_err(|e| e.to_string())?;
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let mut r = GcReport {

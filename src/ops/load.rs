@@ -56,7 +56,7 @@ pub async fn mongo_settings(settings: &Settings) -> mongo::MongoSettings {
 
 /// `(user, password)` from the `mongodb-replicaset-admin` secret, if it exists.
 pub async fn mongo_secret(ks: &kube::KubeSettings, namespace: &str) -> Result<Option<(String, String)>, String> {
-    let client = kube::client(ks).await?;
+    let client = kube::client(ks).await.map_err(|e| e.to_string())?;
     let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(client, namespace);
     let secret = match secrets.get_opt("mongodb-replicaset-admin").await {
         Ok(Some(s)) => s,
@@ -113,7 +113,7 @@ pub fn keycloak_settings(settings: &Settings) -> Option<keycloak::KeycloakSettin
     })
 }
 
-async fn source<T, F: Future<Output = Result<T, String>>>(
+async fn source<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     kind: SourceKind,
     off: bool,
     f: F,
@@ -124,7 +124,7 @@ async fn source<T, F: Future<Output = Result<T, String>>>(
     } else {
         match f.await {
             Ok(v) => SourceState::Ok(v),
-            Err(e) => SourceState::Failed(e),
+            Err(e) => SourceState::Failed(e.to_string()),
         }
     };
     on_source(kind, status(&state));
@@ -162,8 +162,8 @@ pub async fn load_all(
             off(SourceKind::Keycloak),
             async {
                 match &kc {
-                    Some(k) => keycloak::load(k).await,
-                    None => Err("KEYCLOAK_HOST is not set (keycloak.host in config.yaml)".into()),
+                    Some(k) => keycloak::load(k).await.map_err(|e| e.to_string()),
+                    None => Err("KEYCLOAK_HOST is not set (keycloak.host in config.yaml)".to_string()),
                 }
             },
             on_source

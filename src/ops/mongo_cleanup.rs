@@ -135,7 +135,7 @@ pub async fn after_delete(
     audit: Option<&AuditLog>,
 ) -> Result<MongoSummary, String> {
     let (gone, present) = tag_states(inv, items, !apply);
-    let data = mongo::load(settings).await?;
+    let data = mongo::load(settings).await.map_err(|e| e.to_string())?;
     let decisions = decide(&data, &gone, &present);
     if !apply {
         let mut s = MongoSummary {
@@ -152,7 +152,7 @@ pub async fn after_delete(
         }
         return Ok(s);
     }
-    let db = mongo::connect(settings).await?;
+    let db = mongo::connect(settings).await.map_err(|e| e.to_string())?;
     execute(&db, &decisions, backup, audit).await
 }
 

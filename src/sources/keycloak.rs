@@ -125,6 +125,21 @@ impl KeycloakTokenSupplier for SharedToken {
     }
 }
 
+/// Why the Keycloak source failed; every message names the setting to check (password
+/// redacted).
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("keycloak: no host configured (set KEYCLOAK_HOST or keycloak.host)")]
+    NoHost,
+    #[error("keycloak: no admin password configured (set KEYCLOAK_PASSWORD)")]
+    NoPassword,
+    #[error("keycloak: cannot build an HTTP client: {0}")]
+    Client(String),
+    /// Reading users failed; `status` is the HTTP status when there was one.
+    #[error("{message}")]
+    Read { status: Option<u16>, message: String },
+}
+
 /// A connected admin client; keep it to read users more than once.
 pub struct Directory {
     admin: KeycloakAdmin<SharedToken>,
@@ -133,17 +148,17 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn new(settings: &KeycloakSettings) -> Result<Directory, String> {
+    pub fn new(settings: &KeycloakSettings) -> Result<Directory, DirectoryError> {
         if settings.host.is_empty() {
-            return Err("keycloak: no host configured (set KEYCLOAK_HOST or keycloak.host)".into());
+            return Err(DirectoryError::NoHost);
         }
         if settings.password.is_none() {
-            return Err("keycloak: no admin password configured (set KEYCLOAK_PASSWORD)".into());
+            return Err(DirectoryError::NoPassword);
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
             .build()
-            .map_err(|e| format!("keycloak: cannot build an HTTP client: {e}"))?;
+            .map_err(|e| DirectoryError::Client(e.to_string()))?;
         let token = Arc::new(CachedToken::new(settings.clone(), client.clone()));
         let admin = KeycloakAdmin::new(&settings.base_url(), SharedToken(token.clone()), client);
         Ok(Directory {
@@ -159,7 +174,7 @@ impl Directory {
     }
 
     /// Every user of the realm, page by page.
-    pub async fn users(&self) -> Result<Vec<KeycloakUser>, String> {
+    pub async fn users(&self) -> Result<Vec<KeycloakUser>, DirectoryError> {
         let s = &self.settings;
         let mut out = Vec::new();
         let mut first = 0;
@@ -208,7 +223,11 @@ impl Directory {
     }
 }
 
-fn describe(s: &KeycloakSettings, e: KeycloakError) -> String {
+fn describe(s: &KeycloakSettings, e: KeycloakError) -> DirectoryError {
+    let status = match &e {
+        KeycloakError::HttpFailure { status, .. } => Some(*status),
+        KeycloakError::ReqwestFailure(_) => None,
+    };
     let hint = match &e {
         KeycloakError::HttpFailure { status: 401, .. } => "check KEYCLOAK_USERNAME/KEYCLOAK_PASSWORD",
         KeycloakError::HttpFailure { status: 404, .. } => {
@@ -225,14 +244,14 @@ fn describe(s: &KeycloakSettings, e: KeycloakError) -> String {
     if let Some(p) = s.password.as_deref().filter(|p| !p.is_empty()) {
         text = text.replace(p, "<redacted>");
     }
-    text
+    DirectoryError::Read { status, message: text }
 }
 
 /// Connects and reads every user. `KEYCLOAK_HOST` may be given with or without the `/auth`
 /// path Keycloak used before version 17: when the server answers 404, the other form is tried.
-pub async fn load(settings: &KeycloakSettings) -> Result<Vec<KeycloakUser>, String> {
+pub async fn load(settings: &KeycloakSettings) -> Result<Vec<KeycloakUser>, DirectoryError> {
     match Directory::new(settings)?.users().await {
-        Err(e) if e.contains("404") => {
+        Err(e @ DirectoryError::Read { status: Some(404), .. }) => {
             let base = settings.base_url();
             let other = match base.strip_suffix("/auth") {
                 Some(root) => root.to_string(),

@@ -35,8 +35,19 @@ impl Default for KubeSettings {
     }
 }
 
+/// Why the Kubernetes source failed; every message names the setting (or RBAC) to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// No usable kubeconfig or in-cluster configuration, or no client could be built.
+    #[error("{0}")]
+    Config(String),
+    /// Listing a kind failed (RBAC, a server error).
+    #[error("{0}")]
+    List(String),
+}
+
 /// Connects and scans; `Err` is a reason naming the setting to fix.
-pub async fn load(settings: &KubeSettings) -> Result<Workloads, String> {
+pub async fn load(settings: &KubeSettings) -> Result<Workloads, KubeError> {
     let client = client(settings).await?;
     let mut out = Workloads::default();
     let namespaces: Vec<Option<&str>> = if settings.namespaces.iter().any(|n| n == "*") {
@@ -45,12 +56,16 @@ pub async fn load(settings: &KubeSettings) -> Result<Workloads, String> {
         settings.namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
     for ns in namespaces {
-        scan_namespace(&client, ns, &mut out).await?;
+        scan_namespace(&client, ns, &mut out).await.map_err(KubeError::List)?;
     }
     Ok(out)
 }
 
-pub async fn client(s: &KubeSettings) -> Result<Client, String> {
+pub async fn client(s: &KubeSettings) -> Result<Client, KubeError> {
+    client_inner(s).await.map_err(KubeError::Config)
+}
+
+async fn client_inner(s: &KubeSettings) -> Result<Client, String> {
     let opts = KubeConfigOptions {
         context: s.context.clone(),
         ..KubeConfigOptions::default()

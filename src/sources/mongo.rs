@@ -82,20 +82,42 @@ impl MongoSettings {
     }
 }
 
-/// Connects and reads everything; `Err` is a reason fit for the status bar.
-pub async fn load(settings: &MongoSettings) -> Result<DominoData, String> {
-    let db = connect(settings).await?;
-    read(&db)
-        .await
-        .map_err(|e| settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
+/// Why the Mongo source failed. Every message names the setting to check, with any password
+/// scrubbed out.
+#[derive(Debug, thiserror::Error)]
+pub enum MongoError {
+    /// The URI or settings could not be parsed, or the server could not be reached or
+    /// authenticated.
+    #[error("{0}")]
+    Connect(String),
+    /// A collection every protection depends on is missing (wrong `mongo.db`?).
+    #[error("mongo: database '{db}' has no {collection} collection (check mongo.db)")]
+    MissingCollection { db: String, collection: String },
+    /// A query failed after connecting.
+    #[error("{0}")]
+    Read(String),
 }
 
-pub async fn connect(s: &MongoSettings) -> Result<Database, String> {
+/// Connects and reads everything; `Err` is a reason fit for the status bar.
+pub async fn load(settings: &MongoSettings) -> Result<DominoData, MongoError> {
+    let db = connect(settings).await?;
+    read(&db).await.map_err(|e| match e {
+        ReadError::Missing(collection) => MongoError::MissingCollection {
+            db: db.name().to_string(),
+            collection,
+        },
+        ReadError::Query(e) => {
+            MongoError::Read(settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
+        }
+    })
+}
+
+pub async fn connect(s: &MongoSettings) -> Result<Database, MongoError> {
     let fail = |what: &str, e: mongodb::error::Error| {
-        s.scrub(format!(
+        MongoError::Connect(s.scrub(format!(
             "mongo: {what} {} failed (check mongo.host/mongo.port/mongo.uri or MONGODB_URI): {e}",
             s.target()
-        ))
+        )))
     };
     let (mut opts, db) = match &s.uri {
         Some(uri) => {
@@ -141,18 +163,20 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, String> {
 
 type R<T> = Result<T, mongodb::error::Error>;
 
-async fn read(db: &Database) -> Result<DominoData, String> {
+enum ReadError {
+    Missing(String),
+    Query(mongodb::error::Error),
+}
+
+async fn read(db: &Database) -> Result<DominoData, ReadError> {
     let names: HashSet<String> = db
         .list_collection_names()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(ReadError::Query)?
         .into_iter()
         .collect();
     if !names.contains("environments_v2") {
-        return Err(format!(
-            "database '{}' has no environments_v2 collection (check mongo.db)",
-            db.name()
-        ));
+        return Err(ReadError::Missing("environments_v2".into()));
     }
     let run = async || -> R<DominoData> {
         let environments = environments(db).await?;
@@ -172,7 +196,7 @@ async fn read(db: &Database) -> Result<DominoData, String> {
             environments,
         })
     };
-    run().await.map_err(|e| e.to_string())
+    run().await.map_err(ReadError::Query)
 }
 
 async fn find(db: &Database, coll: &str, filter: Document, projection: Document) -> R<Vec<Document>> {
