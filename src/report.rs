@@ -1,6 +1,7 @@
 //! Serde wire types, versioned, built from model/plan values with no logic beyond conversion:
 //! the inventory snapshot (`scan --output`) and the report/plan JSON (`report`).
 
+pub mod files;
 pub mod json;
 pub mod snapshot;
 

@@ -529,3 +529,30 @@ async fn a_source_that_is_down_fails_with_the_setting_to_fix_and_categories_fail
         assert!(r.candidates.is_empty());
     }
 }
+
+/// A configured namespace that does not exist lists no pods without any error; the source
+/// must fail instead of reporting "ok" with nothing protected.
+#[tokio::test]
+async fn a_namespace_that_does_not_exist_fails_the_kubernetes_source() {
+    let k = support::kube::shared();
+    let client = kube_client(&k.kubeconfig).await;
+    namespace(&client, "ns-exists").await;
+    let settings = KubeSettings {
+        kubeconfig: Some(k.kubeconfig.display().to_string()),
+        context: None,
+        namespaces: vec!["ns-exists".into(), "ns-never-created".into()],
+    };
+    let err = kube_source::load(&settings).await.expect_err("missing namespace");
+    assert!(
+        matches!(&err, kube_source::KubeError::NoNamespace(n) if n == "ns-never-created"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("kubernetes.compute_namespace"), "{err}");
+    let ok = KubeSettings {
+        namespaces: vec!["ns-exists".into()],
+        ..settings
+    };
+    kube_source::load(&ok)
+        .await
+        .expect("an existing, empty namespace is fine");
+}

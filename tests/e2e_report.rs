@@ -133,6 +133,9 @@ fn report_answers_the_ground_truth_and_a_plan_frees_exactly_what_it_says() {
     let client = rt.block_on(kube_client(&kube.kubeconfig));
     rt.block_on(world::seed::pods(&w, &client, &namespace))
         .expect("create pods");
+    // The platform namespace must exist too: a missing namespace fails the source.
+    rt.block_on(world::seed::ensure_namespace(&client, &format!("{namespace}-platform")))
+        .expect("platform namespace");
     let kc = support::keycloak::KeycloakServer::start(&world::seed::keycloak_seed(&w, "DominoRealm"), 60);
     let env = Env {
         dir: tempfile::tempdir().unwrap(),

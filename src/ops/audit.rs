@@ -25,10 +25,8 @@ struct Line<'a> {
 
 impl AuditLog {
     pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        // Owner-only (it names every image deleted and who did it), directory fsynced on create.
+        let file = crate::report::files::open_private_append(path)?;
         let operator = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "unknown".into());

@@ -130,13 +130,92 @@ pub async fn load_dataset(
 }
 
 /// A stable fingerprint of the settings that decide what a plan means.
+/// Every setting that changes what is a candidate or what protects: the registry and its
+/// repositories, whether config blobs are read (the grace period needs them), the policy, the
+/// sources turned off, which MongoDB database (never its credentials), the Kubernetes
+/// namespaces and context, and the Keycloak realm.
 pub fn settings_fingerprint(settings: &Settings) -> String {
+    let mongo = &settings.mongo;
+    // The URI without its user:password part: where, never who.
+    let mongo_uri = mongo.uri.as_ref().map(|u| {
+        let u = u.expose();
+        match (u.find("://"), u.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}{}", &u[..s + 3], &u[at + 1..]),
+            _ => u.to_string(),
+        }
+    });
+    let k = &settings.kubernetes;
     let key = serde_json::json!({
         "registry": settings.registry.host,
         "repository": settings.registry.repository,
         "repositories": settings.registry.repositories,
+        "fetch_config": settings.registry.fetch_config,
         "policy": settings.policy,
         "without": settings.without,
+        "mongo": { "host": mongo.host, "port": mongo.port, "db": mongo.db, "uri": mongo_uri },
+        "kubernetes": {
+            "platform_namespace": k.platform_namespace,
+            "compute_namespace": k.compute_namespace,
+            "all_namespaces": k.all_namespaces,
+            "context": k.context,
+        },
+        "keycloak": { "host": settings.keycloak.host, "realm": settings.keycloak.realm },
     });
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{FlagOverrides, Secret};
+
+    fn settings() -> Settings {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("config.yaml");
+        std::fs::write(&cfg, "{}\n").unwrap();
+        Settings::load(Some(&cfg), &Default::default(), &FlagOverrides::default()).unwrap()
+    }
+
+    #[test]
+    fn every_decision_setting_changes_the_fingerprint_and_credentials_do_not_leak_into_it() {
+        let base = settings_fingerprint(&settings());
+        type Change = Box<dyn Fn(&mut Settings)>;
+        let changes: Vec<(&str, Change)> = vec![
+            (
+                "fetch_config",
+                Box::new(|s| s.registry.fetch_config = !s.registry.fetch_config),
+            ),
+            ("mongo.db", Box::new(|s| s.mongo.db = "other".into())),
+            ("mongo.host", Box::new(|s| s.mongo.host = "elsewhere".into())),
+            (
+                "mongo uri",
+                Box::new(|s| s.mongo.uri = Some(Secret::new("mongodb://u:p@h:1/x"))),
+            ),
+            (
+                "compute namespace",
+                Box::new(|s| s.kubernetes.compute_namespace = "x".into()),
+            ),
+            (
+                "platform namespace",
+                Box::new(|s| s.kubernetes.platform_namespace = "y".into()),
+            ),
+            (
+                "all namespaces",
+                Box::new(|s| s.kubernetes.all_namespaces = !s.kubernetes.all_namespaces),
+            ),
+            ("keycloak realm", Box::new(|s| s.keycloak.realm = "Other".into())),
+            ("grace period", Box::new(|s| s.policy.grace_period_hours += 1)),
+        ];
+        for (what, change) in changes {
+            let mut s = settings();
+            change(&mut s);
+            assert_ne!(settings_fingerprint(&s), base, "{what}");
+        }
+        // Only where Mongo is, not who logs in.
+        let mut a = settings();
+        a.mongo.uri = Some(Secret::new("mongodb://alice:pw1@h:1/x"));
+        let mut b = settings();
+        b.mongo.uri = Some(Secret::new("mongodb://bob:pw2@h:1/x"));
+        assert_eq!(settings_fingerprint(&a), settings_fingerprint(&b));
+    }
 }

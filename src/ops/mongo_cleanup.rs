@@ -339,11 +339,8 @@ fn append_backup(
     document: Document,
 ) -> std::io::Result<()> {
     if file.is_none() {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        *file = Some(f);
+        // Whole Domino documents: owner-only, directory fsynced on create.
+        *file = Some(crate::report::files::open_private_append(path)?);
     }
     let line = BackupLine {
         collection: collection.name().to_string(),

@@ -106,16 +106,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 
 /// Cache writes are best effort: a failure costs a refetch next time, never correctness.
 fn write_quietly(path: &Path, bytes: &[u8]) {
-    let Some(dir) = path.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    let tmp = dir.join(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        crate::model::digest::splitmix(bytes.len() as u64 ^ path.as_os_str().len() as u64)
-    ));
-    if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, path).is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    // Owner-only like every file of user data (manifests name the images).
+    let _ = crate::report::files::write_atomic(path, bytes);
 }

@@ -33,8 +33,8 @@ struct Facts {
     unresolved: HashMap<crate::model::RepoId, TagId>,
     /// (repository, digest) pairs some tag points at, unreadable manifests included.
     pointed: std::collections::HashSet<(crate::model::RepoId, crate::model::DigestId)>,
-    /// Per repository, tags whose manifest (or a child of it) could not be read, digest known
-    /// or not (other than 404): such a manifest may be an index listing any child there.
+    /// Per repository, broken tags (other than 404): a manifest, config or child that could not
+    /// be read. One whose body is unknown may be an index listing any child there.
     unreadable: HashMap<crate::model::RepoId, Vec<TagId>>,
 }
 
@@ -150,13 +150,25 @@ fn verdict(
     // an unreadable tag on a digest the plan itself deletes does not count).
     let is_child = m.child_of.is_some() || rev.is_some_and(|r| !fresh.revision(r).parents.is_empty());
     if is_child && let Some(tags) = facts.unreadable.get(&repo) {
+        // Whether broken tag `t` might be an index listing this manifest: its body was never
+        // read (it could be anything), or it is an index that lists it.
+        let may_list_me = |t: TagId| match fresh.tag_digest(t) {
+            None => true,
+            Some(d) => match fresh.manifest(d).map(|x| &x.kind) {
+                None => true,
+                Some(crate::model::ManifestKind::Index { children }) => {
+                    children.iter().any(|(c, _)| fresh.digests.name(c.digest) == m.digest)
+                }
+                Some(crate::model::ManifestKind::Image { .. }) => false,
+            },
+        };
         let planned_digest = |t: TagId| {
             fresh.tag_digest(t).is_some_and(|d| {
                 let d = fresh.digests.name(d);
                 all.iter().any(|x| x.repository == m.repository && x.digest == d)
             })
         };
-        if let Some(t) = tags.iter().find(|t| !planned_digest(**t)) {
+        if let Some(t) = tags.iter().find(|t| may_list_me(**t) && !planned_digest(**t)) {
             return Verdict::Skip(format!(
                 "tag {} in this repository could not be read in the fresh scan; an index child is not deleted while an unreadable manifest might list it",
                 fresh.tag(*t).name
@@ -395,5 +407,17 @@ mod tests {
         plan.push(pm(&d('9'), &["new"], None));
         let v = recheck(&plan, &fresh, &HashMap::new());
         assert_eq!(&v[1..3], &[Verdict::Delete, Verdict::Delete], "{v:?}");
+    }
+
+    #[test]
+    fn a_broken_image_whose_manifest_was_read_does_not_block_children() {
+        // `cfg` points at an image manifest that was read (only its config is missing): an
+        // image lists no children, so it cannot be hurt by deleting one.
+        let fresh = world(false, false, Some(("cfg", Some('b'), "reading config: HTTP 500: boom")));
+        let plan = [pm(&d('f'), &["multi"], None), pm(&d('a'), &[], Some(&d('f')))];
+        assert_eq!(
+            recheck(&plan, &fresh, &HashMap::new()),
+            vec![Verdict::Delete, Verdict::Delete]
+        );
     }
 }

@@ -6,7 +6,6 @@ use crate::plan::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::plan::{CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 pub const REPORT_SCHEMA: u32 = 1;
 pub use crate::plan::deletion::{
@@ -251,22 +250,4 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
-/// half-written file behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+pub use super::files::write_atomic;

@@ -44,6 +44,25 @@ pub enum KubeError {
     /// Listing a kind failed (RBAC, a server error).
     #[error("{0}")]
     List(String),
+    /// A configured namespace does not exist: listing it would find no pods and protect
+    /// nothing, so the source fails instead.
+    #[error(
+        "kubernetes: namespace {0} does not exist (check kubernetes.compute_namespace / kubernetes.platform_namespace)"
+    )]
+    NoNamespace(String),
+}
+
+/// A namespace that does not exist lists no pods without any error: ask for it first. Not
+/// being allowed to ask fails too (fail closed; grant `get` on that namespace).
+async fn namespace_exists(client: &Client, name: &str) -> Result<(), KubeError> {
+    use k8s_openapi::api::core::v1::Namespace;
+    match Api::<Namespace>::all(client.clone()).get_opt(name).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(KubeError::NoNamespace(name.to_string())),
+        Err(e) => Err(KubeError::List(format!(
+            "kubernetes: cannot check that namespace {name} exists (grant get on namespaces/{name}): {e}"
+        ))),
+    }
 }
 
 /// Connects and scans; `Err` is a reason naming the setting to fix.
@@ -56,6 +75,9 @@ pub async fn load(settings: &KubeSettings) -> Result<Workloads, KubeError> {
         settings.namespaces.iter().map(|n| Some(n.as_str())).collect()
     };
     for ns in namespaces {
+        if let Some(name) = ns {
+            namespace_exists(&client, name).await?;
+        }
         scan_namespace(&client, ns, &mut out).await.map_err(KubeError::List)?;
     }
     Ok(out)

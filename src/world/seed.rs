@@ -47,16 +47,10 @@ pub async fn pods(world: &World, client: &kube::Client, namespace: &str) -> Resu
     Ok(())
 }
 
-/// Creates one pod (and its namespace when missing) and patches its status to `phase`.
-pub async fn create_pod(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    containers: &[(&str, &str)],
-    phase: &str,
-) -> Result<(), String> {
-    use k8s_openapi::api::core::v1::{Namespace, Pod};
-    use kube::api::{Api, Patch, PatchParams, PostParams};
+/// Creates a namespace unless it exists.
+pub async fn ensure_namespace(client: &kube::Client, namespace: &str) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
     let namespaces: Api<Namespace> = Api::all(client.clone());
     if namespaces
         .get_opt(namespace)
@@ -66,11 +60,27 @@ pub async fn create_pod(
     {
         let ns: Namespace = serde_json::from_value(serde_json::json!({ "metadata": { "name": namespace } }))
             .map_err(|e| e.to_string())?;
-        namespaces
-            .create(&PostParams::default(), &ns)
-            .await
-            .map_err(|e| format!("namespace {namespace}: {e}"))?;
+        match namespaces.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            // Another test created it meanwhile.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(format!("namespace {namespace}: {e}")),
+        }
     }
+    Ok(())
+}
+
+/// Creates one pod (and its namespace when missing) and patches its status to `phase`.
+pub async fn create_pod(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    containers: &[(&str, &str)],
+    phase: &str,
+) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    ensure_namespace(client, namespace).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let containers: Vec<serde_json::Value> = containers
         .iter()
