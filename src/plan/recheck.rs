@@ -169,8 +169,12 @@ fn verdict(
             })
         };
         if let Some(t) = tags.iter().find(|t| may_list_me(**t) && !planned_digest(**t)) {
+            let why = match &fresh.tag(*t).state {
+                crate::model::TagState::Broken { reason, .. } => reason.as_str(),
+                crate::model::TagState::Ok(_) => "",
+            };
             return Verdict::Skip(format!(
-                "tag {} in this repository could not be read in the fresh scan; an index child is not deleted while an unreadable manifest might list it",
+                "tag {} in this repository could not be read in the fresh scan ({why}); an index child is not deleted while an unreadable manifest might list it",
                 fresh.tag(*t).name
             ));
         }
