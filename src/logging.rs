@@ -85,7 +85,7 @@ pub struct Logging {
 /// that cannot be opened (read-only root filesystem, no home) falls back to stderr unless the
 /// TUI owns a terminal stderr; then this is an error and the caller runs without logs.
 pub fn init(o: &LogOptions) -> anyhow::Result<Logging> {
-    let (mut destination, format) = choose(o);
+    let (mut destination, mut format) = choose(o);
     let mut fallback = None;
     let (writer, guard) = match &destination {
         Destination::File(path) => match open_append(path) {
@@ -93,6 +93,9 @@ pub fn init(o: &LogOptions) -> anyhow::Result<Logging> {
             Err(e) if !(o.tui && o.stderr_is_terminal) => {
                 fallback = Some(format!("{e:#}; logging to stderr"));
                 destination = Destination::Stderr;
+                if o.format.is_none() && !o.stderr_is_terminal {
+                    format = LogFormat::Json;
+                }
                 tracing_appender::non_blocking(std::io::stderr())
             }
             Err(e) => return Err(e),

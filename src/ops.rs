@@ -7,6 +7,8 @@ pub mod delete_run;
 pub mod execute;
 pub mod gc;
 pub mod load;
+pub mod metrics;
 pub mod mongo_cleanup;
+pub mod progress;
 pub mod scan;
 pub mod scan_cache;
