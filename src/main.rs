@@ -122,6 +122,20 @@ async fn run(
         None if std::io::stdout().is_terminal() => Some(&default_tui),
         None => None,
     };
+    // Registry credentials from the Kubernetes secret, for the commands that talk to it.
+    let needs_registry = match command {
+        Some(Command::Tui(a)) => !a.demo && a.snapshot.is_none(),
+        Some(Command::Scan(_) | Command::Delete(_)) => true,
+        Some(Command::Report(a)) => a.snapshot.is_none(),
+        _ => false,
+    };
+    let resolved;
+    let settings = if needs_registry {
+        resolved = registry_cleaner::ops::registry_secret::resolve(settings).await?;
+        &resolved
+    } else {
+        settings
+    };
     match command {
         Some(Command::Tui(a)) => run_tui(settings, a, log_path).await?,
         Some(Command::Scan(a)) => headless::scan_command(settings, a.output.as_deref(), quiet, now).await?,
