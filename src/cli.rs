@@ -37,9 +37,23 @@ pub struct GlobalArgs {
     /// Extra CA certificate (PEM) to trust for the registry.
     #[arg(long, global = true, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
-    /// Log file (default: the user state directory).
+    /// Log file (default: stderr when stderr is not a terminal, as in a pod or a CronJob;
+    /// else the user state directory).
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Log line format (default: json on a non-terminal stderr, text in a file).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "LOG_FORMAT",
+        ignore_case = true,
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<LogFormatArg>,
+    /// Read the registry password from FILE (a mounted secret; also REGISTRY_PASSWORD_FILE).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
     /// More log detail (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -69,6 +83,12 @@ pub struct GlobalArgs {
     /// Never propose an image pushed less than this many hours ago (default 2).
     #[arg(long, global = true, value_name = "HOURS")]
     pub grace_period_hours: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Json,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -145,6 +165,9 @@ pub struct ReportArgs {
     /// Plan the tags listed in FILE, one repo:tag per line, # comments.
     #[arg(long, value_name = "FILE")]
     pub select_file: Option<PathBuf>,
+    /// Also write Prometheus metrics (node-exporter textfile format) to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +218,9 @@ pub struct DeleteArgs {
     /// Audit log (JSON Lines; default: <analysis.output_dir>/audit.jsonl).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Also write Prometheus metrics (node-exporter textfile format) to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

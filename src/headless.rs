@@ -56,9 +56,36 @@ pub fn parse_categories(ids: &[String]) -> anyhow::Result<Vec<CategoryId>> {
         .collect()
 }
 
+/// Seconds since the epoch, for metrics written when a run ends.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: bool, now: i64) -> anyhow::Result<()> {
+    use crate::ops::metrics;
+    let result = report_inner(settings, args, quiet, now).await;
+    if let Some(path) = &args.metrics_file {
+        let before = metrics::read_previous(path);
+        let m = match &result {
+            Ok((report, scan_secs)) => metrics::report_metrics(report, *scan_secs, unix_now(), &before),
+            Err(_) => metrics::failed_run_metrics("report", unix_now(), &before),
+        };
+        metrics::write(path, &m).with_context(|| format!("writing metrics {}", path.display()))?;
+    }
+    result.map(|_| ())
+}
+
+async fn report_inner(
+    settings: &Settings,
+    args: &crate::cli::ReportArgs,
+    quiet: bool,
+    now: i64,
+) -> anyhow::Result<(json::Report, Option<f64>)> {
     let only = parse_categories(&args.categories)?;
-    let ds = load_dataset(settings, args.snapshot.as_deref(), quiet, false, now).await?;
+    let (ds, scan_secs) =
+        crate::ops::connect::load_dataset_timed(settings, args.snapshot.as_deref(), quiet, false, now).await?;
     let input = if args.select.is_empty() && args.select_file.is_none() {
         PlanInput::Categories
     } else {
@@ -71,7 +98,8 @@ pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: b
     let without: Vec<SourceKind> = settings.without.iter().copied().collect();
     let report = json::build(&ds, &only, &input, &settings_fingerprint(settings), &without);
     let bytes = serde_json::to_vec_pretty(&report)?;
-    write_output(args.output.as_deref(), &bytes)
+    write_output(args.output.as_deref(), &bytes)?;
+    Ok((report, scan_secs))
 }
 
 pub async fn scan_command(settings: &Settings, output: Option<&Path>, quiet: bool, now: i64) -> anyhow::Result<()> {

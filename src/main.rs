@@ -2,7 +2,7 @@
 //! to an exit code (0 ok, 1 finished with failures, 2 could not run).
 
 use clap::Parser as _;
-use registry_cleaner::cli::{Cli, Command, ConfigCommand, SourceArg, TuiArgs};
+use registry_cleaner::cli::{Cli, Command, ConfigCommand, LogFormatArg, SourceArg, TuiArgs};
 use registry_cleaner::dataset::SourceKind;
 use registry_cleaner::headless::{self, CannotRun, EXIT_CANNOT_RUN, EXIT_FAILURES};
 use registry_cleaner::settings::{FlagOverrides, Settings, process_env};
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         ids_file: g.ids.clone(),
         all_namespaces: g.all_namespaces,
         grace_period_hours: g.grace_period_hours,
+        password_file: g.password_file.clone(),
     };
     let settings = match Settings::load(g.config.as_deref(), &process_env(), &flags) {
         Ok(s) => s,
@@ -41,17 +42,46 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_RUN);
         }
     };
-    let log_path = settings
-        .log_file
-        .clone()
-        .unwrap_or_else(registry_cleaner::logging::default_log_path);
-    let _guard = match registry_cleaner::logging::init(&log_path, g.verbose, g.quiet) {
-        Ok(g) => Some(g),
+    use registry_cleaner::logging::{self, Destination, LogFormat, LogOptions};
+    use std::io::IsTerminal as _;
+    let tui = match &cli.command {
+        Some(Command::Tui(_)) => true,
+        Some(_) => false,
+        None => std::io::stdout().is_terminal(),
+    };
+    let log_opts = LogOptions {
+        file: settings.log_file.clone(),
+        format: g.log_format.map(|f| match f {
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Text => LogFormat::Text,
+        }),
+        verbosity: g.verbose,
+        quiet: g.quiet,
+        stderr_is_terminal: std::io::stderr().is_terminal(),
+        tui,
+    };
+    let logs = match logging::init(&log_opts) {
+        Ok(l) => Some(l),
         Err(e) => {
             eprintln!("warning: logging disabled: {e:#}");
             None
         }
     };
+    let on_stderr = logs.as_ref().is_some_and(|l| l.destination == Destination::Stderr);
+    if let Some(why) = logs.as_ref().and_then(|l| l.fallback.as_ref()) {
+        tracing::warn!("{why}");
+    }
+    for w in &settings.warnings {
+        tracing::warn!(kind = "configuration", "{w}");
+        if !on_stderr {
+            eprintln!("warning: {w}");
+        }
+    }
+    let log_path = match logs.as_ref().map(|l| &l.destination) {
+        Some(Destination::File(p)) => p.clone(),
+        _ => logging::default_log_path(),
+    };
+    let _guard = logs.map(|l| l.guard);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -91,6 +121,20 @@ async fn run(
         Some(c) => Some(c),
         None if std::io::stdout().is_terminal() => Some(&default_tui),
         None => None,
+    };
+    // Registry credentials from the Kubernetes secret, for the commands that talk to it.
+    let needs_registry = match command {
+        Some(Command::Tui(a)) => !a.demo && a.snapshot.is_none(),
+        Some(Command::Scan(_) | Command::Delete(_)) => true,
+        Some(Command::Report(a)) => a.snapshot.is_none(),
+        _ => false,
+    };
+    let resolved;
+    let settings = if needs_registry {
+        resolved = registry_cleaner::ops::registry_secret::resolve(settings).await?;
+        &resolved
+    } else {
+        settings
     };
     match command {
         Some(Command::Tui(a)) => run_tui(settings, a, log_path).await?,

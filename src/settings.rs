@@ -52,6 +52,14 @@ pub struct FileRegistry {
     /// Explicit repositories to scan instead of every repository under the prefix.
     pub repositories: Option<Vec<String>>,
     pub username: Option<String>,
+    /// A Kubernetes secret of type dockerconfigjson (in the platform namespace) holding the
+    /// registry credentials; env `REGISTRY_AUTH_SECRET`. Without it, `domino-registry` is tried.
+    pub auth_secret: Option<String>,
+    /// Old name of `repository` (the original tool before 0.3).
+    pub repository_name: Option<String>,
+    /// Old: the name of the variable holding the password (the original defaulted to
+    /// `SKOPEO_PASSWORD`). Still honoured, with a warning.
+    pub password_env_var: Option<String>,
     pub insecure: Option<bool>,
     pub ca_cert: Option<PathBuf>,
     pub concurrency: Option<usize>,
@@ -79,6 +87,11 @@ pub struct FileMongo {
 #[serde(deny_unknown_fields)]
 pub struct FileKubernetes {
     pub domino_platform_namespace: Option<String>,
+    /// Old names of `domino_platform_namespace`.
+    pub namespace: Option<String>,
+    pub platform_namespace: Option<String>,
+    /// Old: pod name prefixes scanned for images. Every pod is checked now, so it is inert.
+    pub pod_prefixes: Option<serde_yaml::Value>,
     pub compute_namespace: Option<String>,
     pub context: Option<String>,
     pub all_namespaces: Option<bool>,
@@ -136,6 +149,8 @@ pub struct FlagOverrides {
     pub ids_file: Option<PathBuf>,
     pub all_namespaces: bool,
     pub grace_period_hours: Option<u64>,
+    /// `--password-file`: the registry password from a file (a mounted secret).
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -154,6 +169,8 @@ pub struct RegistrySettings {
     pub repositories: Option<Vec<String>>,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// The dockerconfigjson secret to read credentials from when none are set.
+    pub auth_secret: Option<String>,
     pub insecure: bool,
     pub ca_cert: Option<PathBuf>,
     pub concurrency: usize,
@@ -227,6 +244,9 @@ pub struct Settings {
     pub output_dir: PathBuf,
     pub without: BTreeSet<SourceKind>,
     pub log_file: Option<PathBuf>,
+    /// Old or inert keys and variables met while loading (logged once at start-up).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// Environment variables as a map, so tests can pass their own.
@@ -247,29 +267,254 @@ impl Settings {
                 p.exists().then_some(p)
             }),
         };
-        let file = match &path {
-            Some(p) => read_file_config(p)?,
-            None => FileConfig::default(),
+        let (file, text) = match &path {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read config file: {e}", p.display()))?;
+                (parse_file_config(p, &text)?, text)
+            }
+            None => (FileConfig::default(), String::new()),
         };
-        build(file, path, env, flags)
+        let mut warnings = Warnings {
+            src: path.as_ref().map(|p| p.display().to_string()),
+            text,
+            out: Vec::new(),
+        };
+        let mut s = build(file, path, env, flags, &mut warnings)?;
+        s.warnings = warnings.out;
+        Ok(s)
     }
+}
+
+/// Warnings collected while loading (old or inert keys, old variable names); `main` logs them
+/// once logging is up. Each names the file, the line when it can be found, and the key.
+struct Warnings {
+    src: Option<String>,
+    text: String,
+    out: Vec<String>,
+}
+
+impl Warnings {
+    /// `key` is dotted (`registry.repository_name`).
+    fn key(&mut self, key: &str, why: &str) {
+        let at = match &self.src {
+            Some(f) => match yaml_key_line(&self.text, key) {
+                Some(n) => format!("{f}:{n}: "),
+                None => format!("{f}: "),
+            },
+            None => String::new(),
+        };
+        self.out.push(format!("{at}{key}: {why}"));
+    }
+    fn env(&mut self, var: &str, why: &str) {
+        self.out.push(format!("environment: {var}: {why}"));
+    }
+}
+
+/// The 1-based line of a dotted key in block-style YAML (`a:` at column 0, then `b:` indented
+/// under it), for messages; `None` when the layout is something else (flow style, anchors).
+pub fn yaml_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let mut parts = dotted.split('.');
+    let mut want = parts.next()?;
+    let mut rest: Vec<&str> = parts.collect();
+    rest.reverse();
+    let mut min_indent = 0usize;
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if inside && indent < min_indent {
+            return None;
+        }
+        if (indent == 0 || indent >= min_indent)
+            && trimmed
+                .strip_prefix(want)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            match rest.pop() {
+                None => return Some(i + 1),
+                Some(next) => {
+                    want = next;
+                    min_indent = indent + 1;
+                    inside = true;
+                }
+            }
+        }
+    }
+    None
 }
 
 pub fn read_file_config(path: &Path) -> Result<FileConfig, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config file: {e}", path.display()))?;
+    parse_file_config(path, &text)
+}
+
+fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig, String> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    serde_yaml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides) -> Result<Settings, String> {
+/// What an inert key of the original tool would have done, and what to use instead.
+const INERT: &[(&str, &str)] = &[
+    (
+        "analysis.timeout",
+        "has no effect: registry.timeout_seconds (or retry.timeout) is the per-request timeout",
+    ),
+    (
+        "retry.max_delay",
+        "has no effect: retries wait retry.initial_delay, doubling, at most 30 s (or what Retry-After asks, at most 60 s)",
+    ),
+    (
+        "retry.exponential_base",
+        "has no effect: the retry delay always doubles from retry.initial_delay",
+    ),
+    ("retry.jitter", "has no effect: retry delays have no jitter"),
+    (
+        "kubernetes.pod_prefixes",
+        "has no effect: every pod in the compute and platform namespaces (every namespace with --all-namespaces) protects the images it runs",
+    ),
+    (
+        "cache",
+        "has no effect: the original tool's in-process caches; registry.cache and registry.cache_dir control this tool's scan cache",
+    ),
+    (
+        "s3",
+        "has no effect: images are not backed up to S3; --mongo-cleanup backs up Mongo documents to analysis.output_dir first",
+    ),
+    (
+        "skopeo",
+        "has no effect: skopeo is not used; registry.concurrency bounds parallel registry requests",
+    ),
+    (
+        "reports",
+        "has no effect: `report` writes one JSON report (--output); docs/migration.md maps the original report files",
+    ),
+];
+
+fn inert_warnings(f: &FileConfig, w: &mut Warnings) {
+    let set: &[(&str, bool)] = &[
+        ("analysis.timeout", f.analysis.timeout.is_some()),
+        ("retry.max_delay", f.retry.max_delay.is_some()),
+        ("retry.exponential_base", f.retry.exponential_base.is_some()),
+        ("retry.jitter", f.retry.jitter.is_some()),
+        ("kubernetes.pod_prefixes", f.kubernetes.pod_prefixes.is_some()),
+    ];
+    let why = |k: &str| INERT.iter().find(|(key, _)| *key == k).map_or("", |(_, w)| *w);
+    for (key, present) in set {
+        if *present {
+            w.key(key, why(key));
+        }
+    }
+    for (section, value) in [
+        ("cache", &f.cache),
+        ("s3", &f.s3),
+        ("skopeo", &f.skopeo),
+        ("reports", &f.reports),
+    ] {
+        let Some(value) = value else { continue };
+        match value.as_mapping() {
+            Some(m) if !m.is_empty() => {
+                for k in m.keys() {
+                    let name = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+                    w.key(&format!("{section}.{name}"), why(section));
+                }
+            }
+            _ => w.key(section, why(section)),
+        }
+    }
+    if let Some(sec) = &f.security {
+        for key in ["dry_run_by_default", "require_confirmation"] {
+            if sec.get(key).and_then(serde_yaml::Value::as_bool) == Some(false) {
+                w.key(
+                    &format!("security.{key}"),
+                    "false has no effect: delete is a dry run without --apply, and --apply asks for confirmation unless --force",
+                );
+            }
+        }
+    }
+}
+
+/// A value under its current key or an old one: the old one warns, and both set to different
+/// values is an error naming both.
+fn renamed(
+    w: &mut Warnings,
+    bad: &dyn Fn(&str, String) -> String,
+    new_key: &str,
+    new: Option<String>,
+    olds: &[(&str, Option<String>)],
+) -> Result<Option<String>, String> {
+    let mut value = new;
+    let mut from = new_key;
+    for (old_key, old) in olds {
+        let Some(old) = old else { continue };
+        w.key(old_key, &format!("is the original tool's old name; use {new_key}"));
+        match &value {
+            Some(v) if v != old => {
+                return Err(bad(
+                    old_key,
+                    format!("{old:?} contradicts {from} = {v:?}; keep only {new_key}"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                value = Some(old.clone());
+                from = old_key;
+            }
+        }
+    }
+    Ok(value)
+}
+
+/// A secret from `var`, or from the file named by `file_flag` / `<var>_FILE` (a mounted
+/// Kubernetes secret); one trailing newline is dropped. Both set, or an unreadable or empty
+/// file, is an error naming the variable and the file (never the content).
+pub fn secret_var(env: &Env, var: &str, file_flag: Option<&Path>, flag: &str) -> Result<Option<Secret>, String> {
+    let value = env.get(var).filter(|v| !v.is_empty());
+    let file_var = format!("{var}_FILE");
+    let (file, via) = match (file_flag, env.get(&file_var).filter(|v| !v.is_empty())) {
+        (Some(f), _) => (Some(f.to_path_buf()), flag.to_string()),
+        (None, Some(f)) => (Some(PathBuf::from(f)), file_var.clone()),
+        (None, None) => (None, String::new()),
+    };
+    match (value, file) {
+        (Some(_), Some(_)) => Err(format!("environment: {var} and {via} are both set; keep one")),
+        (Some(v), None) => Ok(Some(Secret::new(v.clone()))),
+        (None, Some(f)) => {
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: cannot read {via}: {e}", f.display()))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            if text.is_empty() {
+                return Err(format!("{}: {via} names an empty file", f.display()));
+            }
+            Ok(Some(Secret::new(text.to_string())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The registry user when only a password is given, as the original tool and Domino's own
+/// `docker-registry` secret use.
+pub const DEFAULT_REGISTRY_USER: &str = "domino-registry";
+
+fn build(
+    f: FileConfig,
+    path: Option<PathBuf>,
+    env: &Env,
+    flags: &FlagOverrides,
+    w: &mut Warnings,
+) -> Result<Settings, String> {
     let src = path
         .as_ref()
         .map_or("defaults".to_string(), |p| p.display().to_string());
     let bad = |key: &str, why: String| format!("{src}: {key}: {why}");
     let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+    inert_warnings(&f, w);
 
     let raw_url = flags
         .registry
@@ -281,11 +526,18 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
     if flags.plain_http {
         scheme = Scheme::Http;
     }
+    let file_repository = renamed(
+        w,
+        &bad,
+        "registry.repository",
+        f.registry.repository,
+        &[("registry.repository_name", f.registry.repository_name)],
+    )?;
     let repository = flags
         .repository
         .clone()
         .or_else(|| get("REPOSITORY"))
-        .or(f.registry.repository)
+        .or(file_repository)
         .unwrap_or_else(|| "dominodatalab".into());
     if repository.is_empty()
         || !repository
@@ -319,13 +571,55 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
             format!("{initial_delay} must be between 0 and 60 seconds"),
         ));
     }
+    let mut password = secret_var(
+        env,
+        "REGISTRY_PASSWORD",
+        flags.password_file.as_deref(),
+        "--password-file",
+    )?;
+    if let Some(var) = &f.registry.password_env_var {
+        let why = if password.is_some() {
+            "is the original tool's old setting; REGISTRY_PASSWORD (or REGISTRY_PASSWORD_FILE) is set and wins"
+                .to_string()
+        } else if get(var).is_some() {
+            password = get(var).map(Secret::new);
+            format!(
+                "is the original tool's old setting; the password was read from {var}, but set REGISTRY_PASSWORD (or REGISTRY_PASSWORD_FILE) instead"
+            )
+        } else {
+            format!("names {var}, which is not set; set REGISTRY_PASSWORD (or REGISTRY_PASSWORD_FILE) instead")
+        };
+        w.key("registry.password_env_var", &why);
+    }
+    if password.is_none()
+        && let Some(p) = get("SKOPEO_PASSWORD")
+    {
+        password = Some(Secret::new(p));
+        w.env(
+            "SKOPEO_PASSWORD",
+            "the shell tool's variable was used as the registry password; set REGISTRY_PASSWORD instead",
+        );
+    }
+    let username = get("REGISTRY_USERNAME")
+        .or(f.registry.username)
+        .or_else(|| password.as_ref().map(|_| DEFAULT_REGISTRY_USER.to_string()));
+    let auth_secret = get("REGISTRY_AUTH_SECRET").or(f.registry.auth_secret);
+    if let Some(name) = &auth_secret
+        && !is_dns_label(name)
+    {
+        return Err(bad(
+            "registry.auth_secret",
+            format!("{name:?} is not a valid secret name"),
+        ));
+    }
     let registry = RegistrySettings {
         host,
         scheme,
         repository,
         repositories: f.registry.repositories,
-        username: get("REGISTRY_USERNAME").or(f.registry.username),
-        password: get("REGISTRY_PASSWORD").map(Secret::new),
+        username,
+        password,
+        auth_secret,
         insecure: flags.insecure || f.registry.insecure.unwrap_or(false),
         ca_cert: flags.ca_cert.clone().or(f.registry.ca_cert),
         concurrency,
@@ -364,12 +658,22 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         username: get("MONGODB_USERNAME")
             .or(f.mongo.username)
             .unwrap_or_else(|| "admin".into()),
-        password: get("MONGODB_PASSWORD").map(Secret::new),
+        password: secret_var(env, "MONGODB_PASSWORD", None, "")?,
     };
 
+    let file_platform = renamed(
+        w,
+        &bad,
+        "kubernetes.domino_platform_namespace",
+        f.kubernetes.domino_platform_namespace,
+        &[
+            ("kubernetes.platform_namespace", f.kubernetes.platform_namespace),
+            ("kubernetes.namespace", f.kubernetes.namespace),
+        ],
+    )?;
     let platform_namespace = get("PLATFORM_NAMESPACE")
         .or_else(|| get("DOMINO_PLATFORM_NAMESPACE"))
-        .or(f.kubernetes.domino_platform_namespace)
+        .or(file_platform)
         .unwrap_or_else(|| "domino-platform".into());
     let compute_namespace = get("COMPUTE_NAMESPACE")
         .or(f.kubernetes.compute_namespace)
@@ -401,7 +705,7 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
             .or(f.keycloak.realm)
             .unwrap_or_else(|| "DominoRealm".into()),
         username: get("KEYCLOAK_USERNAME").or(f.keycloak.username),
-        password: get("KEYCLOAK_PASSWORD").map(Secret::new),
+        password: secret_var(env, "KEYCLOAK_PASSWORD", None, "")?,
     };
     let keep_revisions = flags.keep_revisions.or(f.policy.keep_revisions).unwrap_or(5);
     if keep_revisions == 0 {
@@ -431,6 +735,7 @@ fn build(f: FileConfig, path: Option<PathBuf>, env: &Env, flags: &FlagOverrides)
         output_dir: f.analysis.output_dir.unwrap_or_else(|| PathBuf::from("reports")),
         without: flags.without.iter().copied().collect(),
         log_file: flags.log_file.clone(),
+        warnings: Vec::new(),
     })
 }
 
@@ -479,7 +784,12 @@ mod tests {
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, yaml).unwrap();
         let env: Env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::load(Some(&path), &env, &flags).map_err(|e| e.replace(&path.display().to_string(), "FILE"))
+        let file = path.display().to_string();
+        let mut s = Settings::load(Some(&path), &env, &flags).map_err(|e| e.replace(&file, "FILE"))?;
+        for w in &mut s.warnings {
+            *w = w.replace(&file, "FILE");
+        }
+        Ok(s)
     }
 
     #[test]
@@ -559,6 +869,231 @@ mod tests {
             assert!(!dbg.contains(secret) && !json.contains(secret), "{secret} leaked");
         }
         assert_eq!(s.registry.password.as_ref().unwrap().expose(), "hunter2");
+    }
+
+    /// The original tool's `config.yaml` at 0.2 (domain.md §8, with the older names), as an
+    /// operator would bring it.
+    const ORIGINAL_OLD_CONFIG: &str = "# Docker Registry Cleaner Configuration
+registry:
+  url: \"docker-registry:5000\"
+  repository_name: \"dominodatalab\"
+  password_env_var: \"SKOPEO_PASSWORD\"
+
+kubernetes:
+  namespace: \"domino-platform\"
+  compute_namespace: \"domino-compute\"
+  pod_prefixes: [\"model-\", \"run-\"]
+
+analysis:
+  max_workers: 4
+  timeout: 300
+  output_dir: \".\"
+
+reports:
+  workload_report: \"workload-report.json\"
+  image_analysis: \"final-report.json\"
+
+security:
+  dry_run_by_default: true
+  require_confirmation: true
+";
+
+    #[test]
+    fn the_original_tools_old_config_loads_with_warnings_naming_the_new_keys() {
+        let s = load_yaml(
+            ORIGINAL_OLD_CONFIG,
+            &[("SKOPEO_PASSWORD", "pw")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.repository, "dominodatalab");
+        assert_eq!(s.kubernetes.platform_namespace, "domino-platform");
+        assert_eq!(s.kubernetes.compute_namespace, "domino-compute");
+        assert_eq!(s.registry.concurrency, 4);
+        assert_eq!(s.output_dir, PathBuf::from("."));
+        // password_env_var names SKOPEO_PASSWORD: it still works, as the shell tool's user.
+        assert_eq!(s.registry.password.as_ref().unwrap().expose(), "pw");
+        assert_eq!(s.registry.username.as_deref(), Some("domino-registry"));
+        let w = s.warnings.join("\n");
+        for (at, text) in [
+            ("FILE:4: registry.repository_name", "use registry.repository"),
+            ("FILE:5: registry.password_env_var", "read from SKOPEO_PASSWORD"),
+            (
+                "FILE:8: kubernetes.namespace",
+                "use kubernetes.domino_platform_namespace",
+            ),
+            ("FILE:10: kubernetes.pod_prefixes", "has no effect"),
+            ("FILE:14: analysis.timeout", "registry.timeout_seconds"),
+            ("FILE:18: reports.workload_report", "has no effect"),
+            ("FILE:19: reports.image_analysis", "has no effect"),
+        ] {
+            assert!(
+                s.warnings.iter().any(|l| l.starts_with(at) && l.contains(text)),
+                "no warning {at} ... {text} in:\n{w}"
+            );
+        }
+        assert_eq!(s.warnings.len(), 7, "{w}");
+        assert!(
+            !w.contains("pw\n") && !w.ends_with("pw"),
+            "a warning shows the password"
+        );
+    }
+
+    #[test]
+    fn old_and_new_names_together_must_agree() {
+        let yaml = "registry:\n  repository: a\n  repository_name: a\nkubernetes:\n  platform_namespace: p\n";
+        let s = load_yaml(yaml, &[], FlagOverrides::default()).unwrap();
+        assert_eq!(s.registry.repository, "a");
+        assert_eq!(s.kubernetes.platform_namespace, "p");
+        let e = load_yaml(
+            "registry:\n  repository: a\n  repository_name: b\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("FILE: registry.repository_name:") && e.contains("registry.repository"),
+            "{e}"
+        );
+        let e = load_yaml(
+            "kubernetes:\n  domino_platform_namespace: a\n  namespace: b\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("kubernetes.namespace") && e.contains("domino_platform_namespace"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn inert_keys_of_the_current_original_warn_and_the_rest_work() {
+        let yaml = "retry:\n  max_retries: 2\n  initial_delay: 1.0\n  max_delay: 60.0\n  exponential_base: 2.0\n  jitter: true\n  timeout: 300\ncache:\n  enabled: true\n  tag_list_ttl: 1800\ns3:\n  bucket: ''\nskopeo:\n  rate_limit:\n    enabled: true\nsecurity:\n  dry_run_by_default: true\n  require_confirmation: false\n";
+        let s = load_yaml(yaml, &[], FlagOverrides::default()).unwrap();
+        assert_eq!(s.registry.max_retries, 2);
+        assert_eq!(s.registry.initial_delay_seconds, 1.0);
+        assert_eq!(s.registry.timeout_seconds, 300);
+        let keys: Vec<&str> = s.warnings.iter().map(|l| l.split(": ").nth(1).unwrap_or("")).collect();
+        assert_eq!(
+            keys,
+            [
+                "retry.max_delay",
+                "retry.exponential_base",
+                "retry.jitter",
+                "cache.enabled",
+                "cache.tag_list_ttl",
+                "s3.bucket",
+                "skopeo.rate_limit",
+                "security.require_confirmation",
+            ],
+            "{:#?}",
+            s.warnings
+        );
+        assert!(
+            s.warnings[0].starts_with("FILE:4: retry.max_delay: has no effect"),
+            "{}",
+            s.warnings[0]
+        );
+        // A key the original never had is still an error naming it.
+        let e = load_yaml("retry:\n  max_dealy: 1\n", &[], FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("max_dealy"), "{e}");
+        let e = load_yaml("kubernetes:\n  pod_prefix: []\n", &[], FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("pod_prefix"), "{e}");
+    }
+
+    #[test]
+    fn registry_password_alone_uses_the_domino_registry_user_and_files_work() {
+        let s = load_yaml("", &[("REGISTRY_PASSWORD", "pw")], FlagOverrides::default()).unwrap();
+        assert_eq!(s.registry.username.as_deref(), Some(DEFAULT_REGISTRY_USER));
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let s = load_yaml(
+            "",
+            &[("REGISTRY_PASSWORD", "pw"), ("REGISTRY_USERNAME", "bob")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.username.as_deref(), Some("bob"));
+        let s = load_yaml("", &[], FlagOverrides::default()).unwrap();
+        assert_eq!((s.registry.username, s.registry.password.is_none()), (None, true));
+        // SKOPEO_PASSWORD alone: the shell tool's variable, with a warning; REGISTRY_PASSWORD wins.
+        let s = load_yaml("", &[("SKOPEO_PASSWORD", "sk")], FlagOverrides::default()).unwrap();
+        assert_eq!(s.registry.password.as_ref().unwrap().expose(), "sk");
+        assert_eq!(s.registry.username.as_deref(), Some("domino-registry"));
+        assert!(
+            s.warnings[0].starts_with("environment: SKOPEO_PASSWORD:"),
+            "{:?}",
+            s.warnings
+        );
+        let s = load_yaml(
+            "",
+            &[("SKOPEO_PASSWORD", "sk"), ("REGISTRY_PASSWORD", "rp")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.password.as_ref().unwrap().expose(), "rp");
+        assert!(s.warnings.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let f = file.display().to_string();
+        let s = load_yaml(
+            "",
+            &[
+                ("REGISTRY_PASSWORD_FILE", f.as_str()),
+                ("MONGODB_PASSWORD_FILE", f.as_str()),
+            ],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.password.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(s.mongo.password.as_ref().unwrap().expose(), "from-file");
+        let flags = FlagOverrides {
+            password_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let s = load_yaml("", &[], flags.clone()).unwrap();
+        assert_eq!(s.registry.password.as_ref().unwrap().expose(), "from-file");
+        let e = load_yaml("", &[("REGISTRY_PASSWORD", "x")], flags).unwrap_err();
+        assert!(e.contains("REGISTRY_PASSWORD and --password-file"), "{e}");
+        let e = load_yaml(
+            "",
+            &[("KEYCLOAK_PASSWORD_FILE", "/nonexistent/pw")],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("/nonexistent/pw: cannot read KEYCLOAK_PASSWORD_FILE"),
+            "{e}"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let e = load_yaml("", &[("REGISTRY_PASSWORD_FILE", f.as_str())], FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn auth_secret_from_config_or_environment() {
+        let s = load_yaml("registry:\n  auth_secret: my-registry\n", &[], FlagOverrides::default()).unwrap();
+        assert_eq!(s.registry.auth_secret.as_deref(), Some("my-registry"));
+        let s = load_yaml(
+            "registry:\n  auth_secret: my-registry\n",
+            &[("REGISTRY_AUTH_SECRET", "env-secret")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.auth_secret.as_deref(), Some("env-secret"));
+        let e = load_yaml("registry:\n  auth_secret: Bad_Name\n", &[], FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("registry.auth_secret"), "{e}");
+    }
+
+    #[test]
+    fn key_lines_are_found_in_block_yaml() {
+        let text = "a:\n  b: 1\n  c:\n    d: 2\ne:\n  b: 3\n";
+        assert_eq!(yaml_key_line(text, "a.b"), Some(2));
+        assert_eq!(yaml_key_line(text, "a.c.d"), Some(4));
+        assert_eq!(yaml_key_line(text, "e.b"), Some(6));
+        assert_eq!(yaml_key_line(text, "e.d"), None);
     }
 
     #[test]

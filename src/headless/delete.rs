@@ -6,11 +6,13 @@ use super::{CannotRun, write_output};
 use crate::cli::DeleteArgs;
 use crate::ops::delete_run::{self, Observer, Request};
 use crate::ops::execute::ItemOutcome;
+use crate::ops::progress::Ticker;
 use crate::report::json::Report;
 use crate::settings::Settings;
 use anyhow::anyhow;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use crate::ops::delete_run::{Results, Summary, protections, summarize};
 
@@ -19,8 +21,24 @@ pub fn read_plan(path: &Path) -> anyhow::Result<Report> {
     serde_json::from_slice(&bytes).map_err(|e| anyhow!(CannotRun(format!("{}: not a valid plan: {e}", path.display()))))
 }
 
-/// Runs `delete`; `Ok(false)` = finished with failures (exit 1).
+/// Runs `delete`; `Ok(false)` = finished with failures (exit 1). With `--metrics-file`, the
+/// metrics are written whatever the result (a run that could not run counts as failed).
 pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<bool> {
+    use crate::ops::metrics;
+    let result = run_inner(settings, args, quiet, now).await;
+    if let Some(path) = &args.metrics_file {
+        let before = metrics::read_previous(path);
+        let end = super::unix_now();
+        let m = match &result {
+            Ok(results) => metrics::delete_metrics(results, end, &before),
+            Err(_) => metrics::failed_run_metrics("delete", end, &before),
+        };
+        metrics::write(path, &m).map_err(|e| anyhow!("writing metrics {}: {e}", path.display()))?;
+    }
+    result.map(|r| !r.failed())
+}
+
+async fn run_inner(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<Results> {
     let report = read_plan(&args.plan)?;
     let fingerprint = crate::ops::connect::settings_fingerprint(settings);
     let plan = report
@@ -43,27 +61,43 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         max_bytes: args.max_bytes,
         cancel: None,
     };
+    let terminal = std::io::stderr().is_terminal();
+    let what = if args.apply { "delete" } else { "delete (dry run)" };
     let observer = Stderr {
-        show: !quiet && std::io::stderr().is_terminal(),
+        show: !quiet && terminal,
         ask: args.apply && !args.force,
         mongo: args.mongo_cleanup,
+        ticker: (!quiet && !terminal).then(|| Ticker::new(what)),
+        total: req.plan.manifests.len(),
+        done: AtomicUsize::new(0),
     };
     let results = delete_run::run(settings, &req, &observer, now).await?;
+    if let Some(t) = &observer.ticker {
+        t.finish(observer.done.load(Ordering::Relaxed), observer.total);
+    }
     write_output(args.output.as_deref(), &serde_json::to_vec_pretty(&results)?)?;
-    Ok(!results.failed())
+    Ok(results)
 }
 
-/// Progress lines on stderr (a terminal only) and the typed confirmation.
+/// Progress on stderr: a line per step and item on a terminal; without one, a logged progress
+/// line every 10 s (`ops::progress`). Also the typed confirmation.
 struct Stderr {
     show: bool,
     ask: bool,
     mongo: bool,
+    ticker: Option<Ticker>,
+    /// Planned manifests, and how many have an outcome so far.
+    total: usize,
+    done: AtomicUsize,
 }
 
 impl Observer for Stderr {
     fn step(&self, text: &str) {
         if self.show {
             eprintln!("{text}");
+        }
+        if self.ticker.is_some() {
+            tracing::info!(kind = "step", "{text}");
         }
     }
 
@@ -72,6 +106,10 @@ impl Observer for Stderr {
     }
 
     fn item(&self, _index: usize, i: &ItemOutcome) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(t) = &self.ticker {
+            t.update(done, self.total);
+        }
         if self.show {
             eprintln!(
                 "{:>15} {}@{}",

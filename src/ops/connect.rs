@@ -72,17 +72,30 @@ pub fn scan_options(settings: &Settings, for_delete: bool) -> ScanOptions {
     }
 }
 
-/// Scans the registry, printing a progress line on stderr when it is a terminal.
+/// Scans the registry, printing a live progress line on stderr when it is a terminal, else
+/// logging one every 10 s (`ops::progress`) and one at the end.
 pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -> anyhow::Result<Inventory> {
-    let show = !quiet && std::io::stderr().is_terminal();
-    let progress = move |p: ScanProgress| {
+    let terminal = std::io::stderr().is_terminal();
+    let show = !quiet && terminal;
+    let ticker = (!quiet && !terminal).then(|| crate::ops::progress::Ticker::new("scan"));
+    let last = std::sync::Mutex::new(None::<ScanProgress>);
+    let progress = |p: ScanProgress| {
         if show {
             eprint!("\r\x1b[2K{}", progress_line(&p));
+        }
+        if let Some(t) = &ticker {
+            t.update_with(p.done, p.total, || format!("scan {}", progress_line(&p)));
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         }
     };
     let result = scan_registry_with(settings, for_delete, &progress).await;
     if show {
         eprintln!();
+    }
+    if let (Some(t), Some(p)) = (&ticker, *last.lock().unwrap_or_else(|e| e.into_inner()))
+        && result.is_ok()
+    {
+        t.finish(p.done, p.total);
     }
     result
 }
@@ -120,13 +133,32 @@ pub async fn load_dataset(
     for_delete: bool,
     now: i64,
 ) -> anyhow::Result<Dataset> {
+    Ok(load_dataset_timed(settings, snapshot, quiet, for_delete, now).await?.0)
+}
+
+/// [`load_dataset`], also returning how long the registry scan took (none from a snapshot).
+pub async fn load_dataset_timed(
+    settings: &Settings,
+    snapshot: Option<&Path>,
+    quiet: bool,
+    for_delete: bool,
+    now: i64,
+) -> anyhow::Result<(Dataset, Option<f64>)> {
+    let scan_secs = std::sync::Mutex::new(None);
     let registry = async {
         match snapshot {
             Some(p) => crate::report::snapshot::read(p).map_err(|e| anyhow!(CannotRun(e.to_string()))),
-            None => Ok((scan_registry(settings, quiet, for_delete).await?, now)),
+            None => {
+                let started = std::time::Instant::now();
+                let inv = scan_registry(settings, quiet, for_delete).await?;
+                *scan_secs.lock().unwrap_or_else(|e| e.into_inner()) = Some(started.elapsed().as_secs_f64());
+                Ok((inv, now))
+            }
         }
     };
-    crate::ops::load::load_all(settings, registry, now, &|_, _| {}).await
+    let ds = crate::ops::load::load_all(settings, registry, now, &|_, _| {}).await?;
+    let secs = *scan_secs.lock().unwrap_or_else(|e| e.into_inner());
+    Ok((ds, secs))
 }
 
 /// A stable fingerprint of the settings that decide what a plan means.

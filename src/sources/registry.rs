@@ -5,7 +5,7 @@ mod auth;
 mod client;
 pub mod manifest;
 
-pub use auth::{Credentials, docker_config_credentials};
+pub use auth::{Credentials, docker_config_auths, docker_config_credentials, registry_key};
 pub use client::{
     DeleteAnswer, MANIFEST_UNKNOWN, ManifestResponse, RegistryClient, RegistryError, RegistryOptions, RequestStats,
 };

@@ -94,8 +94,78 @@ impl TokenCache {
     }
 }
 
+/// A registry host as a Docker config key compares: scheme and path dropped, a default port
+/// (443, or 80 with `http://`) dropped, lowercased. `https://Reg.example:443/v1/` and
+/// `reg.example` are the same key; `reg.example:5000` is not.
+pub fn registry_key(s: &str) -> String {
+    let s = s.trim();
+    let (default_port, rest) = if let Some(r) = s.strip_prefix("http://") {
+        (":80", r)
+    } else if let Some(r) = s.strip_prefix("https://") {
+        (":443", r)
+    } else {
+        (":443", s)
+    };
+    let host = rest.split('/').next().unwrap_or("").to_ascii_lowercase();
+    match host.strip_suffix(default_port) {
+        Some(h) => h.to_string(),
+        None => host,
+    }
+}
+
+/// The value under the key of `map` that names `registry` (see [`registry_key`]).
+fn entry_for<'a>(map: &'a serde_json::Value, registry: &str) -> Option<(&'a str, &'a serde_json::Value)> {
+    let want = registry_key(registry);
+    map.as_object()?
+        .iter()
+        .find(|(k, _)| registry_key(k) == want)
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+/// Credentials for `registry` from the `auths` of a Docker config JSON (a file, or a
+/// `kubernetes.io/dockerconfigjson` secret's `.dockerconfigjson`): `username`/`password` or a
+/// base64 `auth` of `user:password`. `source` names the file or secret in errors, which never
+/// contain a secret.
+pub fn docker_config_auths(
+    json: &serde_json::Value,
+    registry: &str,
+    source: &str,
+) -> Result<Option<Credentials>, String> {
+    let Some((k, entry)) = entry_for(&json["auths"], registry) else {
+        return Ok(None);
+    };
+    if let Some(auth) = entry["auth"].as_str().filter(|a| !a.trim().is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|_| format!("{source}: auths.{k}.auth is not base64"))?;
+        let decoded = String::from_utf8(decoded).map_err(|_| format!("{source}: auths.{k}.auth is not UTF-8"))?;
+        let (u, p) = decoded
+            .split_once(':')
+            .ok_or_else(|| format!("{source}: auths.{k}.auth is not user:password"))?;
+        return Ok(Some(Credentials {
+            username: u.to_string(),
+            password: Secret::new(p),
+        }));
+    }
+    if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
+        return Ok(Some(Credentials {
+            username: u.to_string(),
+            password: Secret::new(p),
+        }));
+    }
+    if entry.get("identitytoken").is_some() {
+        return Err(format!(
+            "{source}: auths.{k} holds an identitytoken (an OAuth2 refresh token, as `az acr login` writes), which this version cannot use; give a username and password (for ACR, an admin user or a token)"
+        ));
+    }
+    Err(format!(
+        "{source}: auths.{k} has neither auth nor username and password"
+    ))
+}
+
 /// Credentials for `registry` (host[:port]) from a Docker config file: a `credHelpers` entry,
-/// then `credsStore`, then a base64 `auths` entry. Errors are reasons, never secrets.
+/// then a base64 `auths` entry, then `credsStore`. Keys match ignoring scheme and default port.
+/// Errors are reasons, never secrets.
 pub fn docker_config_credentials(config: &Path, registry: &str) -> Result<Option<Credentials>, String> {
     let text = match std::fs::read_to_string(config) {
         Ok(t) => t,
@@ -104,36 +174,11 @@ pub fn docker_config_credentials(config: &Path, registry: &str) -> Result<Option
     };
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", config.display()))?;
-    let keys = [
-        registry.to_string(),
-        format!("https://{registry}"),
-        format!("http://{registry}"),
-    ];
-    if let Some(helper) = keys.iter().find_map(|k| json["credHelpers"][k].as_str()) {
+    if let Some(helper) = entry_for(&json["credHelpers"], registry).and_then(|(_, v)| v.as_str()) {
         return credential_helper(helper, registry).map(Some);
     }
-    for k in &keys {
-        let entry = &json["auths"][k];
-        if let Some(auth) = entry["auth"].as_str() {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .map_err(|_| format!("{}: auths.{k}.auth is not base64", config.display()))?;
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| format!("{}: auths.{k}.auth is not UTF-8", config.display()))?;
-            let (u, p) = decoded
-                .split_once(':')
-                .ok_or_else(|| format!("{}: auths.{k}.auth is not user:password", config.display()))?;
-            return Ok(Some(Credentials {
-                username: u.to_string(),
-                password: Secret::new(p),
-            }));
-        }
-        if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
-            return Ok(Some(Credentials {
-                username: u.to_string(),
-                password: Secret::new(p),
-            }));
-        }
+    if let Some(c) = docker_config_auths(&json, registry, &config.display().to_string())? {
+        return Ok(Some(c));
     }
     if let Some(store) = json["credsStore"].as_str() {
         return credential_helper(store, registry).map(Some);
@@ -141,29 +186,44 @@ pub fn docker_config_credentials(config: &Path, registry: &str) -> Result<Option
     Ok(None)
 }
 
-/// Runs `docker-credential-<helper> get` with the registry on stdin (the helper protocol).
+/// Runs `docker-credential-<helper> get` with the registry on stdin (the helper protocol). On
+/// failure the helper's own message (stderr, else stdout; first 300 characters) is shown.
 fn credential_helper(helper: &str, registry: &str) -> Result<Credentials, String> {
+    run_helper(&format!("docker-credential-{helper}"), registry)
+}
+
+fn run_helper(program: &str, registry: &str) -> Result<Credentials, String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
+    let mut child = Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("running {program}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(registry.as_bytes())
-        .map_err(|e| format!("writing to {program}: {e}"))?;
+    // A helper that fails may exit before reading stdin: its message matters more than the
+    // broken pipe.
+    match child.stdin.take().ok_or("no stdin")?.write_all(registry.as_bytes()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(format!("writing to {program}: {e}")),
+    }
     let out = child
         .wait_with_output()
         .map_err(|e| format!("running {program}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{program} found no credentials for {registry}"));
+        // On failure helpers print a message, never the secret (there is none to print).
+        let said = if out.stderr.iter().any(|b| !b.is_ascii_whitespace()) {
+            &out.stderr
+        } else {
+            &out.stdout
+        };
+        let said: String = String::from_utf8_lossy(said).trim().chars().take(300).collect();
+        return Err(format!(
+            "{program} found no credentials for {registry} ({}): {said}",
+            out.status
+        ));
     }
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|_| format!("{program} printed invalid JSON"))?;
@@ -212,10 +272,57 @@ mod tests {
         assert_eq!(c.password.expose(), "s3cret");
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(docker_config_credentials(&path, "other:5000").unwrap().is_none());
+        assert!(docker_config_credentials(&path, "reg.example").unwrap().is_none());
         assert!(
             docker_config_credentials(&dir.path().join("missing.json"), "x")
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn host_keys_match_ignoring_scheme_path_and_default_port() {
+        assert_eq!(registry_key("https://Reg.Example:443/v1/"), "reg.example");
+        assert_eq!(registry_key("reg.example:443"), "reg.example");
+        assert_eq!(registry_key("http://reg.example:80"), "reg.example");
+        assert_eq!(registry_key("http://reg.example:443"), "reg.example:443");
+        assert_eq!(registry_key("docker-registry:5000"), "docker-registry:5000");
+        let auth = base64::engine::general_purpose::STANDARD.encode("u:p:with:colons");
+        let json: serde_json::Value = serde_json::json!({"auths": {
+            "https://docker-registry:5000/": {"auth": auth},
+            "quay.io:443": {"username": "q", "password": "qp"},
+            "acr.azurecr.io": {"identitytoken": "refresh-secret"},
+            "empty.example": {}
+        }});
+        let c = docker_config_auths(&json, "docker-registry:5000", "secret x")
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.username.as_str(), c.password.expose()), ("u", "p:with:colons"));
+        let c = docker_config_auths(&json, "quay.io", "secret x").unwrap().unwrap();
+        assert_eq!(c.username, "q");
+        assert!(
+            docker_config_auths(&json, "docker-registry:5001", "secret x")
+                .unwrap()
+                .is_none()
+        );
+        let e = docker_config_auths(&json, "acr.azurecr.io", "secret x").unwrap_err();
+        assert!(e.contains("identitytoken") && !e.contains("refresh-secret"), "{e}");
+        let e = docker_config_auths(&json, "empty.example", "secret x").unwrap_err();
+        assert!(e.starts_with("secret x: auths.empty.example"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_credential_helper_shows_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-failing");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\necho 'credentials not found in native keychain' >&2\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = run_helper(helper.to_str().unwrap(), "reg.example").unwrap_err();
+        assert!(e.contains("credentials not found in native keychain"), "{e}");
     }
 }
