@@ -184,10 +184,17 @@ fn every_manifest_passes_a_server_side_dry_run_and_rbac_grants_exactly_what_is_u
                 None => (String::new(), v["apiVersion"].as_str().unwrap().to_string()),
             };
             let kind = v["kind"].as_str().unwrap().to_string();
-            let ns = v["metadata"]["namespace"]
-                .as_str()
-                .expect("every object names its namespace");
-            assert!([PLATFORM, COMPUTE].contains(&ns), "{}: {ns}", file.display());
+            let cluster_scoped = kind.starts_with("Cluster");
+            let ns = v["metadata"]["namespace"].as_str().unwrap_or_default();
+            if cluster_scoped {
+                assert!(ns.is_empty(), "{}: a {kind} has no namespace", file.display());
+            } else {
+                assert!(
+                    [PLATFORM, COMPUTE].contains(&ns),
+                    "{}: {kind} in {ns:?}",
+                    file.display()
+                );
+            }
             let mut obj: DynamicObject = serde_json::from_value(v.clone()).unwrap();
             let gvk = GroupVersionKind::gvk(&group, &version, &kind);
             let ar = match kube::discovery::pinned_kind(&client, &gvk).await {
@@ -204,14 +211,26 @@ fn every_manifest_passes_a_server_side_dry_run_and_rbac_grants_exactly_what_is_u
                 }
                 Err(e) => panic!("{}: {kind} {group}/{version} not served: {e}", file.display()),
             };
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+            let api: Api<DynamicObject> = if cluster_scoped {
+                Api::all_with(client.clone(), &ar)
+            } else {
+                Api::namespaced_with(client.clone(), ns, &ar)
+            };
             let name = obj.metadata.name.clone().unwrap();
             api.create(&dry, &obj)
                 .await
                 .unwrap_or_else(|e| panic!("{}: {kind} {name} refused by the API server: {e}", file.display()));
             assert!(api.get_opt(&name).await.unwrap().is_none(), "a dry run creates nothing");
             // The RBAC objects for real, to review access below.
-            if ["ServiceAccount", "Role", "RoleBinding"].contains(&kind.as_str()) {
+            if [
+                "ServiceAccount",
+                "Role",
+                "RoleBinding",
+                "ClusterRole",
+                "ClusterRoleBinding",
+            ]
+            .contains(&kind.as_str())
+            {
                 api.create(&PostParams::default(), &obj).await.expect("create");
             }
             kinds.push(kind);
@@ -248,6 +267,9 @@ fn every_manifest_passes_a_server_side_dry_run_and_rbac_grants_exactly_what_is_u
                 must.push((c, ns, "list", "batch", r, None));
             }
         }
+        // sources/kube.rs: the configured namespaces must exist.
+        must.push((c, "", "get", "", "namespaces", Some(COMPUTE)));
+        must.push((c, "", "get", "", "namespaces", Some(PLATFORM)));
         must.push((c, PLATFORM, "get", "", "secrets", Some("domino-registry")));
         must.push((c, PLATFORM, "get", "", "secrets", Some("mongodb-replicaset-admin")));
         // … and what gc uses (ops/gc.rs).
@@ -264,6 +286,8 @@ fn every_manifest_passes_a_server_side_dry_run_and_rbac_grants_exactly_what_is_u
         let must_not: Vec<Access> = vec![
             (c, PLATFORM, "get", "", "secrets", Some("keycloak-http")),
             (c, PLATFORM, "list", "", "secrets", None),
+            (c, "", "get", "", "namespaces", Some("kube-system")),
+            (c, "", "list", "", "namespaces", None),
             (c, COMPUTE, "get", "", "secrets", Some("domino-registry")),
             (c, PLATFORM, "patch", "apps", "statefulsets", Some("docker-registry")),
             (c, PLATFORM, "create", "", "pods/exec", Some("docker-registry-0")),

@@ -22,7 +22,7 @@ pub async fn registry_secret(
     name: &str,
     registry: &str,
 ) -> Result<Option<Credentials>, String> {
-    let client = kube::client(ks).await?;
+    let client = kube::client(ks).await.map_err(|e| e.to_string())?;
     let secrets: ::kube::Api<k8s_openapi::api::core::v1::Secret> = ::kube::Api::namespaced(client, namespace);
     let secret = match secrets.get_opt(name).await {
         Ok(Some(s)) => s,
