@@ -276,13 +276,20 @@ fn main() {
             conc,
             None,
             None,
+            &registry_cleaner::ops::last_look::LastLook::new(
+                &inv,
+                registry_cleaner::ops::last_look::Retry {
+                    max_retries: 3,
+                    initial_backoff: std::time::Duration::from_millis(200),
+                },
+            ),
             &|_, _| {},
         ))
         .items;
     let our_rate = items.len() as f64 / t.elapsed().as_secs_f64();
     let per = c.stats.requests.load(Relaxed) as f64 / items.len() as f64;
     rows.push((
-        format!("our executor (HEAD re-check per tag + DELETE), concurrency {conc}"),
+        format!("our executor (HEAD re-check per tag + shared re-list + DELETE), concurrency {conc}"),
         our_rate,
         format!("{per:.2} requests/manifest; ratio to plain {:.2}", our_rate / raw_rate),
     ));

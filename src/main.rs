@@ -141,8 +141,9 @@ async fn run(
         Some(Command::Scan(a)) => headless::scan_command(settings, a.output.as_deref(), quiet, now).await?,
         Some(Command::Report(a)) => headless::report(settings, a, quiet, now).await?,
         Some(Command::Delete(a)) => {
-            if !headless::delete::run(settings, a, quiet, now).await? {
-                return Ok(ExitCode::from(EXIT_FAILURES));
+            let code = headless::delete::run(settings, a, quiet, now).await?;
+            if code != 0 {
+                return Ok(ExitCode::from(code));
             }
         }
         Some(Command::Restore(a)) => headless::maintenance::run_restore(settings, a).await?,

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod delete_run;
 pub mod execute;
 pub mod gc;
+pub mod last_look;
 pub mod load;
 pub mod metrics;
 pub mod mongo_cleanup;

@@ -266,7 +266,9 @@ fn a_new_sibling_or_a_moved_tag_between_plan_and_apply_is_skipped() {
         &url,
         &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
     );
-    let r = ok_json(&out);
+    // Everything planned was skipped: exit 3, so an unattended run notices.
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("results JSON");
     assert_eq!(r["summary"]["deleted"], 0, "{r}");
     let reasons: Vec<&str> = r["items"]
         .as_array()

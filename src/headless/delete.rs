@@ -21,9 +21,11 @@ pub fn read_plan(path: &Path) -> anyhow::Result<Report> {
     serde_json::from_slice(&bytes).map_err(|e| anyhow!(CannotRun(format!("{}: not a valid plan: {e}", path.display()))))
 }
 
-/// Runs `delete`; `Ok(false)` = finished with failures (exit 1). With `--metrics-file`, the
-/// metrics are written whatever the result (a run that could not run counts as failed).
-pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<bool> {
+/// Runs `delete` and returns its exit code: 0 done, 1 something failed, 3 (`--apply`) nothing
+/// planned was deleted although nothing failed (everything skipped: a CronJob should notice).
+/// With `--metrics-file`, the metrics are written whatever the result (a run that could not
+/// run counts as failed).
+pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<u8> {
     use crate::ops::metrics;
     let result = run_inner(settings, args, quiet, now).await;
     if let Some(path) = &args.metrics_file {
@@ -35,7 +37,18 @@ pub async fn run(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) 
         };
         metrics::write(path, &m).map_err(|e| anyhow!("writing metrics {}: {e}", path.display()))?;
     }
-    result.map(|r| !r.failed())
+    result.map(|r| exit_code(&r))
+}
+
+fn exit_code(r: &Results) -> u8 {
+    let s = &r.summary;
+    if r.failed() {
+        crate::exit::EXIT_FAILURES
+    } else if !r.dry_run && !r.items.is_empty() && s.deleted + s.already_deleted == 0 {
+        crate::exit::EXIT_NOTHING_DELETED
+    } else {
+        0
+    }
 }
 
 async fn run_inner(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<Results> {
@@ -99,6 +112,10 @@ impl Observer for Stderr {
         if self.ticker.is_some() {
             tracing::info!(kind = "step", "{text}");
         }
+    }
+
+    fn asks(&self) -> bool {
+        self.ask
     }
 
     fn confirm(&self, deletes: usize, tags: usize, bytes: u64) -> bool {

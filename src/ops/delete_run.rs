@@ -5,6 +5,7 @@
 use super::audit::AuditLog;
 use super::connect::{load_dataset, registry_client, settings_fingerprint};
 use super::execute::{ItemOutcome, Outcome, execute, preflight};
+use super::last_look::{LastLook, Retry};
 use super::mongo_cleanup::{self, MongoSummary};
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::exit::CannotRun;
@@ -47,6 +48,10 @@ pub trait Observer: Send + Sync {
     /// Last chance to stop, after the re-check: `deletes` manifests will be deleted.
     fn confirm(&self, _deletes: usize, _tags: usize, _bytes: u64) -> bool {
         true
+    }
+    /// Whether `confirm` waits for a person (then the data is read again after it).
+    fn asks(&self) -> bool {
+        false
     }
     /// One planned manifest's outcome, the moment it is known (index into `plan.manifests`).
     fn item(&self, _index: usize, _item: &ItemOutcome) {}
@@ -172,6 +177,24 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     if req.apply && !observer.confirm(go, plan.tags.len(), fresh_bytes.max(plan.reclaimable_bytes)) {
         return Err(cannot("not confirmed; nothing was deleted".into()));
     }
+    // A prompt can wait for minutes: what was confirmed is re-checked on data read after it.
+    // If the newer data would delete anything the confirmed check did not, stop and ask again.
+    let (fresh, verdicts, parents) = if req.apply && observer.asks() {
+        observer.step("re-loading fresh data after the confirmation");
+        let newer = load_dataset(settings, None, true, true, now).await?;
+        fail_closed(&newer)?;
+        let v = recheck(&plan.manifests, &newer.inventory, &protections(&newer));
+        if let Some(i) = (0..v.len()).find(|i| v[*i] == Verdict::Delete && verdicts[*i] != Verdict::Delete) {
+            return Err(cannot(format!(
+                "the registry changed while you confirmed ({}@{} would now be deleted, which the confirmed check skipped); nothing was deleted; run again",
+                plan.manifests[i].repository, plan.manifests[i].digest
+            )));
+        }
+        let p = planned_parents(&plan.manifests, &newer.inventory);
+        (newer, v, p)
+    } else {
+        (fresh, verdicts, parents)
+    };
     let audit = if req.apply {
         let path = (req.audit_log.clone()).unwrap_or_else(|| settings.output_dir.join("audit.jsonl"));
         Some(AuditLog::open(&path).map_err(|e| cannot(format!("{}: cannot open audit log: {e}", path.display())))?)
@@ -191,8 +214,20 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         return Err(cannot("cancelled before the first delete; nothing was deleted".into()));
     }
     let on_item = |i: usize, item: &ItemOutcome| observer.item(i, item);
+    // Deletes go through a client that never retries by itself: the executor retries the
+    // whole last look and the DELETE together (`last_look`).
+    let mut once = settings.clone();
+    once.registry.max_retries = 0;
+    let delete_client = registry_client(&once)?;
+    let look = LastLook::new(
+        &fresh.inventory,
+        Retry {
+            max_retries: settings.registry.max_retries,
+            initial_backoff: std::time::Duration::from_secs_f64(settings.registry.initial_delay_seconds.max(0.0)),
+        },
+    );
     let executed = execute(
-        &client,
+        &delete_client,
         &plan.manifests,
         &verdicts,
         &parents,
@@ -200,6 +235,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         settings.registry.concurrency,
         audit.as_ref(),
         req.cancel.as_deref(),
+        &look,
         &on_item,
     )
     .await;

@@ -1,11 +1,13 @@
 //! Executing a re-checked plan against the registry: pre-flight (deletes enabled), then per
-//! manifest a last look at its tags immediately before the DELETE by digest, bounded
+//! manifest a last look (`last_look`: its tags, and new tags in its repository) immediately
+//! before the DELETE by digest, repeated before every retry, bounded
 //! concurrency with the client's retries, indexes before their children, every action in the
 //! audit log as it completes. A manifest counts as already deleted only when the registry
 //! confirms it (GET by digest → 404 `MANIFEST_UNKNOWN`), so a re-run after a crash finishes the
 //! job and a bare 404 never passes for "gone".
 
 use super::audit::AuditLog;
+use super::last_look::{LastLook, Look, transient};
 use crate::plan::deletion::PlanManifest;
 use crate::plan::recheck::Verdict;
 use crate::sources::registry::{DeleteAnswer, RegistryClient};
@@ -82,6 +84,7 @@ pub async fn execute(
     concurrency: usize,
     audit: Option<&AuditLog>,
     cancel: Option<&std::sync::atomic::AtomicBool>,
+    look: &LastLook,
     on_item: &(dyn Fn(usize, &ItemOutcome) + Sync),
 ) -> Executed {
     let mut results: Vec<Option<ItemOutcome>> = vec![None; manifests.len()];
@@ -125,7 +128,7 @@ pub async fn execute(
                         // Absent from the fresh scan is not proof: ask the registry.
                         (Verdict::AlreadyDeleted, _) => confirm_absent(client, m).await,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
-                        (Verdict::Delete, _) => delete_one(client, m).await,
+                        (Verdict::Delete, _) => delete_one(client, m, look).await,
                     };
                     let item = ItemOutcome {
                         repository: m.repository.clone(),
@@ -167,37 +170,40 @@ fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
     a.record("delete-manifest", &target, result, error)
 }
 
-/// The last look and the DELETE: every planned tag must still resolve to the planned digest
-/// (a tag that is gone is fine: an earlier run may have deleted it).
-async fn delete_one(client: &RegistryClient, m: &PlanManifest) -> Outcome {
-    for tag in &m.tags {
-        match client.head_manifest(&m.repository, tag).await {
-            Ok(Some(d)) if d != m.digest => {
-                return Outcome::Skipped {
-                    reason: format!("tag {tag} moved to {d} just before deletion"),
-                };
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Outcome::Failed {
-                    error: format!("re-checking tag {tag}: {e}"),
-                };
-            }
+/// The last look and the DELETE, as one attempt; a transient failure of either repeats both
+/// (the client itself does not retry here, so no DELETE is ever re-sent without a new look).
+async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook) -> Outcome {
+    let mut attempt = 0u32;
+    loop {
+        let transient = match look.check(client, m).await {
+            Look::Clear => match client.delete_manifest_answer(&m.repository, &m.digest).await {
+                Ok(DeleteAnswer::Accepted) => return Outcome::Deleted,
+                // A 404 to a DELETE counts as "already gone" only when a GET by digest confirms it.
+                Ok(DeleteAnswer::NotFound { .. }) => {
+                    return match client.manifest_gone(&m.repository, &m.digest).await {
+                        Ok(true) => Outcome::AlreadyDeleted,
+                        Ok(false) => Outcome::Failed {
+                            error: "the DELETE was answered 404 but the registry still serves the manifest".into(),
+                        },
+                        Err(e) => Outcome::Failed {
+                            error: format!("the DELETE was answered 404, but it is not confirmed gone: {e}"),
+                        },
+                    };
+                }
+                Err(e) if transient(&e) => e.to_string(),
+                Err(e) => return Outcome::Failed { error: e.to_string() },
+            },
+            Look::Skip(reason) => return Outcome::Skipped { reason },
+            Look::Fail(error) => return Outcome::Failed { error },
+            Look::Transient(e) => e,
+        };
+        if attempt >= look.retry.max_retries {
+            return Outcome::Failed {
+                error: format!("{transient} (after {} attempts)", attempt + 1),
+            };
         }
-    }
-    match client.delete_manifest_answer(&m.repository, &m.digest).await {
-        Ok(DeleteAnswer::Accepted) => Outcome::Deleted,
-        // A 404 to a DELETE counts as "already gone" only when a GET by digest confirms it.
-        Ok(DeleteAnswer::NotFound { .. }) => match client.manifest_gone(&m.repository, &m.digest).await {
-            Ok(true) => Outcome::AlreadyDeleted,
-            Ok(false) => Outcome::Failed {
-                error: "the DELETE was answered 404 but the registry still serves the manifest".into(),
-            },
-            Err(e) => Outcome::Failed {
-                error: format!("the DELETE was answered 404, but it is not confirmed gone: {e}"),
-            },
-        },
-        Err(e) => Outcome::Failed { error: e.to_string() },
+        attempt += 1;
+        tokio::time::sleep(look.retry.backoff(attempt)).await;
     }
 }
 

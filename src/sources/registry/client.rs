@@ -731,6 +731,17 @@ pub(crate) fn next_link(link: &str) -> Option<String> {
     })
 }
 
+/// What the delete pipeline's last look needs beyond the scan's calls.
+impl RegistryClient {
+    /// Every tag of `repo`, where a 404 is an error (the scan's [`RegistryClient::tags`] reads
+    /// it as "no tags"): right before a DELETE, not being able to list means not knowing.
+    pub async fn tags_strict(&self, repo: &str) -> Result<Vec<String>, RegistryError> {
+        let path = format!("/v2/{}/tags/list?n=1000", enc_repo(repo));
+        self.paginated(&path, &pull_scope(repo), "tags", &format!("re-listing tags of {repo}"))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
