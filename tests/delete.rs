@@ -541,10 +541,23 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
 fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
     let (reg, _) = pushed();
     let dir = tempfile::tempdir().unwrap();
-    let url = reg.url();
-    let (path, _) = plan(dir.path(), &url, &SELECTION[..1]);
-    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
     let rt = support::runtime();
+    // Every DELETE that reaches the registry is counted (the pre-flight probe included).
+    let deletes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let d = deletes.clone();
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |_n: u64, m: &str, _path: &str| {
+            if m == "DELETE" {
+                d.fetch_add(1, Ordering::SeqCst);
+            }
+            Fault::Pass
+        }),
+    );
+    let url = proxy.url();
+    let (path, _) = plan(dir.path(), &url, &SELECTION[..1]);
+    let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
     let victim_tag = "65a000000000000000000002-1";
     let victim = rt.block_on(c.head_manifest(ENV, victim_tag)).unwrap().unwrap();
     let report: registry_cleaner::report::json::Report =
@@ -553,6 +566,7 @@ fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
         format!("{ENV}/manifests/{victim}?x="),
         format!("{ENV}/../environment"),
         "other/environment".to_string(),
+        format!("{ENV}/{}", "a".repeat(10_000)),
     ];
     for (i, repo) in crafted.iter().enumerate() {
         let mut r = report.clone();
@@ -581,6 +595,11 @@ fn crafted_plan_names_are_refused_before_any_request_and_the_victim_stays() {
             rt.block_on(c.head_manifest(ENV, victim_tag)).unwrap().as_deref(),
             Some(victim.as_str()),
             "{repo}: the victim is still there"
+        );
+        assert_eq!(
+            deletes.load(Ordering::SeqCst),
+            0,
+            "{repo}: no DELETE reached the registry"
         );
     }
 }
