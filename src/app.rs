@@ -679,9 +679,14 @@ fn execution_finished(app: &mut App, end: RunEnd) -> Option<Cmd> {
 
 /// The frozen plan re-checked on a newer dataset: the same pure re-check the run performs.
 fn recheck_on(plan: &Plan, ds: &Dataset) -> Recheck {
-    use crate::plan::recheck::{Verdict, recheck};
+    use crate::plan::recheck::{Verdict, membership, recheck};
     let protected: HashMap<TagId, Vec<String>> = ds.protections.iter().map(|(t, r)| (*t, r.clone())).collect();
-    let verdicts = recheck(&plan.core.manifests, &ds.inventory, &protected);
+    let verdicts = recheck(
+        &plan.core.manifests,
+        &ds.inventory,
+        &protected,
+        &membership(&ds.categories),
+    );
     let mut out = Recheck::default();
     for (m, v) in plan.core.manifests.iter().zip(&verdicts) {
         match v {

@@ -557,7 +557,12 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
     for s in selection() {
         let (repo, tag) = s.rsplit_once(':').unwrap();
         let t = inv.find_tag(repo, tag).expect("selected tag exists");
-        data.selection.set(&inv, t, CategoryId::ArchivedEnvironments, true);
+        let category = if repo == MODEL {
+            CategoryId::ArchivedModels
+        } else {
+            CategoryId::ArchivedEnvironments
+        };
+        data.selection.set(&inv, t, category, true);
     }
     app::update(&mut app, Msg::Key(Action::RequestDelete));
     app::update(&mut app, Msg::Key(Action::ToggleMongo));
@@ -712,4 +717,88 @@ fn a_tags_list_404_hides_nothing_into_already_deleted() {
             "{coll}: no record of a still-served image went"
         );
     }
+}
+
+/// An environment un-archived after the report is no longer a candidate of the category it was
+/// planned under: its tags are skipped at delete time (the plan's 24 h do not override it).
+#[test]
+fn an_environment_unarchived_after_the_report_keeps_its_tags() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    let url = reg.url();
+    push(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "report",
+            "--category",
+            "archived-environments",
+            "--output",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let planned: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let env1: Vec<String> = [env_tag(1, 1), env_tag(1, 2)].into();
+    let tags: Vec<&str> = planned["plan"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert!(
+        env1.iter().all(|t| tags.contains(&t.as_str())),
+        "env 1 is planned: {tags:?}"
+    );
+    // Someone un-archives environment 1.
+    rt.block_on(async {
+        let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
+        c.database("domino")
+            .collection::<Document>("environments_v2")
+            .update_one(doc! { "_id": id(1) }, doc! { "$set": { "isArchived": false } })
+            .await
+            .unwrap();
+    });
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    );
+    let v = json(&out);
+    let mut not_candidate = 0;
+    for i in v["items"].as_array().unwrap() {
+        let on_env1 = i["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| env1.iter().any(|e| t == e.as_str()));
+        if on_env1 {
+            // The active revision is protected again; the other one is no longer a candidate.
+            assert_eq!(i["result"], "skipped", "{i}");
+            if i["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no longer a candidate of archived-environments")
+            {
+                not_candidate += 1;
+            }
+        }
+    }
+    assert_eq!(not_candidate, 1, "{v}");
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    for t in &env1 {
+        assert!(rt.block_on(c.head_manifest(ENV, t)).unwrap().is_some(), "{t} kept");
+    }
+    // Environment 2 is still archived: its planned tags went.
+    assert!(
+        rt.block_on(c.head_manifest(ENV, &env_tag(2, 1))).unwrap().is_none(),
+        "{v}"
+    );
 }

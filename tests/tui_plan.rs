@@ -18,7 +18,7 @@ use support::registry::Registry;
 const ENV: &str = "dominodatalab/environment";
 const X: &str = "65a000000000000000000002-3";
 
-fn settings(url: &str, dir: &std::path::Path) -> Settings {
+fn settings(url: &str, mongo: &str, dir: &std::path::Path) -> Settings {
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,
@@ -27,10 +27,15 @@ fn settings(url: &str, dir: &std::path::Path) -> Settings {
     .unwrap();
     let flags = FlagOverrides {
         registry: Some(url.to_string()),
-        without: vec![SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak],
+        without: vec![SourceKind::Kubernetes, SourceKind::Keycloak],
         ..FlagOverrides::default()
     };
-    let env = [("HOME".to_string(), dir.display().to_string())].into_iter().collect();
+    let env = [
+        ("HOME".to_string(), dir.display().to_string()),
+        ("MONGODB_URI".to_string(), mongo.to_string()),
+    ]
+    .into_iter()
+    .collect();
     Settings::load(Some(&cfg), &env, &flags).expect("settings")
 }
 
@@ -46,6 +51,7 @@ fn send(app: &mut App, msgs: impl IntoIterator<Item = Msg>) -> Vec<Cmd> {
 /// A registry with the sample world, the app loaded from it, and `X` marked.
 struct World {
     _reg: Registry,
+    _mongo: support::mongo::MongoServer,
     rt: tokio::runtime::Runtime,
     client: RegistryClient,
     backend: LiveBackend,
@@ -55,13 +61,20 @@ struct World {
 
 fn world() -> World {
     let reg = Registry::start();
+    // An empty Domino database: every tag is unreferenced, so X is a real candidate of the
+    // category it is marked under (the delete re-checks that).
+    let mongo = support::mongo::MongoServer::start();
     let dir = tempfile::tempdir().unwrap();
     let rt = support::runtime();
+    rt.block_on(async {
+        let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
+        c.database("domino").create_collection("environments_v2").await.unwrap();
+    });
     let client = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     rt.block_on(world::push(&client, &sample_registry("dominodatalab", now)))
         .unwrap();
-    let settings = settings(&reg.url(), dir.path());
+    let settings = settings(&reg.url(), &mongo.uri, dir.path());
     let backend = LiveBackend::new(settings.clone(), None);
     let config = AppConfig {
         plan_path: dir.path().join("plan.json").display().to_string(),
@@ -74,10 +87,18 @@ fn world() -> World {
     send(&mut app, [Msg::Loaded(gen_, Box::new(DatasetMsg(ds)))]);
     let data = app.data.as_mut().unwrap();
     let x = data.dataset.inventory.find_tag(ENV, X).expect("X is in the registry");
+    let unreferenced = data
+        .dataset
+        .categories
+        .iter()
+        .find(|c| c.id == CategoryId::UnreferencedTags)
+        .unwrap();
+    assert!(unreferenced.candidates.iter().any(|c| c.tag == x), "X is a candidate");
     let inv = data.dataset.inventory.clone();
     data.selection.set(&inv, x, CategoryId::UnreferencedTags, true);
     World {
         _reg: reg,
+        _mongo: mongo,
         rt,
         client,
         backend,

@@ -12,7 +12,7 @@ use crate::exit::CannotRun;
 use crate::model::{Inventory, RevId, TagId};
 use crate::plan::SpaceEngine;
 use crate::plan::deletion::{self, Plan};
-use crate::plan::recheck::{Verdict, planned_parents, recheck};
+use crate::plan::recheck::{Verdict, membership, planned_parents, recheck};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -161,7 +161,12 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     fail_closed(&fresh)?;
     observer.step("re-checking the plan on fresh data");
     let protected = protections(&fresh);
-    let verdicts = recheck(&plan.manifests, &fresh.inventory, &protected);
+    let verdicts = recheck(
+        &plan.manifests,
+        &fresh.inventory,
+        &protected,
+        &membership(&fresh.categories),
+    );
     let parents = planned_parents(&plan.manifests, &fresh.inventory);
     observer.rechecked(&verdicts);
     let go = verdicts.iter().filter(|v| **v == Verdict::Delete).count();
@@ -183,7 +188,12 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         observer.step("re-loading fresh data after the confirmation");
         let newer = load_dataset(settings, None, true, true, now).await?;
         fail_closed(&newer)?;
-        let v = recheck(&plan.manifests, &newer.inventory, &protections(&newer));
+        let v = recheck(
+            &plan.manifests,
+            &newer.inventory,
+            &protections(&newer),
+            &membership(&newer.categories),
+        );
         if let Some(i) = (0..v.len()).find(|i| v[*i] == Verdict::Delete && verdicts[*i] != Verdict::Delete) {
             return Err(cannot(format!(
                 "the registry changed while you confirmed ({}@{} would now be deleted, which the confirmed check skipped); nothing was deleted; run again",

@@ -4,6 +4,7 @@
 //! Pure: the caller supplies the fresh inventory, the protections and `now`.
 
 use super::deletion::PlanManifest;
+use super::{CategoryId, CategoryResult, CategoryStatus};
 use crate::model::{Inventory, TagId};
 use std::collections::{BTreeSet, HashMap};
 
@@ -19,11 +20,32 @@ pub enum Verdict {
 }
 
 /// Verdicts for every planned manifest, in plan order.
-pub fn recheck(manifests: &[PlanManifest], fresh: &Inventory, protected: &HashMap<TagId, Vec<String>>) -> Vec<Verdict> {
+/// `membership` is the fresh candidates of every *available* category ([`membership`]): a
+/// manifest planned under categories is deleted only while one of its tags is still a
+/// candidate of one of them (an environment un-archived since, an owner re-enabled, a source
+/// now unavailable: skipped). A manifest selected explicitly (no categories) is not checked.
+pub fn recheck(
+    manifests: &[PlanManifest],
+    fresh: &Inventory,
+    protected: &HashMap<TagId, Vec<String>>,
+    membership: &Membership,
+) -> Vec<Verdict> {
     let facts = Facts::new(fresh);
     manifests
         .iter()
-        .map(|m| verdict(m, manifests, fresh, &facts, protected))
+        .map(|m| verdict(m, manifests, fresh, &facts, protected, membership))
+        .collect()
+}
+
+/// Per available category, the tags that are its candidates.
+pub type Membership = HashMap<CategoryId, std::collections::HashSet<TagId>>;
+
+/// The candidates of every category whose status is Ok (an unavailable one has none).
+pub fn membership(categories: &[CategoryResult]) -> Membership {
+    categories
+        .iter()
+        .filter(|c| c.status == CategoryStatus::Ok)
+        .map(|c| (c.id, c.candidates.iter().map(|x| x.tag).collect()))
         .collect()
 }
 
@@ -119,6 +141,7 @@ fn verdict(
     fresh: &Inventory,
     facts: &Facts,
     protected: &HashMap<TagId, Vec<String>>,
+    membership: &Membership,
 ) -> Verdict {
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
@@ -223,6 +246,23 @@ fn verdict(
             ));
         }
     }
+    // Still a candidate of a category it was planned under? (Index children go with their
+    // index, which is checked itself.)
+    if !m.categories.is_empty() && m.child_of.is_none() {
+        let tags = &fresh.revision(rev).tags;
+        let still = m.categories.iter().any(|c| {
+            membership
+                .get(c)
+                .is_some_and(|set| tags.iter().any(|t| set.contains(t)))
+        });
+        if !still {
+            let names: Vec<&str> = m.categories.iter().map(|c| c.as_str()).collect();
+            return Verdict::Skip(format!(
+                "no longer a candidate of {} on fresh data (un-archived, owner re-enabled, used again, or the category is unavailable now)",
+                names.join(", ")
+            ));
+        }
+    }
     // A child is deleted only when every index that lists it goes too.
     for p in &fresh.revision(rev).parents {
         let parent = fresh.digests.name(fresh.revision(*p).manifest);
@@ -320,7 +360,7 @@ mod tests {
             pm(&d('a'), &[], Some(&d('f'))),
             pm(&d('b'), &[], Some(&d('f'))),
         ];
-        let v = recheck(&plan, &fresh, &HashMap::new());
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
         assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
         assert!(matches!(&v[1], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
     }
@@ -333,14 +373,19 @@ mod tests {
             Some(("mystery", None, "reading manifest: HTTP 500: boom")),
         );
         let plan = [pm(&d('f'), &["multi"], None)];
-        assert!(matches!(&recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Skip(r) if r.contains("mystery")));
+        assert!(
+            matches!(&recheck(&plan, &fresh, &HashMap::new(), &Membership::new())[0], Verdict::Skip(r) if r.contains("mystery"))
+        );
         // A tag that simply does not exist (404) is no obstacle.
         let fresh = world(
             false,
             false,
             Some(("gone", None, "reading manifest: HTTP 404 MANIFEST_UNKNOWN: x")),
         );
-        assert_eq!(recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Delete);
+        assert_eq!(
+            recheck(&plan, &fresh, &HashMap::new(), &Membership::new())[0],
+            Verdict::Delete
+        );
     }
 
     #[test]
@@ -354,7 +399,7 @@ mod tests {
         let parents = planned_parents(&plan, &fresh);
         assert_eq!(parents, vec![vec![], vec![0], vec![0]]);
         assert_eq!(
-            recheck(&plan, &fresh, &HashMap::new()),
+            recheck(&plan, &fresh, &HashMap::new(), &Membership::new()),
             vec![Verdict::Delete, Verdict::Delete, Verdict::Delete]
         );
     }
@@ -368,7 +413,7 @@ mod tests {
             pm(&d('8'), &[], Some(&d('7'))),
         ];
         assert_eq!(
-            recheck(&plan, &fresh, &HashMap::new()),
+            recheck(&plan, &fresh, &HashMap::new(), &Membership::new()),
             vec![Verdict::AlreadyDeleted, Verdict::AlreadyDeleted, Verdict::Delete]
         );
     }
@@ -380,7 +425,7 @@ mod tests {
         let fresh = world(false, false, None);
         let plan = [pm(&d('8'), &[], Some(&d('7')))];
         assert!(
-            matches!(&recheck(&plan, &fresh, &HashMap::new())[0], Verdict::Skip(r) if r.contains("not in the plan"))
+            matches!(&recheck(&plan, &fresh, &HashMap::new(), &Membership::new())[0], Verdict::Skip(r) if r.contains("not in the plan"))
         );
     }
 
@@ -398,7 +443,7 @@ mod tests {
             pm(&d('a'), &[], Some(&d('f'))),
             pm(&d('b'), &[], Some(&d('f'))),
         ];
-        let v = recheck(&plan, &fresh, &HashMap::new());
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
         assert_eq!(v[0], Verdict::Delete, "{v:?}");
         for x in &v[1..] {
             assert!(
@@ -409,7 +454,7 @@ mod tests {
         // The same unreadable tag on a digest the plan deletes does not block.
         let mut plan = plan.to_vec();
         plan.push(pm(&d('9'), &["new"], None));
-        let v = recheck(&plan, &fresh, &HashMap::new());
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
         assert_eq!(&v[1..3], &[Verdict::Delete, Verdict::Delete], "{v:?}");
     }
 
@@ -420,8 +465,41 @@ mod tests {
         let fresh = world(false, false, Some(("cfg", Some('b'), "reading config: HTTP 500: boom")));
         let plan = [pm(&d('f'), &["multi"], None), pm(&d('a'), &[], Some(&d('f')))];
         assert_eq!(
-            recheck(&plan, &fresh, &HashMap::new()),
+            recheck(&plan, &fresh, &HashMap::new(), &Membership::new()),
             vec![Verdict::Delete, Verdict::Delete]
+        );
+    }
+
+    #[test]
+    fn a_manifest_planned_under_a_category_must_still_be_its_candidate() {
+        let fresh = world(false, false, None);
+        let mut m = pm(&d('f'), &["multi"], None);
+        m.categories = vec![CategoryId::ArchivedEnvironments];
+        let plan = [m];
+        let multi = fresh.find_tag(R, "multi").unwrap();
+        let with = |cats: &[(CategoryId, &[TagId])]| -> Membership {
+            cats.iter().map(|(c, t)| (*c, t.iter().copied().collect())).collect()
+        };
+        // Still archived: deleted.
+        let yes = with(&[(CategoryId::ArchivedEnvironments, &[multi])]);
+        assert_eq!(recheck(&plan, &fresh, &HashMap::new(), &yes)[0], Verdict::Delete);
+        // Un-archived since the plan (no longer a candidate), or the category is unavailable
+        // now (absent from the membership), or a candidate only of another category: skipped.
+        for m in [
+            with(&[(CategoryId::ArchivedEnvironments, &[])]),
+            Membership::new(),
+            with(&[(CategoryId::UnreferencedTags, &[multi])]),
+        ] {
+            assert!(
+                matches!(&recheck(&plan, &fresh, &HashMap::new(), &m)[0], Verdict::Skip(r) if r.contains("no longer a candidate of archived-environments")),
+                "{m:?}"
+            );
+        }
+        // Selected explicitly (no categories): not checked.
+        let plan = [pm(&d('f'), &["multi"], None)];
+        assert_eq!(
+            recheck(&plan, &fresh, &HashMap::new(), &Membership::new())[0],
+            Verdict::Delete
         );
     }
 }
