@@ -262,12 +262,14 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
         "failed build's slug dropped"
     );
     assert_eq!(data.usage.active_model_versions.len(), 1);
-    assert_eq!(
-        data.usage.runs.len(),
-        1,
-        "reusable-volume runs are excluded; runs grouped per revision"
-    );
-    assert_eq!(data.usage.runs[0].count, 2);
+    // Finished reusable-volume runs stay out of the statistics; the session run on 1-1 has no
+    // completion, so it is in flight and counted apart (issue 11.2).
+    assert_eq!(data.usage.runs.len(), 2, "{:?}", data.usage.runs);
+    let r23 = data.usage.runs.iter().find(|r| r.revision == oid(23)).unwrap();
+    assert_eq!(r23.count, 2, "runs grouped per revision");
+    assert_eq!(r23.in_flight, 1, "the run started 40 days ago never completed");
+    let r11 = data.usage.runs.iter().find(|r| r.revision == oid(11)).unwrap();
+    assert_eq!((r11.count, r11.in_flight), (0, 1), "{r11:?}");
     assert_eq!(data.usage.workspaces.len(), 1, "deleted workspaces are excluded");
     assert_eq!(
         data.usage.defaults.len(),
@@ -555,4 +557,50 @@ async fn a_namespace_that_does_not_exist_fails_the_kubernetes_source() {
     kube_source::load(&ok)
         .await
         .expect("an existing, empty namespace is fine");
+}
+
+/// issue 11.1 and 11.2 on a real server: a run started yesterday and still running counts as
+/// in flight however old the group's last completed run is, and so does a running workspace
+/// session run (whatever its volume type); finished runs, and an old run with a completion
+/// date but no status, do not.
+#[tokio::test]
+async fn runs_in_flight_and_running_sessions_are_read_as_in_use_now() {
+    let server = support::mongo::MongoServer::start();
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("domino");
+    db.collection::<Document>("environments_v2")
+        .insert_one(doc! { "_id": id(5), "name": "busy", "isArchived": false, "activeRevisionId": id(52) })
+        .await
+        .unwrap();
+    db.collection::<Document>("runs")
+        .insert_many(vec![
+            doc! { "environmentId": id(5), "environmentRevisionId": id(51), "started": date_days_ago(401), "completed": date_days_ago(400), "status": "Succeeded" },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(51), "started": date_days_ago(1), "status": "Running" },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(53), "started": date_days_ago(2), "status": "Running", "volumeSpecification": { "_t": "RunReusableVolumeSpecification" } },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(54), "started": date_days_ago(9), "completed": date_days_ago(8), "status": "Stopped", "volumeSpecification": { "_t": "RunReusableVolumeSpecification" } },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(55), "started": date_days_ago(301), "completed": date_days_ago(300) },
+        ])
+        .await
+        .unwrap();
+    let data = mongo::load(&MongoSettings {
+        uri: Some(server.uri.clone()),
+        ..MongoSettings::default()
+    })
+    .await
+    .expect("mongo loads");
+    let run = |rev: u8| data.usage.runs.iter().find(|r| r.revision == oid(rev));
+    let r51 = run(51).expect("group 51");
+    assert_eq!((r51.count, r51.in_flight), (2, 1), "{r51:?}");
+    assert!(
+        r51.last_used.unwrap() > NOW - 3 * 86_400,
+        "the later of completed and started: {r51:?}"
+    );
+    let r53 = run(53).expect("the running session protects");
+    assert_eq!(r53.in_flight, 1, "{r53:?}");
+    assert!(run(54).is_none(), "a finished session is left out: {:?}", run(54));
+    assert_eq!(
+        run(55).expect("group 55").in_flight,
+        0,
+        "completed without a status is finished"
+    );
 }

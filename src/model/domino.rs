@@ -94,9 +94,17 @@ impl RevisionSpec {
 pub struct RunUsage {
     pub environment: ObjectId,
     pub revision: ObjectId,
-    /// Unix seconds: the group's latest `completed`, else latest `started`.
+    /// Unix seconds: the later of the group's latest `completed` and latest `started`.
     pub last_used: Option<i64>,
     pub count: u64,
+    /// Runs of any kind (workspace and app sessions included) that have not completed: no
+    /// `completed`, or a status that is not final. They use the image *now*.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_flight: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A workspace that is not `Deleted`, with everything it may start from.

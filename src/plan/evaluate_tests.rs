@@ -471,6 +471,7 @@ fn runs_protect_inside_the_window_and_config_usage_always() {
             revision: oid(env * 10 + 1),
             last_used: Some(NOW - days * DAY),
             count: 1,
+            in_flight: 0,
         });
     }
     w.data.usage.defaults.push(DefaultUsage {
@@ -488,6 +489,38 @@ fn runs_protect_inside_the_window_and_config_usage_always() {
     assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1), t(4, 1)]);
     let out = w.run(&Policy::default());
     assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(4, 1)]);
+}
+
+#[test]
+fn a_run_in_flight_protects_however_old_the_last_completed_one_is() {
+    // issue 11.1: env 1 revision 11 had a run complete 400 days ago and has one started
+    // yesterday that is still running; env 2's only run completed 400 days ago.
+    let mut w = World::default();
+    w.env(1, "Busy", false, 2).env(2, "Idle", false, 2);
+    w.data.usage.runs.push(RunUsage {
+        environment: oid(1),
+        revision: oid(11),
+        last_used: Some(NOW - 400 * DAY),
+        count: 1,
+        in_flight: 1,
+    });
+    w.data.usage.runs.push(RunUsage {
+        environment: oid(2),
+        revision: oid(21),
+        last_used: Some(NOW - 400 * DAY),
+        count: 1,
+        in_flight: 0,
+    });
+    let windowed = Policy {
+        unused_since_days: Some(30),
+        keep_revisions: 0,
+        ..Policy::default()
+    };
+    let out = w.run(&windowed);
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1)]);
+    assert!(!out.candidates(CategoryId::OldRevisions).contains(&t(1, 1)));
+    let why = out.protected(CategoryId::OldRevisions, &t(1, 1));
+    assert!(why.contains("has not completed (in use now)"), "{why}");
 }
 
 #[test]

@@ -73,6 +73,15 @@ pub fn usage_facts(ix: &DominoIndex, policy: &Policy, now: i64) -> UsageFacts {
 /// A run group protects when no window is set, when it is inside the window, or when its time
 /// is unknown (an unknown time cannot prove the run is old).
 fn run_counts(run: &RunUsage, policy: &Policy, now: i64) -> Option<String> {
+    // A run still in flight uses its image now, however long ago it started.
+    if run.in_flight > 0 {
+        let n = run.in_flight;
+        return Some(if n == 1 {
+            "used by 1 run that has not completed (in use now)".to_string()
+        } else {
+            format!("used by {n} runs that have not completed (in use now)")
+        });
+    }
     let runs = if run.count == 1 {
         "1 run".to_string()
     } else {

@@ -338,43 +338,103 @@ async fn users(db: &Database) -> R<Vec<User>> {
         .collect())
 }
 
-/// Runs grouped per (environment, revision) on the server; workspace/app sessions excluded.
+/// Run statuses that mean a run is over. Anything else (or no `completed`) is in flight.
+const FINAL_RUN_STATUSES: [&str; 9] = [
+    "Succeeded",
+    "Failed",
+    "Error",
+    "Stopped",
+    "Completed",
+    "Finished",
+    "Cancelled",
+    "Canceled",
+    "Killed",
+];
+
+/// Runs grouped per (environment, revision) on the server. Age statistics leave out workspace
+/// and app sessions (`RunReusableVolumeSpecification`); runs still in flight — sessions
+/// included — are counted apart, because they use their revision's image now.
 async fn runs(db: &Database) -> R<Vec<RunUsage>> {
-    let pipeline = vec![
+    let finals: Vec<Bson> = FINAL_RUN_STATUSES.iter().map(|s| Bson::String((*s).into())).collect();
+    let group = |extra: Document| {
+        let mut g = doc! {
+            "_id": { "e": "$environmentId", "r": "$environmentRevisionId" },
+            "count": { "$sum": 1 },
+        };
+        g.extend(extra);
+        doc! { "$group": g }
+    };
+    let aggregate = async |pipeline: Vec<Document>| -> R<Vec<Document>> {
+        db.collection::<Document>("runs")
+            .aggregate(pipeline)
+            .await?
+            .try_collect()
+            .await
+    };
+    let finished = aggregate(vec![
         doc! { "$match": {
             "environmentId": { "$exists": true },
             "environmentRevisionId": { "$exists": true },
             "volumeSpecification._t": { "$ne": "RunReusableVolumeSpecification" },
         } },
-        doc! { "$group": {
-            "_id": { "e": "$environmentId", "r": "$environmentRevisionId" },
-            "completed": { "$max": "$completed" },
-            "started": { "$max": "$started" },
-            "count": { "$sum": 1 },
+        group(doc! { "completed": { "$max": "$completed" }, "started": { "$max": "$started" } }),
+    ])
+    .await?;
+    // Not completed: no `completed` date, or a status that is not final (a run with a date but
+    // no status at all is taken as finished: old records carry no status).
+    let in_flight = aggregate(vec![
+        doc! { "$match": {
+            "environmentId": { "$exists": true },
+            "environmentRevisionId": { "$exists": true },
+            "$or": [
+                { "completed": { "$exists": false } },
+                { "completed": Bson::Null },
+                { "status": { "$exists": true, "$nin": finals } },
+            ],
         } },
-    ];
-    let docs: Vec<Document> = db
-        .collection::<Document>("runs")
-        .aggregate(pipeline)
-        .await?
-        .try_collect()
-        .await?;
-    Ok(docs
+        group(doc! {}),
+    ])
+    .await?;
+    let count = |d: &Document| {
+        path(d, "count")
+            .and_then(|c| c.as_i64().or_else(|| c.as_i32().map(i64::from)))
+            .unwrap_or(1)
+            .max(0) as u64
+    };
+    let mut out: Vec<RunUsage> = finished
         .iter()
         .filter_map(|d| {
+            let completed = path(d, "completed").and_then(time);
+            let started = path(d, "started").and_then(time);
             Some(RunUsage {
                 environment: oid(d, "_id.e")?,
                 revision: oid(d, "_id.r")?,
-                last_used: path(d, "completed")
-                    .and_then(time)
-                    .or_else(|| path(d, "started").and_then(time)),
-                count: path(d, "count")
-                    .and_then(|c| c.as_i64().or_else(|| c.as_i32().map(i64::from)))
-                    .unwrap_or(1)
-                    .max(0) as u64,
+                last_used: completed.max(started),
+                count: count(d),
+                in_flight: 0,
             })
         })
-        .collect())
+        .collect();
+    for d in &in_flight {
+        let (Some(environment), Some(revision)) = (oid(d, "_id.e"), oid(d, "_id.r")) else {
+            continue;
+        };
+        let n = count(d);
+        match out
+            .iter_mut()
+            .find(|u| u.environment == environment && u.revision == revision)
+        {
+            Some(u) => u.in_flight = n,
+            None => out.push(RunUsage {
+                environment,
+                revision,
+                last_used: None,
+                count: 0,
+                in_flight: n,
+            }),
+        }
+    }
+    Ok(out)
 }
 
 async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {

@@ -397,6 +397,7 @@ impl Gen {
                 revision: rid,
                 last_used: Some(self.w.now - days_ago * DAY),
                 count: 1,
+                in_flight: 0,
             });
         }
     }
