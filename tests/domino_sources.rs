@@ -604,3 +604,28 @@ async fn runs_in_flight_and_running_sessions_are_read_as_in_use_now() {
         "completed without a status is finished"
     );
 }
+
+/// issue 11.4 through the Keycloak fake: a user re-provisioned under a second, enabled account
+/// with the same `domino-user-id` is not deactivated, though the old account is disabled.
+#[tokio::test]
+async fn a_disabled_duplicate_account_does_not_deactivate_an_enabled_user() {
+    let seed = json!({ "realms": [{ "realm": "DominoRealm", "users": [
+        { "username": "dee", "enabled": false, "attributes": { "domino-user-id": [id(201).to_hex()] } },
+        { "username": "dee@sso", "enabled": true, "attributes": { "domino-user-id": [id(201).to_hex()] } },
+        { "username": "gone", "enabled": false, "attributes": { "domino-user-id": [id(202).to_hex()] } },
+    ] }] });
+    let kc = support::keycloak::KeycloakServer::start(&seed, 60);
+    let users = keycloak::load(&keycloak_settings(&kc.url))
+        .await
+        .expect("keycloak loads");
+    assert_eq!(users.len(), 3);
+    let ids: Vec<ObjectId> = registry_cleaner::model::users::deactivated_ids(&users)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![oid(202)],
+        "only the user with no enabled account is deactivated"
+    );
+}
