@@ -13,6 +13,7 @@ use registry_cleaner::world::{self, sample_registry};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use support::proxy::{Fault, Proxy};
 use support::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -158,6 +159,19 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     // First tokens that live 60 s (reuse), later tokens that live 1 s: the registry's 401 on
     // an expired token must make the client fetch a new one and carry on.
     let port = token_server(&rt, signer.clone(), 60, issued.clone());
+    // The token server shares the registry's origin (as GitLab's and Harbor's do): a proxy
+    // sends `/token` to it and everything else to the registry. Registry credentials go to a
+    // plain-http realm only on the registry's own origin.
+    let token_port = Arc::new(AtomicU64::new(port as u64));
+    let tp = token_port.clone();
+    let rule = Arc::new(move |_n: u64, _m: &str, path: &str| {
+        if path.starts_with("/token") {
+            Fault::Forward(tp.load(Ordering::SeqCst) as u16)
+        } else {
+            Fault::Pass
+        }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
     std::fs::write(
         reg.dir.path().join("root.pem"),
         std::fs::read(reg.dir.path().join("cert.pem")).unwrap(),
@@ -165,10 +179,9 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     .unwrap();
     reg.extra_env = vec![
         ("REGISTRY_AUTH".into(), "token".into()),
-        (
-            "REGISTRY_AUTH_TOKEN_REALM".into(),
-            format!("http://127.0.0.1:{port}/token"),
-        ),
+        ("REGISTRY_AUTH_TOKEN_REALM".into(), format!("{}/token", proxy.url())),
+        // Upload Locations relative to the origin the client used (the proxy).
+        ("REGISTRY_HTTP_RELATIVEURLS".into(), "true".into()),
         ("REGISTRY_AUTH_TOKEN_SERVICE".into(), "test-registry".into()),
         ("REGISTRY_AUTH_TOKEN_ISSUER".into(), "test-issuer".into()),
         (
@@ -178,7 +191,7 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     ];
     reg.stop();
     reg.resume();
-    let mut o = RegistryOptions::new(&reg.url());
+    let mut o = RegistryOptions::new(&proxy.url());
     o.credentials = Some(Credentials {
         username: "alice".into(),
         password: Secret::new("secret"),
@@ -208,7 +221,7 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     // Without credentials the token server refuses: a clear error, no secrets.
     let err = rt
         .block_on(scan(
-            &RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap(),
+            &RegistryClient::new(RegistryOptions::new(&proxy.url())).unwrap(),
             &opts(),
             &|_| {},
         ))
@@ -220,10 +233,8 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     // a new one and carries on.
     let issued_short = Arc::new(AtomicU64::new(0));
     let short_port = token_server(&rt, signer, 1, issued_short.clone());
-    reg.extra_env[1].1 = format!("http://127.0.0.1:{short_port}/token");
-    reg.stop();
-    reg.resume();
-    let c3 = RegistryClient::new(o).unwrap();
+    token_port.store(short_port as u64, Ordering::SeqCst);
+    let c3 = RegistryClient::new(o.clone()).unwrap();
     rt.block_on(scan(&c3, &opts(), &|_| {})).expect("first scan");
     std::thread::sleep(std::time::Duration::from_millis(2200));
     let again = rt
@@ -233,5 +244,28 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
     assert!(
         issued_short.load(Ordering::SeqCst) >= 2 * 2,
         "tokens were refreshed after expiry"
+    );
+
+    // A plain-http realm on another origin (the token server's own port) never gets the
+    // registry credentials: the scan fails closed, naming the realm, and nothing is issued.
+    reg.extra_env[1].1 = format!("http://127.0.0.1:{short_port}/token");
+    reg.stop();
+    reg.resume();
+    let before = issued_short.load(Ordering::SeqCst);
+    let err = rt
+        .block_on(scan(&RegistryClient::new(o).unwrap(), &opts(), &|_| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "refusing to send the registry credentials to token realm http://127.0.0.1:{short_port}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
+    assert_eq!(
+        issued_short.load(Ordering::SeqCst),
+        before,
+        "the realm got no credentials"
     );
 }

@@ -282,20 +282,20 @@ async fn exec(pods: &Api<Pod>, pod: &str, container: &str, cmd: &[&str]) -> Resu
         .exec(pod, cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &ap)
         .await
         .map_err(|e| format!("kubernetes exec in pod {pod} failed: {e}"))?;
-    let mut out = String::new();
-    let mut err = String::new();
     let (mut so, mut se) = (proc.stdout(), proc.stderr());
     let read_out = async {
-        if let Some(s) = so.as_mut() {
-            let _ = s.read_to_string(&mut out).await;
+        match so.as_mut() {
+            Some(s) => read_tail(s, MAX_EXEC_OUTPUT).await,
+            None => String::new(),
         }
     };
     let read_err = async {
-        if let Some(s) = se.as_mut() {
-            let _ = s.read_to_string(&mut err).await;
+        match se.as_mut() {
+            Some(s) => read_tail(s, MAX_EXEC_OUTPUT).await,
+            None => String::new(),
         }
     };
-    tokio::join!(read_out, read_err);
+    let (out, err) = tokio::join!(read_out, read_err);
     let status = match proc.take_status() {
         Some(s) => s.await,
         None => None,
@@ -318,6 +318,36 @@ async fn du(pods: &Api<Pod>, pod: &str, container: &str, root: &str) -> Option<u
         return None;
     }
     out.split_whitespace().next()?.parse().ok()
+}
+
+/// The most of each exec stream kept: `garbage-collect` prints a line per blob (megabytes on a
+/// big registry) and only the tail is reported.
+const MAX_EXEC_OUTPUT: usize = 256 << 10;
+
+/// Reads a stream to its end, keeping only its last `cap` bytes (prefixed with how much was
+/// dropped), so a huge output costs bounded memory.
+async fn read_tail<R: tokio::io::AsyncRead + Unpin>(r: &mut R, cap: usize) -> String {
+    let mut kept: std::collections::VecDeque<u8> = std::collections::VecDeque::with_capacity(cap.min(64 << 10));
+    let mut dropped = 0u64;
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        kept.extend(&chunk[..n]);
+        if kept.len() > cap {
+            let extra = kept.len() - cap;
+            kept.drain(..extra);
+            dropped += extra as u64;
+        }
+    }
+    let text = String::from_utf8_lossy(kept.make_contiguous()).into_owned();
+    if dropped > 0 {
+        format!("[{dropped} earlier bytes of output dropped]\n{text}")
+    } else {
+        text
+    }
 }
 
 fn tail(s: &str) -> String {
@@ -344,5 +374,25 @@ async fn interrupted() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_tail;
+
+    #[tokio::test]
+    async fn exec_output_keeps_a_bounded_tail() {
+        // 64 MiB of blob lines, then the summary GC prints last.
+        let mut big = b"blob eligible for deletion: sha256:00\n".repeat(64 << 20 >> 5);
+        big.extend_from_slice(b"5 blobs marked, 3 blobs eligible for deletion\n");
+        let out = read_tail(&mut big.as_slice(), 1024).await;
+        assert!(out.len() < 1100, "{} bytes kept", out.len());
+        assert!(out.ends_with("3 blobs eligible for deletion\n"), "{out}");
+        assert!(
+            out.starts_with('[') && out.contains("earlier bytes of output dropped"),
+            "{out}"
+        );
+        assert_eq!(read_tail(&mut &b"short"[..], 1024).await, "short");
     }
 }

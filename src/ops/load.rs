@@ -25,7 +25,16 @@ pub fn policy(settings: &Settings) -> Result<Policy, String> {
     Ok(Policy {
         keep_revisions: p.keep_revisions,
         unused_since_days: p.unused_since_days,
-        grace_period_secs: p.grace_period_hours as i64 * 3600,
+        grace_period_secs: i64::try_from(p.grace_period_hours)
+            .ok()
+            .and_then(|h| h.checked_mul(3600))
+            .ok_or_else(|| {
+                format!(
+                    "policy.grace_period_hours {} is too large (at most {} hours)",
+                    p.grace_period_hours,
+                    i64::MAX / 3600
+                )
+            })?,
         protect: p
             .protect
             .iter()
@@ -254,4 +263,32 @@ pub fn labels(
         );
     }
     out
+}
+
+#[cfg(test)]
+mod grace_tests {
+    use super::policy;
+    use crate::settings::{Env, FlagOverrides, Settings};
+
+    fn with_grace(hours: u64) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "registry:\n  url: reg.example:5000\n").unwrap();
+        let flags = FlagOverrides {
+            grace_period_hours: Some(hours),
+            ..FlagOverrides::default()
+        };
+        Settings::load(Some(&path), &Env::default(), &flags).unwrap()
+    }
+
+    #[test]
+    fn a_grace_period_that_would_wrap_is_refused_not_turned_negative() {
+        for hours in [u64::MAX, 1 << 62, i64::MAX as u64 / 3600 + 1] {
+            let e = policy(&with_grace(hours)).map(|p| p.grace_period_secs).unwrap_err();
+            assert!(e.contains("grace_period_hours") && e.contains("too large"), "{e}");
+        }
+        let max = i64::MAX as u64 / 3600;
+        assert_eq!(policy(&with_grace(max)).unwrap().grace_period_secs, max as i64 * 3600);
+        assert_eq!(policy(&with_grace(2)).unwrap().grace_period_secs, 7200);
+    }
 }

@@ -23,7 +23,9 @@ pub struct SpaceEngine {
     tagged: Vec<bool>,
     selected: Vec<bool>,
     alive: Vec<bool>,
-    reclaimable: u64,
+    /// Summed in u128: sizes come from manifests, and a registry may claim sizes near
+    /// `u64::MAX`, whose sum must not wrap (in release that would bypass `--max-bytes`).
+    reclaimable: u128,
     exclusive: Vec<u64>,
     selected_count: usize,
 }
@@ -84,15 +86,16 @@ impl SpaceEngine {
         engine.reclaimable = 0;
         for r in 0..n {
             engine.toggle(RevId(r as u32));
-            engine.exclusive[r] = engine.reclaimable;
+            engine.exclusive[r] = saturate(engine.reclaimable);
             engine.toggle(RevId(r as u32));
         }
         engine
     }
 
-    /// Bytes GC would free if exactly the selected revisions were deleted.
+    /// Bytes GC would free if exactly the selected revisions were deleted; `u64::MAX` when the
+    /// claimed sizes add up to more (so any byte limit refuses it).
     pub fn reclaimable(&self) -> u64 {
-        self.reclaimable
+        saturate(self.reclaimable)
     }
 
     /// Bytes freed if only this revision were deleted (nothing else selected).
@@ -185,7 +188,7 @@ impl SpaceEngine {
             let c = &mut self.refcount[d as usize];
             if *c == 0 {
                 // Wraps only while `new` builds the baseline; reset to 0 right after.
-                self.reclaimable = self.reclaimable.wrapping_sub(self.sizes[d as usize]);
+                self.reclaimable = self.reclaimable.wrapping_sub(u128::from(self.sizes[d as usize]));
             }
             *c += 1;
         }
@@ -201,7 +204,7 @@ impl SpaceEngine {
             let c = &mut self.refcount[d as usize];
             *c -= 1;
             if *c == 0 {
-                self.reclaimable += self.sizes[d as usize];
+                self.reclaimable = self.reclaimable.wrapping_add(u128::from(self.sizes[d as usize]));
             }
         }
     }
@@ -254,7 +257,12 @@ pub fn reclaimable_from_scratch(inv: &Inventory, selected: &HashSet<RevId>) -> u
             }
         }
     }
-    before.difference(&after).map(|d| sizes[d]).sum()
+    saturate(before.difference(&after).map(|d| u128::from(sizes[d])).sum())
+}
+
+/// A byte count as u64, saturating: more than `u64::MAX` bytes is reported as `u64::MAX`.
+fn saturate(bytes: u128) -> u64 {
+    u64::try_from(bytes).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

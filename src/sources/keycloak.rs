@@ -104,14 +104,22 @@ impl CachedToken {
         )
         .await?;
         self.acquired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // Refresh at 80% of the lifespan, at least a second early, so a request never carries
-        // a token that expires on the way.
-        let life = Duration::from_secs(t.expires_in() as u64);
-        let margin = (life / 5).max(Duration::from_secs(1)).min(life);
         let token = t.access_token().to_string();
-        *cached = Some((token.clone(), Instant::now() + life - margin));
+        *cached = Some((token.clone(), refresh_at(Instant::now(), t.expires_in())));
         Ok(token)
     }
+}
+
+/// The longest an admin token is reused, whatever lifespan the server claims.
+const MAX_TOKEN_REUSE: Duration = Duration::from_secs(3600);
+
+/// When to fetch a new token: at 80% of the lifespan, at least a second early, so a request
+/// never carries a token that expires on the way. A huge (hostile or broken) `expires_in` is
+/// capped at [`MAX_TOKEN_REUSE`] instead of overflowing the clock.
+fn refresh_at(now: Instant, expires_in: usize) -> Instant {
+    let life = Duration::from_secs(u64::try_from(expires_in).unwrap_or(u64::MAX)).min(MAX_TOKEN_REUSE);
+    let margin = (life / 5).max(Duration::from_secs(1)).min(life);
+    now.checked_add(life - margin).unwrap_or(now)
 }
 
 /// Shared handle so the directory can still see the supplier after handing it to the client.
@@ -145,7 +153,12 @@ pub struct Directory {
     admin: KeycloakAdmin<SharedToken>,
     token: Arc<CachedToken>,
     settings: KeycloakSettings,
+    max_users: usize,
 }
+
+/// More users than this in one realm means the server is not paging (or is hostile): reading
+/// stops with an error rather than loop or fill memory.
+pub const MAX_USERS: usize = 1_000_000;
 
 impl Directory {
     pub fn new(settings: &KeycloakSettings) -> Result<Directory, DirectoryError> {
@@ -165,7 +178,14 @@ impl Directory {
             admin,
             token,
             settings: settings.clone(),
+            max_users: MAX_USERS,
         })
+    }
+
+    /// Lowers the user cap (tests; the default is [`MAX_USERS`]).
+    pub fn with_max_users(mut self, max_users: usize) -> Directory {
+        self.max_users = max_users;
+        self
     }
 
     /// Tokens acquired so far.
@@ -173,11 +193,14 @@ impl Directory {
         self.token.acquired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Every user of the realm, page by page.
+    /// Every user of the realm, page by page. Fails closed when paging never ends: a page that
+    /// repeats the previous one (the server ignores `first`), or more than `max_users` users.
     pub async fn users(&self) -> Result<Vec<KeycloakUser>, DirectoryError> {
         let s = &self.settings;
+        let page_size = s.page_size.max(1);
         let mut out = Vec::new();
-        let mut first = 0;
+        let mut first: i32 = 0;
+        let mut previous_ids: Option<Vec<Option<String>>> = None;
         loop {
             let page = self
                 .admin
@@ -195,7 +218,7 @@ impl Directory {
                     None,
                     None,
                     None,
-                    Some(s.page_size),
+                    Some(page_size),
                     None,
                     None,
                     None,
@@ -203,6 +226,14 @@ impl Directory {
                 .await
                 .map_err(|e| describe(s, e))?;
             let n = page.len();
+            let ids: Vec<Option<String>> = page.iter().map(|u| u.id.clone()).collect();
+            if n > 0 && ids.iter().all(Option::is_some) && previous_ids.as_ref() == Some(&ids) {
+                return Err(paging_error(
+                    s,
+                    format!("the page at first={first} repeats the previous page (the server ignores `first`)"),
+                ));
+            }
+            previous_ids = Some(ids);
             out.extend(page.iter().map(|u| {
                 KeycloakUser {
                     username: u.username.as_deref().unwrap_or_default().to_string(),
@@ -215,11 +246,32 @@ impl Directory {
                     enabled: u.enabled.unwrap_or(true),
                 }
             }));
-            if n < s.page_size as usize {
+            if n < page_size as usize {
                 return Ok(out);
             }
-            first += s.page_size;
+            if out.len() > self.max_users {
+                return Err(paging_error(
+                    s,
+                    format!("more than {} users and every page is full", self.max_users),
+                ));
+            }
+            first = first
+                .checked_add(page_size)
+                .ok_or_else(|| paging_error(s, format!("the page offset passed {}", i32::MAX)))?;
         }
+    }
+}
+
+/// Paging that does not end is refused: the user list would be incomplete or unbounded, and
+/// a protection computed from it could not be trusted.
+fn paging_error(s: &KeycloakSettings, why: String) -> DirectoryError {
+    DirectoryError::Read {
+        status: None,
+        message: format!(
+            "keycloak: reading users of realm {} at {} stopped: {why}; refusing to continue (check the Keycloak server)",
+            s.realm,
+            s.base_url()
+        ),
     }
 }
 
@@ -264,5 +316,19 @@ pub async fn load(settings: &KeycloakSettings) -> Result<Vec<KeycloakUser>, Dire
             Directory::new(&retry)?.users().await.map_err(|_| e)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_token_lifespan_is_capped_instead_of_overflowing_the_clock() {
+        let now = Instant::now();
+        assert!(refresh_at(now, usize::MAX) <= now + MAX_TOKEN_REUSE);
+        assert!(refresh_at(now, usize::MAX) > now);
+        assert_eq!(refresh_at(now, 60), now + Duration::from_secs(48));
+        assert_eq!(refresh_at(now, 0), now);
     }
 }

@@ -10,7 +10,7 @@ pub struct KeycloakServer {
 
 impl KeycloakServer {
     /// `seed` is the fake's seed JSON; tokens live `token_lifespan` seconds.
-    pub fn start(seed: &serde_json::Value, token_lifespan: u32) -> KeycloakServer {
+    pub fn start(seed: &serde_json::Value, token_lifespan: u64) -> KeycloakServer {
         let script = super::repo_path("scripts/test-servers/fake_keycloak.py");
         assert!(script.exists(), "{} missing", script.display());
         let dir = tempfile::tempdir().expect("temp dir");

@@ -8,12 +8,45 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     Pass,
     Status(u16, Option<u64>),
     Stall(Duration),
     Drop,
+    /// Answer with this reply instead of asking upstream.
+    Respond(Reply),
+    /// Pass this request to `http://127.0.0.1:<port>` instead of the upstream (e.g. a token
+    /// server on the registry's own origin).
+    Forward(u16),
+}
+
+/// A made-up answer: status, extra headers, and a body of `body` repeated `repeat` times
+/// (written as it goes, so a 1 GiB body costs the proxy no memory). Without
+/// `content_length` the body ends when the connection closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Arc<Vec<u8>>,
+    pub repeat: u64,
+    pub content_length: bool,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Arc::new(body.into()),
+            repeat: 1,
+            content_length: true,
+        }
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Reply {
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
 }
 
 pub type Rule = dyn Fn(u64, &str, &str) -> Fault + Send + Sync;
@@ -22,6 +55,8 @@ pub struct Proxy {
     pub port: u16,
     pub faults: Arc<AtomicU64>,
     pub requests: Arc<AtomicU64>,
+    /// Body bytes the client accepted from `Fault::Respond` replies.
+    pub sent: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -31,7 +66,8 @@ impl Proxy {
         let port = listener.local_addr().expect("addr").port();
         let faults = Arc::new(AtomicU64::new(0));
         let requests = Arc::new(AtomicU64::new(0));
-        let (f, r) = (faults.clone(), requests.clone());
+        let sent = Arc::new(AtomicU64::new(0));
+        let (f, r, b) = (faults.clone(), requests.clone(), sent.clone());
         rt.spawn(async move {
             let http = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -39,13 +75,25 @@ impl Proxy {
                 .expect("client");
             loop {
                 let Ok((sock, _)) = listener.accept().await else { return };
-                let (http, upstream, rule, f, r) = (http.clone(), upstream.clone(), rule.clone(), f.clone(), r.clone());
+                let (http, upstream, rule, f, r, b) = (
+                    http.clone(),
+                    upstream.clone(),
+                    rule.clone(),
+                    f.clone(),
+                    r.clone(),
+                    b.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(sock, &http, &upstream, &*rule, &f, &r).await;
+                    let _ = serve(sock, &http, &upstream, &*rule, &f, &r, &b).await;
                 });
             }
         });
-        Proxy { port, faults, requests }
+        Proxy {
+            port,
+            faults,
+            requests,
+            sent,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -60,7 +108,11 @@ async fn serve(
     rule: &Rule,
     faults: &AtomicU64,
     requests: &AtomicU64,
+    sent: &AtomicU64,
 ) -> std::io::Result<()> {
+    // Head and body go out as separate writes: without this, Nagle plus delayed ACKs cost
+    // 40 ms per keep-alive request.
+    sock.set_nodelay(true)?;
     let mut buf = Vec::new();
     loop {
         let head_end = loop {
@@ -101,8 +153,36 @@ async fn serve(
         let body = buf[head_end..head_end + len].to_vec();
         buf.drain(..head_end + len);
         let n = requests.fetch_add(1, Ordering::SeqCst);
+        let mut target = upstream.to_string();
         match rule(n, &method, &path) {
             Fault::Pass => {}
+            Fault::Forward(port) => target = format!("http://127.0.0.1:{port}"),
+            Fault::Respond(reply) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                let mut head = format!("HTTP/1.1 {} Injected\r\n", reply.status);
+                for (k, v) in &reply.headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                if reply.content_length {
+                    head.push_str(&format!(
+                        "Content-Length: {}\r\n\r\n",
+                        reply.body.len() as u64 * reply.repeat
+                    ));
+                } else {
+                    head.push_str("Connection: close\r\n\r\n");
+                }
+                sock.write_all(head.as_bytes()).await?;
+                if method != "HEAD" {
+                    for _ in 0..reply.repeat {
+                        sock.write_all(&reply.body).await?;
+                        sent.fetch_add(reply.body.len() as u64, Ordering::SeqCst);
+                    }
+                }
+                if !reply.content_length {
+                    return Ok(());
+                }
+                continue;
+            }
             Fault::Drop => {
                 faults.fetch_add(1, Ordering::SeqCst);
                 return Ok(());
@@ -121,7 +201,7 @@ async fn serve(
             }
         }
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut rb = http.request(m.clone(), format!("{upstream}{path}"));
+        let mut rb = http.request(m.clone(), format!("{target}{path}"));
         for (k, v) in &headers {
             if !matches!(k.as_str(), "host" | "connection" | "content-length") {
                 rb = rb.header(k.as_str(), v.as_str());

@@ -126,6 +126,30 @@ fn exclusive_bytes_is_what_deleting_only_that_image_frees() {
 }
 
 #[test]
+fn sizes_near_u64_max_saturate_instead_of_wrapping_and_stay_exact_below() {
+    let huge = u64::MAX - 1;
+    let inv = layers_only(&[
+        ("tag1", &[("a", huge), ("b", huge)]),
+        ("tag2", &[("c", 10)]),
+        ("tag3", &[("d", huge)]),
+    ]);
+    check(&inv, &["tag1"], u64::MAX);
+    check(&inv, &["tag1", "tag2", "tag3"], u64::MAX);
+    check(&inv, &["tag2", "tag3"], huge + 1);
+    let rev = |t| inv.tag(inv.find_tag(ENV, t).unwrap()).revision().unwrap();
+    let mut engine = SpaceEngine::new(&inv);
+    assert_eq!(engine.exclusive_bytes(rev("tag1")), u64::MAX);
+    engine.set_selected(rev("tag1"), true);
+    engine.set_selected(rev("tag2"), true);
+    engine.set_selected(rev("tag1"), false);
+    assert_eq!(
+        engine.reclaimable(),
+        10,
+        "the total is still exact after the huge image leaves"
+    );
+}
+
+#[test]
 fn a_layer_listed_twice_in_one_image_is_freed_with_that_image() {
     let inv = layers_only(&[("tag1", &[("l1", 1000), ("l1", 1000)]), ("tag2", &[("l2", 5)])]);
     check(&inv, &["tag1"], 1000);

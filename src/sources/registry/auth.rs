@@ -74,6 +74,9 @@ pub(crate) struct Token {
     pub expires: Instant,
 }
 
+/// The longest a Bearer token is reused, whatever `expires_in` the token server claims.
+pub(crate) const MAX_TOKEN_REUSE: Duration = Duration::from_secs(3600);
+
 /// Bearer tokens by scope, reused until shortly before they expire.
 #[derive(Debug, Default)]
 pub(crate) struct TokenCache {
@@ -85,8 +88,13 @@ impl TokenCache {
         let t = self.tokens.get(scope)?;
         (Instant::now() + Duration::from_secs(10) < t.expires).then(|| t.value.clone())
     }
+    /// Keeps a token for `expires_in` seconds as the token server said, but at least 20 s and
+    /// at most [`MAX_TOKEN_REUSE`]: a huge (hostile or broken) lifetime can neither overflow
+    /// the clock nor keep a token past the hour; the registry's 401 fetches a new one anyway.
     pub fn put(&mut self, scope: &str, value: Secret, expires_in: u64) {
-        let expires = Instant::now() + Duration::from_secs(expires_in.max(20));
+        let life = Duration::from_secs(expires_in.max(20)).min(MAX_TOKEN_REUSE);
+        let now = Instant::now();
+        let expires = now.checked_add(life).unwrap_or(now);
         self.tokens.insert(scope.to_string(), Token { value, expires });
     }
     pub fn forget(&mut self, scope: &str) {
@@ -255,6 +263,23 @@ mod tests {
         );
         assert_eq!(parse_challenge(r#"Basic realm="test""#), Some(Challenge::Basic));
         assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn a_huge_expires_in_neither_panics_nor_keeps_a_token_past_the_cap() {
+        let mut cache = TokenCache::default();
+        cache.put("repository:a:pull", Secret::new("t"), u64::MAX);
+        assert_eq!(
+            cache.get("repository:a:pull").map(|t| t.expose().to_string()),
+            Some("t".into())
+        );
+        let t = &cache.tokens["repository:a:pull"];
+        assert!(t.expires <= Instant::now() + MAX_TOKEN_REUSE, "reuse is capped");
+        cache.put("repository:b:pull", Secret::new("u"), 0);
+        assert!(
+            cache.get("repository:b:pull").is_some(),
+            "a zero lifetime still counts 20 s"
+        );
     }
 
     #[test]

@@ -71,6 +71,22 @@ impl RegistryError {
     }
 }
 
+/// A manifest larger than this is broken: Distribution refuses to store one (its own 4 MiB
+/// limit), so a registry that serves one is broken or hostile. Refused, never truncated.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// The largest blob [`RegistryClient::get_blob`] reads (image configs: a few KiB, rarely 1 MiB).
+pub const MAX_CONFIG_BYTES: usize = 8 << 20;
+/// The largest `_catalog` or `tags/list` page read (1000 names of at most 255 bytes: ~260 KiB).
+pub const MAX_LIST_PAGE_BYTES: usize = 8 << 20;
+/// The most pages one listing follows; more means the registry's `Link`s never end.
+pub const MAX_LIST_PAGES: usize = 10_000;
+/// The largest token server answer read.
+pub const MAX_TOKEN_BYTES: usize = 1 << 20;
+/// How much of an error body is kept (only its first error's code and message are used).
+pub const MAX_ERROR_BYTES: usize = 8 << 10;
+/// Redirects followed per request.
+const MAX_REDIRECTS: usize = 10;
+
 /// Distribution's error code for a manifest that does not exist.
 pub const MANIFEST_UNKNOWN: &str = "MANIFEST_UNKNOWN";
 
@@ -100,6 +116,8 @@ pub struct RequestStats {
 pub struct RegistryClient {
     http: reqwest::Client,
     base: String,
+    /// The configured registry's scheme, host and port: the only place credentials go.
+    origin: url::Origin,
     host: String,
     creds: Option<Credentials>,
     tokens: Mutex<TokenCache>,
@@ -209,8 +227,14 @@ pub struct ManifestResponse {
 impl RegistryClient {
     pub fn new(opts: RegistryOptions) -> Result<Self, RegistryError> {
         let what = || format!("configuring the HTTP client for {}", opts.base_url);
+        let base_url = url::Url::parse(&opts.base_url).map_err(|e| RegistryError::Invalid {
+            what: what(),
+            message: format!("not a URL: {e}"),
+        })?;
+        let origin = base_url.origin();
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            .redirect(redirect_policy())
             .timeout(opts.timeout)
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(opts.concurrency.max(1) * 2)
@@ -231,6 +255,7 @@ impl RegistryClient {
         Ok(RegistryClient {
             http,
             base: opts.base_url,
+            origin,
             host,
             creds: opts.credentials,
             tokens: Mutex::new(TokenCache::default()),
@@ -301,7 +326,7 @@ impl RegistryClient {
             .await?;
         let header_digest = header_str(&resp, "docker-content-digest");
         let content_type = header_str(&resp, "content-type");
-        let body = resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec();
+        let body = read_capped(resp, MAX_MANIFEST_BYTES, "manifest", &what).await?;
         let digest = crate::model::digest::sha256_digest(&body);
         if let Some(h) = header_digest
             && h != digest
@@ -346,6 +371,8 @@ impl RegistryClient {
         }
     }
 
+    /// GETs a small blob (an image config), at most [`MAX_CONFIG_BYTES`]; a larger one is an
+    /// error, never truncated.
     pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, RegistryError> {
         let what = format!("reading blob {digest} of {repo}");
         self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
@@ -359,7 +386,7 @@ impl RegistryClient {
                 &what,
             )
             .await?;
-        Ok(resp.bytes().await.map_err(|e| transport(&what, &e))?.to_vec())
+        read_capped(resp, MAX_CONFIG_BYTES, "blob", &what).await
     }
 
     /// Whether a blob exists in `repo`.
@@ -501,19 +528,61 @@ impl RegistryClient {
         Ok(digest)
     }
 
+    /// Follows `Link: <…>; rel="next"` pages. Fails closed (never a partial list) when a link
+    /// leaves the registry's origin, points back at a page already read, or the pages exceed
+    /// [`MAX_LIST_PAGES`].
     async fn paginated(&self, first: &str, scope: &str, field: &str, what: &str) -> Result<Vec<String>, RegistryError> {
+        let invalid = |message: String| RegistryError::Invalid {
+            what: what.to_string(),
+            message,
+        };
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut next = Some(first.to_string());
         while let Some(path) = next.take() {
+            let url = self.url_for(&path);
+            if !self.is_registry_origin(&url) {
+                return Err(invalid(format!(
+                    "refusing to follow a Link to {} (not the registry {})",
+                    origin_of(&url),
+                    self.origin.ascii_serialization()
+                )));
+            }
+            if !seen.insert(url) {
+                return Err(invalid(format!(
+                    "the registry's Link points back at a page already read ({path}); refusing to loop"
+                )));
+            }
+            if seen.len() > MAX_LIST_PAGES {
+                return Err(invalid(format!(
+                    "more than {MAX_LIST_PAGES} pages; refusing to follow the registry's Links further"
+                )));
+            }
             self.stats.list_pages.fetch_add(1, Ordering::Relaxed);
             let resp = self.send(Method::GET, &path, scope, None, None, what).await?;
             next = header_str(&resp, "link").and_then(|l| next_link(&l));
-            let body: serde_json::Value = resp.json().await.map_err(|e| transport(what, &e))?;
+            let bytes = read_capped(resp, MAX_LIST_PAGE_BYTES, "list page", what).await?;
+            let body: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| invalid(format!("the page is not JSON: {e}")))?;
             if let Some(items) = body[field].as_array() {
                 out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
             }
         }
         Ok(out)
+    }
+
+    /// The full URL of `path` (absolute `/v2/...` or already a full URL).
+    fn url_for(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Whether `url` has the configured registry's scheme, host and port.
+    fn is_registry_origin(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| u.origin() == self.origin)
     }
 
     /// One request with auth and retries. `path` is absolute (`/v2/...`) or a full URL (upload
@@ -527,11 +596,10 @@ impl RegistryClient {
         body: Option<(Vec<u8>, &str)>,
         what: &str,
     ) -> Result<reqwest::Response, RegistryError> {
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{path}", self.base)
-        };
+        let url = self.url_for(path);
+        // An absolute URL elsewhere (an upload Location on another host) gets no credentials,
+        // and its 401 is not answered with them.
+        let ours = self.is_registry_origin(&url);
         let mut attempt = 0u32;
         let mut auth_retried = false;
         loop {
@@ -548,7 +616,9 @@ impl RegistryClient {
                 } else if method == Method::PUT || method == Method::POST {
                     rb = rb.header(header::CONTENT_LENGTH, 0);
                 }
-                rb = self.authorize(rb, scope);
+                if ours {
+                    rb = self.authorize(rb, scope);
+                }
                 let r = rb.send().await;
                 let throttled = match &r {
                     Ok(resp) => matches!(
@@ -570,6 +640,16 @@ impl RegistryClient {
                     if status.is_success() {
                         return Ok(resp);
                     }
+                    if status == StatusCode::UNAUTHORIZED && !ours {
+                        return Err(RegistryError::Invalid {
+                            what: what.to_string(),
+                            message: format!(
+                                "{} asks for credentials, but it is not the registry {}; refusing to send them",
+                                origin_of(&url),
+                                self.origin.ascii_serialization()
+                            ),
+                        });
+                    }
                     if status == StatusCode::UNAUTHORIZED && !auth_retried {
                         auth_retried = true;
                         let challenge = header_str(&resp, "www-authenticate");
@@ -586,7 +666,7 @@ impl RegistryClient {
                         .map(Duration::from_secs)
                 }
                 Err(e) => {
-                    if attempt >= self.max_retries || e.is_builder() {
+                    if attempt >= self.max_retries || e.is_builder() || e.is_redirect() {
                         return Err(transport(what, &e));
                     }
                     None
@@ -650,6 +730,22 @@ impl RegistryClient {
         what: &str,
     ) -> Result<(Secret, u64), RegistryError> {
         let what = format!("{what}: getting a token from {realm}");
+        let realm_url = url::Url::parse(realm).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            message: format!("the token realm is not a URL: {e}"),
+        })?;
+        // Basic credentials go to the realm only over https, or to the registry's own origin.
+        let creds_allowed = realm_url.scheme() == "https" || realm_url.origin() == self.origin;
+        if self.creds.is_some() && !creds_allowed {
+            return Err(RegistryError::Invalid {
+                what,
+                message: format!(
+                    "refusing to send the registry credentials to token realm {} over plain http: it is not the registry {} (the realm must use https or the registry's own origin)",
+                    realm_url.origin().ascii_serialization(),
+                    self.origin.ascii_serialization()
+                ),
+            });
+        }
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(s) = service {
             query.push(("service", s));
@@ -666,7 +762,11 @@ impl RegistryClient {
         if !resp.status().is_success() {
             return Err(status_error(resp, &what).await);
         }
-        let v: serde_json::Value = resp.json().await.map_err(|e| transport(&what, &e))?;
+        let bytes = read_capped(resp, MAX_TOKEN_BYTES, "token response", &what).await?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Invalid {
+            what: what.clone(),
+            message: format!("the token response is not JSON: {e}"),
+        })?;
         let token = v["token"]
             .as_str()
             .or_else(|| v["access_token"].as_str())
@@ -705,7 +805,7 @@ fn transport(what: &str, e: &reqwest::Error) -> RegistryError {
 
 async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&read_prefix(resp, MAX_ERROR_BYTES).await).into_owned();
     let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
     let first = parsed.as_ref().map(|v| &v["errors"][0]);
     let code = first.and_then(|e| e["code"].as_str()).map(str::to_string);
@@ -719,6 +819,101 @@ async fn status_error(resp: reqwest::Response, what: &str) -> RegistryError {
         code,
         message,
     }
+}
+
+/// Reads a body of at most `cap` bytes, streaming: a `Content-Length` over the cap is refused
+/// before reading, and a body that grows past it is refused as soon as it does. Never
+/// truncates: `kind` (e.g. "manifest") names what was refused.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    kind: &str,
+    what: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let too_big = |size: String| RegistryError::Invalid {
+        what: what.to_string(),
+        message: format!(
+            "the {kind} is larger than the {} limit ({size}); refusing it",
+            human_bytes(cap)
+        ),
+    };
+    let declared = resp.content_length();
+    if let Some(n) = declared
+        && n > cap as u64
+    {
+        return Err(too_big(format!("Content-Length {n}")));
+    }
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(what, &e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big(format!("more than {cap} bytes read")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first `cap` bytes of a body (error bodies: the rest is dropped with the connection).
+async fn read_prefix(mut resp: reqwest::Response, cap: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = cap - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    body
+}
+
+fn human_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// `scheme://host:port` of a URL, for messages (never its path or query, which may be signed).
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url).map_or_else(
+        |_| "an unparsable URL".to_string(),
+        |u| u.origin().ascii_serialization(),
+    )
+}
+
+/// Redirects are followed within one origin. The one cross-origin hop followed is a blob GET
+/// sent on to https storage (Distribution's S3/GCS/Azure drivers redirect to signed URLs);
+/// reqwest drops `Authorization` when the host or port changes, so credentials stay home.
+/// Anything else that changes origin is refused with an error.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        let (from, to) = (first.origin(), attempt.url().origin());
+        if from == to || (is_blob_path(first.path()) && attempt.url().scheme() == "https") {
+            return attempt.follow();
+        }
+        let message = format!(
+            "refusing to follow a redirect from {} to {} (another origin)",
+            from.ascii_serialization(),
+            to.ascii_serialization()
+        );
+        attempt.error(message)
+    })
+}
+
+/// `/v2/<name>/blobs/<digest>` (not an upload).
+fn is_blob_path(path: &str) -> bool {
+    path.strip_prefix("/v2/")
+        .and_then(|p| p.rsplit_once("/blobs/"))
+        .is_some_and(|(name, digest)| !name.is_empty() && digest.contains(':') && !digest.contains('/'))
 }
 
 /// The `rel="next"` target of a `Link` header.
