@@ -86,6 +86,22 @@ fn main() {
             .try_collect()
             .await
             .expect("collect");
+        // The second runs query: runs still in flight (sessions included).
+        let finals: Vec<mongodb::bson::Bson> = registry_cleaner::sources::mongo::FINAL_RUN_STATUSES
+            .iter()
+            .map(|s| mongodb::bson::Bson::String((*s).into()))
+            .collect();
+        let in_flight: Vec<Document> = db
+            .collection::<Document>("runs")
+            .aggregate(vec![
+                doc! { "$match": { "environmentId": { "$exists": true }, "environmentRevisionId": { "$exists": true }, "$or": [ { "completed": { "$exists": false } }, { "completed": mongodb::bson::Bson::Null }, { "status": { "$exists": true, "$nin": finals } } ] } },
+                doc! { "$group": { "_id": { "e": "$environmentId", "r": "$environmentRevisionId" }, "count": { "$sum": 1 } } },
+            ])
+            .await
+            .expect("aggregate")
+            .try_collect()
+            .await
+            .expect("collect");
         let ws: Vec<Document> = db
             .collection::<Document>("workspace")
             .find(doc! { "state": { "$ne": "Deleted" } })
@@ -113,7 +129,7 @@ fn main() {
             .try_collect()
             .await
             .expect("collect");
-        runs.len() + ws.len() + sessions.len() + revs.len()
+        runs.len() + in_flight.len() + ws.len() + sessions.len() + revs.len()
     });
     let raw_s = t.elapsed().as_secs_f64();
 

@@ -57,6 +57,29 @@ fn pushed() -> (Registry, Vec<TagSpec>) {
     (reg, specs)
 }
 
+/// Starts `delete --plan P --apply --force` in the background (output discarded), to be killed.
+fn spawn_apply(dir: &Path, url: &str, plan: &str, audit: &str, concurrency: &str) -> std::process::Child {
+    cmd(
+        dir,
+        url,
+        &[
+            "delete",
+            "--plan",
+            plan,
+            "--apply",
+            "--force",
+            "--concurrency",
+            concurrency,
+            "--audit-log",
+            audit,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap()
+}
+
 /// Writes a plan for the selected tags through the real binary.
 fn plan(dir: &Path, url: &str, select: &[&str]) -> (PathBuf, Value) {
     let path = dir.join("plan.json");
@@ -387,25 +410,7 @@ fn killed_mid_run_then_rerun_finishes_with_exact_bytes() {
     let p = path.to_str().unwrap();
     let audit = dir.path().join("audit.jsonl");
     let a = audit.to_str().unwrap();
-    let mut child = cmd(
-        dir.path(),
-        &url,
-        &[
-            "delete",
-            "--plan",
-            p,
-            "--apply",
-            "--force",
-            "--concurrency",
-            "1",
-            "--audit-log",
-            a,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_apply(dir.path(), &url, p, a, "1");
     // Kill (SIGKILL) as soon as the audit log shows the first deletion.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !std::fs::read_to_string(&audit)
@@ -478,25 +483,7 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
     assert!(first_phase > K, "K must be in the middle of the first phase");
     let audit = dir.path().join("audit.jsonl");
     let a = audit.to_str().unwrap();
-    let mut child = cmd(
-        dir.path(),
-        &url,
-        &[
-            "delete",
-            "--plan",
-            p,
-            "--apply",
-            "--force",
-            "--concurrency",
-            "4",
-            "--audit-log",
-            a,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child = spawn_apply(dir.path(), &url, p, a, "4");
     let deleted_lines = || {
         std::fs::read_to_string(&audit)
             .unwrap_or_default()

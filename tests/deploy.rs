@@ -7,7 +7,6 @@ mod support;
 
 use clap::Parser as _;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize as _;
@@ -166,12 +165,7 @@ fn every_manifest_passes_a_server_side_dry_run_and_rbac_grants_exactly_what_is_u
         .await
         .expect("client");
         for ns in [PLATFORM, COMPUTE] {
-            let mut n = Namespace::default();
-            n.metadata.name = Some(ns.into());
-            Api::<Namespace>::all(client.clone())
-                .create(&PostParams::default(), &n)
-                .await
-                .expect("namespace");
+            support::kube::create_namespace(&client, ns).await;
         }
         let dry = PostParams {
             dry_run: true,

@@ -182,6 +182,24 @@ fn ok_json(out: &Output) -> Value {
     json(out)
 }
 
+/// `delete --plan P --apply --force --mongo-cleanup --backup B [--audit-log A]`.
+fn apply_cleanup(dir: &Path, url: &str, mongo: &str, plan: &str, backup: &Path, audit: Option<&Path>) -> Output {
+    let mut args = vec![
+        "delete",
+        "--plan",
+        plan,
+        "--apply",
+        "--force",
+        "--mongo-cleanup",
+        "--backup",
+        backup.to_str().unwrap(),
+    ];
+    if let Some(a) = audit {
+        args.extend(["--audit-log", a.to_str().unwrap()]);
+    }
+    run(dir, url, mongo, &args)
+}
+
 fn push(url: &str) {
     support::runtime()
         .block_on(world::push(
@@ -239,23 +257,7 @@ fn mongo_cleanup_deletes_children_then_parents_backs_up_and_restore_brings_them_
 
     let backup = dir.path().join("backup.jsonl");
     let audit = dir.path().join("audit.jsonl");
-    let applied = ok_json(&run(
-        dir.path(),
-        &url,
-        &mongo.uri,
-        &[
-            "delete",
-            "--plan",
-            &p,
-            "--apply",
-            "--force",
-            "--mongo-cleanup",
-            "--backup",
-            backup.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ],
-    ));
+    let applied = ok_json(&apply_cleanup(dir.path(), &url, &mongo.uri, &p, &backup, Some(&audit)));
     assert_eq!(applied["summary"]["deleted"], 6, "{applied}");
     let m = &applied["mongo"];
     assert_eq!(m["failed"], 0, "{m}");
@@ -389,21 +391,7 @@ fn a_failed_registry_delete_keeps_its_mongo_records() {
     let dir = tempfile::tempdir().unwrap();
     let p = plan(dir.path(), &url, &mongo.uri, &selection());
     let backup = dir.path().join("backup.jsonl");
-    let out = run(
-        dir.path(),
-        &url,
-        &mongo.uri,
-        &[
-            "delete",
-            "--plan",
-            &p,
-            "--apply",
-            "--force",
-            "--mongo-cleanup",
-            "--backup",
-            backup.to_str().unwrap(),
-        ],
-    );
+    let out = apply_cleanup(dir.path(), &url, &mongo.uri, &p, &backup, None);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let v = json(&out);
     assert_eq!(v["summary"]["failed"], 3, "{v}");
@@ -503,22 +491,13 @@ fn the_tui_run_with_mongo_cleanup_matches_headless_on_the_same_world() {
     let p = plan(hdir.path(), &reg.url(), &mongo.uri, &selection());
     let backup = hdir.path().join("backup.jsonl");
     let audit = hdir.path().join("audit.jsonl");
-    let headless = ok_json(&run(
+    let headless = ok_json(&apply_cleanup(
         hdir.path(),
         &reg.url(),
         &mongo.uri,
-        &[
-            "delete",
-            "--plan",
-            &p,
-            "--apply",
-            "--force",
-            "--mongo-cleanup",
-            "--backup",
-            backup.to_str().unwrap(),
-            "--audit-log",
-            audit.to_str().unwrap(),
-        ],
+        &p,
+        &backup,
+        Some(&audit),
     ));
 
     // The TUI on world 1: the same tags marked, Ctrl-O, typed confirmation.
@@ -653,21 +632,7 @@ fn apply_through(
     let before = rt.block_on(all_ids(&mongo.uri));
     armed.store(true, std::sync::atomic::Ordering::SeqCst);
     let backup = dir.path().join("backup.jsonl");
-    let out = run(
-        dir.path(),
-        &url,
-        &mongo.uri,
-        &[
-            "delete",
-            "--plan",
-            &p,
-            "--apply",
-            "--force",
-            "--mongo-cleanup",
-            "--backup",
-            backup.to_str().unwrap(),
-        ],
-    );
+    let out = apply_cleanup(dir.path(), &url, &mongo.uri, &p, &backup, None);
     let after = rt.block_on(all_ids(&mongo.uri));
     (json(&out), out.status, before, after)
 }

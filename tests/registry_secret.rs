@@ -6,7 +6,7 @@ mod support;
 
 use base64::Engine as _;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use std::process::{Command, Output, Stdio};
 use support::registry::Registry;
@@ -78,14 +78,7 @@ fn credentials_come_from_the_dockerconfigjson_secret_or_a_password_file_and_fail
         .expect("client")
     });
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    rt.block_on(async {
-        let mut n = Namespace::default();
-        n.metadata.name = Some(ns.into());
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &n)
-            .await
-            .expect("namespace");
-    });
+    rt.block_on(support::kube::create_namespace(&client, ns));
 
     // No credentials anywhere: the registry refuses, exit 2.
     let out = run(&[]);

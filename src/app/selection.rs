@@ -125,7 +125,10 @@ impl Selection {
         wanted.extend(self.broken.iter().map(|(t, cat)| (*t, Some(*cat))));
         let mut engine = self.engine.clone();
         let mut core = deletion::build(inv, &mut engine, &wanted, "selection", fingerprint, data.generated_at);
-        core.set_mongo_cleanup(mongo_cleanup);
+        if mongo_cleanup {
+            // `build` sealed it with the switch off; seal again only when it changes.
+            core.set_mongo_cleanup(true);
+        }
         let mut hidden = 0;
         let items: Vec<PlanItem> = core
             .manifests

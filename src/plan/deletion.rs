@@ -87,17 +87,32 @@ impl Plan {
     /// The checksum of everything that decides what the plan deletes. Unkeyed: it detects an
     /// edited or truncated file, not a forger (who can recompute it).
     pub fn compute_checksum(&self, registry: &str) -> String {
-        let key = serde_json::json!({
-            "registry": registry,
-            "tags": self.tags,
-            "manifests": self.manifests,
-            "reclaimable_bytes": self.reclaimable_bytes,
-            "mongo_cleanup": self.mongo_cleanup,
-            "settings_fingerprint": self.settings_fingerprint,
-            "snapshot_time": self.snapshot_time,
-            "expires_at": self.expires_at,
-        });
-        crate::model::digest::sha256_digest(key.to_string().as_bytes())
+        // Serialized straight from borrowed fields (no intermediate JSON value: that cost
+        // ~100 ms at 16k manifests on every freeze); the bytes are those of the JSON object
+        // with these keys in this order.
+        #[derive(Serialize)]
+        struct Key<'a> {
+            registry: &'a str,
+            tags: &'a [PlanTag],
+            manifests: &'a [PlanManifest],
+            reclaimable_bytes: u64,
+            mongo_cleanup: bool,
+            settings_fingerprint: &'a str,
+            snapshot_time: &'a str,
+            expires_at: &'a str,
+        }
+        let key = Key {
+            registry,
+            tags: &self.tags,
+            manifests: &self.manifests,
+            reclaimable_bytes: self.reclaimable_bytes,
+            mongo_cleanup: self.mongo_cleanup,
+            settings_fingerprint: &self.settings_fingerprint,
+            snapshot_time: &self.snapshot_time,
+            expires_at: &self.expires_at,
+        };
+        let bytes = serde_json::to_vec(&key).expect("a plan always serializes");
+        crate::model::digest::sha256_digest(&bytes)
     }
 
     /// Recomputes the checksum after a deliberate change (the modal's Mongo switch).
@@ -537,11 +552,6 @@ mod tests {
             assert!(err.contains("plan."), "{err}");
         }
     }
-}
-
-#[cfg(test)]
-mod consistency_tests {
-    use super::*;
 
     #[test]
     fn tags_that_do_not_match_the_manifests_are_refused() {
@@ -550,38 +560,36 @@ mod consistency_tests {
             repositories: None,
         };
         let d = format!("sha256:{}", "a".repeat(64));
-        let mut plan = tests_plan("dominodatalab/environment", "x-1", &d);
+        let mut plan = plan_with("dominodatalab/environment", "x-1", &d);
         plan.tags.clear();
         let err = validate_names(&plan, scope).unwrap_err();
         assert!(err.contains("plan.tags"), "{err}");
     }
 
-    fn tests_plan(repo: &str, tag: &str, digest: &str) -> Plan {
-        Plan {
-            registry: "r:5000".into(),
-            tags: vec![PlanTag {
-                repository: repo.into(),
-                tag: tag.into(),
-                digest: digest.into(),
-            }],
-            reclaimable_bytes: 0,
-            manifests: vec![PlanManifest {
-                repository: repo.into(),
-                digest: digest.into(),
-                tags: vec![tag.into()],
-                index: false,
-                child_of: None,
-                categories: vec![],
-                kind: None,
-            }],
-            excluded: vec![],
-            per_category: vec![],
-            mongo_cleanup: false,
-            source: "selection".into(),
-            settings_fingerprint: String::new(),
-            snapshot_time: String::new(),
-            expires_at: String::new(),
-            checksum: String::new(),
-        }
+    #[test]
+    fn the_checksum_bytes_are_those_of_the_json_object_written_before() {
+        // Plans written by earlier builds (checksum over a `serde_json::json!` object) must
+        // still validate.
+        let d = format!("sha256:{}", "a".repeat(64));
+        let mut plan = plan_with("dominodatalab/environment", "x-1", &d);
+        plan.manifests[0].child_of = Some(d.clone());
+        plan.manifests[0].categories = vec![CategoryId::OldRevisions];
+        plan.manifests[0].kind = Some(ImageKind::Environment);
+        plan.reclaimable_bytes = 123;
+        plan.mongo_cleanup = true;
+        let old = serde_json::json!({
+            "registry": "r:5000",
+            "tags": plan.tags,
+            "manifests": plan.manifests,
+            "reclaimable_bytes": plan.reclaimable_bytes,
+            "mongo_cleanup": plan.mongo_cleanup,
+            "settings_fingerprint": plan.settings_fingerprint,
+            "snapshot_time": plan.snapshot_time,
+            "expires_at": plan.expires_at,
+        });
+        assert_eq!(
+            plan.compute_checksum("r:5000"),
+            crate::model::digest::sha256_digest(old.to_string().as_bytes())
+        );
     }
 }

@@ -339,7 +339,7 @@ async fn users(db: &Database) -> R<Vec<User>> {
 }
 
 /// Run statuses that mean a run is over. Anything else (or no `completed`) is in flight.
-const FINAL_RUN_STATUSES: [&str; 9] = [
+pub const FINAL_RUN_STATUSES: [&str; 9] = [
     "Succeeded",
     "Failed",
     "Error",
@@ -415,23 +415,30 @@ async fn runs(db: &Database) -> R<Vec<RunUsage>> {
             })
         })
         .collect();
+    // Join by (environment, revision) through an index: a scan per in-flight group would be
+    // quadratic on large installs.
+    let mut at: std::collections::HashMap<(ObjectId, ObjectId), usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, u)| ((u.environment, u.revision), i))
+        .collect();
     for d in &in_flight {
         let (Some(environment), Some(revision)) = (oid(d, "_id.e"), oid(d, "_id.r")) else {
             continue;
         };
         let n = count(d);
-        match out
-            .iter_mut()
-            .find(|u| u.environment == environment && u.revision == revision)
-        {
-            Some(u) => u.in_flight = n,
-            None => out.push(RunUsage {
-                environment,
-                revision,
-                last_used: None,
-                count: 0,
-                in_flight: n,
-            }),
+        match at.get(&(environment, revision)) {
+            Some(&i) => out[i].in_flight = n,
+            None => {
+                at.insert((environment, revision), out.len());
+                out.push(RunUsage {
+                    environment,
+                    revision,
+                    last_used: None,
+                    count: 0,
+                    in_flight: n,
+                });
+            }
         }
     }
     Ok(out)

@@ -66,3 +66,15 @@ fn start() -> KubeServer {
         _dir: dir,
     }
 }
+
+/// Creates namespace `name` on the shared server (it must not exist yet).
+pub async fn create_namespace(client: &kube::Client, name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    let mut n = Namespace::default();
+    n.metadata.name = Some(name.into());
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &n)
+        .await
+        .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
+}
