@@ -242,6 +242,7 @@ fn main() {
                 child_of: None,
                 categories: vec![],
                 kind: None,
+                untag: false,
             }
         })
         .collect();

@@ -659,7 +659,7 @@ fn execution_finished(app: &mut App, end: RunEnd) -> Option<Cmd> {
     };
     for outcome in &exec.outcomes {
         match outcome {
-            Some(Outcome::Deleted) => summary.deleted += 1,
+            Some(Outcome::Deleted) | Some(Outcome::Untagged) => summary.deleted += 1,
             Some(Outcome::AlreadyGone) => summary.already_gone += 1,
             Some(Outcome::WouldDelete) => summary.would_delete += 1,
             Some(Outcome::Failed(_)) => summary.failed += 1,

@@ -14,3 +14,4 @@ pub mod progress;
 pub mod registry_secret;
 pub mod scan;
 pub mod scan_cache;
+pub mod untag;

@@ -107,7 +107,7 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
 }
 
 #[test]
-fn a_snapshot_reports_the_same_as_a_live_scan_and_selections_include_siblings() {
+fn a_snapshot_reports_the_same_as_a_live_scan_and_a_partial_selection_untags() {
     let reg = pushed_registry();
     let dir = tempfile::tempdir().unwrap();
     let url = reg.url();
@@ -131,11 +131,27 @@ fn a_snapshot_reports_the_same_as_a_live_scan_and_selections_include_siblings() 
         .iter()
         .map(|t| t["tag"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        tags,
-        vec!["65a000000000000000000001-3", "65a000000000000000000001-3-release"]
+    // One of two tags on a digest: only that tag goes (untag), the image stays for its sibling.
+    assert_eq!(tags, vec!["65a000000000000000000001-3"]);
+    assert_eq!(live["plan"]["manifests"][0]["untag"], true);
+    assert_eq!(live["plan"]["reclaimable_bytes"], 0);
+    let both = json(&bin(
+        &[
+            "report",
+            "--registry",
+            &url,
+            "--select",
+            sel,
+            "--select",
+            "dominodatalab/environment:65a000000000000000000001-3-release",
+        ],
+        dir.path(),
+    ));
+    assert!(
+        both["plan"]["manifests"][0].get("untag").is_none(),
+        "both tags: the digest goes"
     );
-    assert!(live["plan"]["reclaimable_bytes"].as_u64().unwrap() > 0);
+    assert!(both["plan"]["reclaimable_bytes"].as_u64().unwrap() > 0);
 
     let file = dir.path().join("select.txt");
     std::fs::write(

@@ -94,9 +94,11 @@ fn plan(dir: &Path, url: &str, select: &[&str]) -> (PathBuf, Value) {
     (path, v)
 }
 
-const SELECTION: [&str; 4] = [
+/// Whole digests: `01-3` comes with its sibling `01-3-release` (a partial selection untags).
+const SELECTION: [&str; 5] = [
     "dominodatalab/environment:65a000000000000000000001-1",
     "dominodatalab/environment:65a000000000000000000001-3",
+    "dominodatalab/environment:65a000000000000000000001-3-release",
     "dominodatalab/environment:65a000000000000000000004-1",
     "dominodatalab/model:65b000000000000000000002-v1-20250101120000_abc1",
 ];
@@ -275,7 +277,7 @@ fn a_new_sibling_or_a_moved_tag_between_plan_and_apply_is_skipped() {
     let (reg, specs) = pushed();
     let dir = tempfile::tempdir().unwrap();
     let url = reg.url();
-    let (path, _) = plan(dir.path(), &url, &SELECTION[..2]);
+    let (path, _) = plan(dir.path(), &url, &SELECTION[..3]);
     let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
     let rt = support::runtime();
     // A new tag on the first planned digest; the second planned tag re-pushed elsewhere.
@@ -329,7 +331,7 @@ fn failing_deletes_are_reported_and_retried_deletes_succeed() {
     });
     let proxy = Proxy::start(&rt, reg.url(), rule);
     let url = proxy.url();
-    let (path, planned) = plan(dir.path(), &url, &SELECTION[..2]);
+    let (path, planned) = plan(dir.path(), &url, &SELECTION[..3]);
     armed.store(true, Ordering::SeqCst);
     let r = ok_json(&run(
         dir.path(),
@@ -732,4 +734,306 @@ fn limits_and_switches_cannot_be_dodged_by_editing_the_plan() {
         let (repo, tag) = s.rsplit_once(':').unwrap();
         assert!(rt.block_on(c.head_manifest(repo, tag)).unwrap().is_some(), "{s}");
     }
+}
+
+/// A DELETE the registry applied but whose answer was lost (the front answers 500 after the
+/// backend deleted): the executor asks before looking again, and records it as deleted — not
+/// failed, not "already deleted" by someone else.
+#[test]
+fn a_delete_applied_but_answered_500_is_recorded_as_deleted() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let once = Arc::new(AtomicBool::new(false));
+    let o = once.clone();
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |_n: u64, m: &str, path: &str| {
+            // Not the pre-flight probe (a digest of zeros): the first real DELETE.
+            if m == "DELETE" && !path.contains(&"0".repeat(64)) && !o.swap(true, Ordering::SeqCst) {
+                Fault::Applied(500)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let url = proxy.url();
+    let (path, _) = plan(
+        dir.path(),
+        &url,
+        &["dominodatalab/environment:65a000000000000000000001-1"],
+    );
+    let audit = dir.path().join("audit.jsonl");
+    let out = run(
+        dir.path(),
+        &url,
+        &[
+            "delete",
+            "--plan",
+            path.to_str().unwrap(),
+            "--apply",
+            "--force",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    );
+    let v = ok_json(&out);
+    assert!(once.load(Ordering::SeqCst), "the fault fired");
+    assert_eq!(v["summary"]["deleted"], 1, "{v}");
+    assert_eq!(v["summary"]["already_deleted"], 0, "{v}");
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("delete-manifest") && l.contains("\"deleted\"")),
+        "{log}"
+    );
+}
+
+/// The re-list just before a DELETE must be a list: a 200 whose body has no `tags` (or holds
+/// something else) is not "no tags", so nothing is deleted on it.
+#[test]
+fn a_relist_without_a_tags_list_stops_the_delete() {
+    for body in [
+        r#"{"name":"dominodatalab/environment"}"#,
+        r#"{"name":"x","tags":"all"}"#,
+        r#"{"tags":[1]}"#,
+    ] {
+        let (reg, _) = pushed();
+        let dir = tempfile::tempdir().unwrap();
+        let rt = support::runtime();
+        let armed = Arc::new(AtomicBool::new(false));
+        let lists = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (a, l) = (armed.clone(), lists.clone());
+        let proxy = Proxy::start(
+            &rt,
+            reg.url(),
+            Arc::new(move |_n: u64, m: &str, path: &str| {
+                // Armed after planning: the delete's fresh scan gets the real list, the re-list
+                // after it gets the malformed one.
+                if a.load(Ordering::SeqCst)
+                    && m == "GET"
+                    && path.contains("/environment/tags/list")
+                    && l.fetch_add(1, Ordering::SeqCst) >= 1
+                {
+                    Fault::Respond(support::proxy::Reply::new(200, body).header("Content-Type", "application/json"))
+                } else {
+                    Fault::Pass
+                }
+            }),
+        );
+        let url = proxy.url();
+        let (path, _) = plan(
+            dir.path(),
+            &url,
+            &["dominodatalab/environment:65a000000000000000000001-1"],
+        );
+        armed.store(true, Ordering::SeqCst);
+        let out = run(
+            dir.path(),
+            &url,
+            &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(out.status.code(), Some(1), "{body}: {v}");
+        assert_eq!(v["summary"]["deleted"], 0, "{body}: {v}");
+        assert!(lists.load(Ordering::SeqCst) >= 2, "the re-list was asked");
+        let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+        let d = rt.block_on(c.head_manifest(ENV, "65a000000000000000000001-1")).unwrap();
+        assert!(d.is_some(), "{body}: the tag is still there");
+    }
+}
+
+/// The interactive confirmation path: what was confirmed is re-checked on data read after the
+/// prompt, and `--max-bytes` holds on that data too. While the operator looks at the prompt,
+/// the only other image sharing the planned image's big layer is deleted, so the planned
+/// delete would now free that layer as well: over the limit, nothing is deleted.
+#[test]
+fn max_bytes_holds_on_the_data_reloaded_after_an_interactive_confirmation() {
+    use registry_cleaner::ops::delete_run::{self, Observer, Request};
+    use registry_cleaner::settings::{FlagOverrides, Settings};
+    let reg = Registry::start();
+    let url = reg.url();
+    let rt = support::runtime();
+    let image = |seeds: [u64; 2], label: &str| world::ImageSpec {
+        layers: vec![
+            world::LayerSpec {
+                seed: seeds[0],
+                size: 10_000,
+            },
+            world::LayerSpec {
+                seed: seeds[1],
+                size: 500_000,
+            },
+        ],
+        created: NOW - 20 * 86_400,
+        flavor: world::MediaFlavor::Oci,
+        architecture: "amd64".into(),
+        label: label.into(),
+    };
+    let specs = [
+        TagSpec {
+            repository: ENV.into(),
+            tag: "planned".into(),
+            target: world::TagTarget::Image(image([1, 2], "a")),
+        },
+        TagSpec {
+            repository: ENV.into(),
+            tag: "sharer".into(),
+            target: world::TagTarget::Image(image([3, 2], "b")),
+        },
+    ];
+    let direct = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    rt.block_on(world::push(&direct, &specs)).unwrap();
+    let sharer = world::tag_digest(&specs[1].target);
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = plan(dir.path(), &url, &["dominodatalab/environment:planned"]);
+    let report: registry_cleaner::report::json::Report =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let flags = FlagOverrides {
+        registry: Some(url.clone()),
+        without: vec![
+            registry_cleaner::dataset::SourceKind::Mongo,
+            registry_cleaner::dataset::SourceKind::Kubernetes,
+            registry_cleaner::dataset::SourceKind::Keycloak,
+        ],
+        ..FlagOverrides::default()
+    };
+    let env = [("HOME".to_string(), dir.path().display().to_string())]
+        .into_iter()
+        .collect();
+    let settings = Settings::load(None, &env, &flags).expect("settings");
+    let mut plan = report.plan;
+    plan.settings_fingerprint = registry_cleaner::ops::connect::settings_fingerprint(&settings);
+    plan.seal();
+    let limit = plan.reclaimable_bytes + 100_000;
+    assert!(
+        plan.reclaimable_bytes < 100_000,
+        "only the small layer is the plan's own"
+    );
+
+    struct Prompt<'a> {
+        url: &'a str,
+        sharer: &'a str,
+        asked: AtomicBool,
+    }
+    impl Observer for Prompt<'_> {
+        fn asks(&self) -> bool {
+            true
+        }
+        fn confirm(&self, _d: usize, _t: usize, _b: u64) -> bool {
+            // Someone else deletes the sharing image while the prompt waits (on a thread and
+            // runtime of its own: this one is inside the run).
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let c = RegistryClient::new(RegistryOptions::new(self.url)).unwrap();
+                    rt.block_on(c.delete_manifest_answer(ENV, self.sharer)).unwrap();
+                });
+            });
+            self.asked.store(true, Ordering::SeqCst);
+            true
+        }
+    }
+    let obs = Prompt {
+        url: &url,
+        sharer: &sharer,
+        asked: AtomicBool::new(false),
+    };
+    let req = Request {
+        plan,
+        label: "test".into(),
+        apply: true,
+        mongo_cleanup: false,
+        backup: None,
+        audit_log: Some(dir.path().join("audit.jsonl")),
+        max_delete: None,
+        max_bytes: Some(limit),
+        cancel: None,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let err = rt
+        .block_on(delete_run::run(&settings, &req, &obs, now))
+        .expect_err("over the limit after the reload");
+    assert!(obs.asked.load(Ordering::SeqCst), "the prompt was shown");
+    assert!(err.to_string().contains("--max-bytes"), "{err}");
+    let d = rt.block_on(direct.head_manifest(ENV, "planned")).unwrap();
+    assert!(d.is_some(), "nothing was deleted");
+}
+
+/// Selecting one of two tags on a digest removes only that tag (regctl's safe single-tag
+/// delete): the plan says `untag` and 0 bytes, the run points the tag at a throwaway manifest
+/// and deletes that by digest, and the sibling still resolves, pulls, and survives GC whole.
+#[test]
+fn untagging_one_of_two_tags_keeps_the_image_for_its_sibling_through_gc() {
+    let (mut reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let rt = support::runtime();
+    let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let (one, sibling) = ("65a000000000000000000001-3", "65a000000000000000000001-3-release");
+    let digest = rt.block_on(c.head_manifest(ENV, one)).unwrap().unwrap();
+    assert_eq!(
+        rt.block_on(c.head_manifest(ENV, sibling)).unwrap().as_deref(),
+        Some(digest.as_str()),
+        "the world has two tags on one digest"
+    );
+    let (path, planned) = plan(dir.path(), &url, &[&format!("{ENV}:{one}")]);
+    let m = &planned["plan"]["manifests"][0];
+    assert_eq!(m["untag"], true, "{planned}");
+    assert_eq!(m["tags"], serde_json::json!([one]), "only the selected tag: {planned}");
+    assert_eq!(
+        planned["plan"]["reclaimable_bytes"], 0,
+        "the image stays: GC frees nothing"
+    );
+    let audit = dir.path().join("audit.jsonl");
+    let p = path.to_str().unwrap();
+    let dry = ok_json(&run(dir.path(), &url, &["delete", "--plan", p]));
+    assert_eq!(dry["reclaimable_bytes_after_gc"], 0, "{dry}");
+    let out = ok_json(&run(
+        dir.path(),
+        &url,
+        &[
+            "delete",
+            "--plan",
+            p,
+            "--apply",
+            "--force",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(out["summary"]["untagged"], 1, "{out}");
+    assert_eq!(out["items"][0]["result"], "untagged", "{out}");
+    assert_eq!(out["reclaimable_bytes_after_gc"], 0, "{out}");
+    assert!(std::fs::read_to_string(&audit).unwrap().contains("\"untagged\""));
+    assert_eq!(rt.block_on(c.head_manifest(ENV, one)).unwrap(), None, "the tag is gone");
+    let pull = |c: &RegistryClient| {
+        let m = rt.block_on(c.get_manifest(ENV, sibling)).expect("sibling manifest");
+        assert_eq!(m.digest, digest);
+        let body: Value = serde_json::from_slice(&m.body).unwrap();
+        let mut blobs: Vec<String> = vec![body["config"]["digest"].as_str().unwrap().to_string()];
+        blobs.extend(
+            body["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["digest"].as_str().unwrap().to_string()),
+        );
+        for b in blobs {
+            assert!(rt.block_on(c.blob_exists(ENV, &b)).unwrap(), "blob {b} of the sibling");
+        }
+    };
+    pull(&c);
+    // Nothing else went: the other tags all still resolve.
+    let tags = rt.block_on(c.tags(ENV)).unwrap();
+    assert!(!tags.contains(&one.to_string()) && tags.contains(&sibling.to_string()));
+    reg.stop();
+    reg.garbage_collect();
+    reg.resume();
+    let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+    pull(&c);
 }

@@ -629,3 +629,100 @@ async fn a_disabled_duplicate_account_does_not_deactivate_an_enabled_user() {
         "only the user with no enabled account is deactivated"
     );
 }
+
+/// A group whose dates are not all BSON dates is not trusted to the server's `$max` (type
+/// order puts any date above any string; ISO strings compare as text): a run completed
+/// yesterday, stored as an ISO string with an offset, beside one completed 400 days ago as a
+/// date, makes the group used yesterday. A present but unreadable date makes the time unknown.
+/// A group whose ids are not ObjectIds stops the read and names them.
+#[tokio::test]
+async fn run_dates_of_mixed_types_and_unreadable_ids_fail_closed() {
+    let server = support::mongo::MongoServer::start();
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("domino");
+    db.collection::<Document>("environments_v2")
+        .insert_one(doc! { "_id": id(6), "name": "mixed", "isArchived": false, "activeRevisionId": id(69) })
+        .await
+        .unwrap();
+    let iso = |days: i64| {
+        time::OffsetDateTime::from_unix_timestamp(NOW - days * 86_400)
+            .unwrap()
+            .to_offset(time::UtcOffset::from_hms(5, 0, 0).unwrap())
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    db.collection::<Document>("runs")
+        .insert_many(vec![
+            doc! { "environmentId": id(6), "environmentRevisionId": id(61), "started": date_days_ago(401), "completed": date_days_ago(400), "status": "Succeeded" },
+            doc! { "environmentId": id(6), "environmentRevisionId": id(61), "started": iso(2), "completed": iso(1), "status": "Succeeded" },
+            // Text order would pick the first (later text, earlier time: +05:00 vs Z).
+            doc! { "environmentId": id(6), "environmentRevisionId": id(62), "completed": "2025-01-01T04:00:00+05:00", "status": "Succeeded" },
+            doc! { "environmentId": id(6), "environmentRevisionId": id(62), "completed": "2025-01-01T03:00:00Z", "status": "Succeeded" },
+            doc! { "environmentId": id(6), "environmentRevisionId": id(63), "completed": date_days_ago(400), "status": "Succeeded" },
+            doc! { "environmentId": id(6), "environmentRevisionId": id(63), "completed": "last tuesday", "status": "Succeeded" },
+        ])
+        .await
+        .unwrap();
+    let settings = MongoSettings {
+        uri: Some(server.uri.clone()),
+        ..MongoSettings::default()
+    };
+    let data = mongo::load(&settings).await.expect("mongo loads");
+    let run = |rev: u8| data.usage.runs.iter().find(|r| r.revision == oid(rev)).unwrap();
+    let r61 = run(61);
+    assert!(
+        r61.last_used.is_some_and(|t| t >= NOW - 86_400 - 1),
+        "the ISO date of yesterday wins over a BSON date of 400 days ago: {r61:?}"
+    );
+    let want = time::OffsetDateTime::parse("2025-01-01T03:00:00Z", &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp();
+    assert_eq!(run(62).last_used, Some(want), "compared as times, not text");
+    assert_eq!(run(63).last_used, None, "an unreadable date makes the time unknown");
+
+    db.collection::<Document>("runs")
+        .insert_one(doc! { "environmentId": "not-an-id", "environmentRevisionId": id(64), "started": date_days_ago(1) })
+        .await
+        .unwrap();
+    let err = mongo::load(&settings)
+        .await
+        .expect_err("an unreadable run group fails the read");
+    let msg = err.to_string();
+    assert!(msg.contains("environmentId") && msg.contains("not-an-id"), "{msg}");
+}
+
+/// An enabled account whose `domino-user-id` cannot be read might be the live account of a
+/// user whose disabled account carries the id: the Keycloak read fails (naming the user) rather
+/// than calling that user deactivated. Every value of the attribute counts, not the first.
+#[tokio::test]
+async fn an_enabled_account_with_an_unreadable_id_fails_the_directory_and_every_value_counts() {
+    let seed = json!({ "realms": [{ "realm": "DominoRealm", "users": [
+        { "username": "dee", "enabled": false, "attributes": { "domino-user-id": [id(201).to_hex()] } },
+        { "username": "dee@sso", "enabled": true, "attributes": { "domino-user-id": ["ObjectId(66...c9)"] } },
+    ] }] });
+    let kc = support::keycloak::KeycloakServer::start(&seed, 60);
+    let err = keycloak::load(&keycloak_settings(&kc.url))
+        .await
+        .expect_err("an unreadable id on an enabled account fails the source");
+    let msg = err.to_string();
+    assert!(msg.contains("dee@sso") && msg.contains("domino-user-id"), "{msg}");
+
+    let seed = json!({ "realms": [{ "realm": "DominoRealm", "users": [
+        { "username": "dee", "enabled": false, "attributes": { "domino-user-id": [id(201).to_hex()] } },
+        { "username": "dee@sso", "enabled": true, "attributes": { "domino-user-id": [id(203).to_hex(), id(201).to_hex()] } },
+        { "username": "old", "enabled": false, "attributes": { "domino-user-id": ["garbage", id(202).to_hex()] } },
+    ] }] });
+    let kc = support::keycloak::KeycloakServer::start(&seed, 60);
+    let users = keycloak::load(&keycloak_settings(&kc.url))
+        .await
+        .expect("a disabled account's unreadable value deactivates nobody and fails nothing");
+    let ids: Vec<ObjectId> = registry_cleaner::model::users::deactivated_ids(&users)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![oid(202)],
+        "201 is carried by an enabled account's second value"
+    );
+}

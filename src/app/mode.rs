@@ -100,6 +100,8 @@ pub struct Recheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Deleted,
+    /// Its tags were removed and the manifest kept (another tag keeps it).
+    Untagged,
     /// The registry confirmed it was gone before this run's DELETE (an earlier run).
     AlreadyGone,
     /// Dry run: nothing was deleted, the item would have been.

@@ -117,10 +117,9 @@ impl Selection {
     pub fn plan(&self, data: &Dataset, visible: &HashSet<TagId>, mongo_cleanup: bool, fingerprint: &str) -> Plan {
         let inv = &data.inventory;
         let mut wanted: Vec<Wanted> = Vec::with_capacity(self.item_count());
+        // A marked digest goes whole, every tag on it (the modal lists the siblings).
         for (r, cat) in &self.revs {
-            if let Some(t) = inv.revision(*r).tags.first() {
-                wanted.push((*t, Some(*cat)));
-            }
+            wanted.extend(inv.revision(*r).tags.iter().map(|t| (*t, Some(*cat))));
         }
         wanted.extend(self.broken.iter().map(|(t, cat)| (*t, Some(*cat))));
         let mut engine = self.engine.clone();

@@ -44,7 +44,7 @@ fn exit_code(r: &Results) -> u8 {
     let s = &r.summary;
     if r.failed() {
         crate::exit::EXIT_FAILURES
-    } else if !r.dry_run && !r.items.is_empty() && s.deleted + s.already_deleted == 0 {
+    } else if !r.dry_run && !r.items.is_empty() && s.deleted + s.untagged + s.already_deleted == 0 {
         crate::exit::EXIT_NOTHING_DELETED
     } else {
         0

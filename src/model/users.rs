@@ -6,8 +6,9 @@ use super::image::ObjectId;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeycloakUser {
     pub username: String,
-    /// First value of attribute `domino-user-id`; users without it (or with a malformed one)
-    /// cannot own Domino environments and are ignored by the categories.
+    /// One value of attribute `domino-user-id` (an account with several appears once per
+    /// value); users without it cannot own Domino environments and are ignored by the
+    /// categories. An enabled account with a malformed one fails the source.
     pub domino_id: Option<ObjectId>,
     pub enabled: bool,
 }

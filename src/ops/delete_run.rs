@@ -89,6 +89,9 @@ impl Results {
 #[derive(Debug, Default, Serialize, PartialEq, Eq, Clone)]
 pub struct Summary {
     pub deleted: usize,
+    /// Tags removed with their manifest kept (other tags keep it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untagged: usize,
     pub already_deleted: usize,
     pub would_delete: usize,
     pub skipped: usize,
@@ -170,15 +173,18 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     let parents = planned_parents(&plan.manifests, &fresh.inventory);
     observer.rechecked(&verdicts);
     let go = verdicts.iter().filter(|v| **v == Verdict::Delete).count();
-    // The byte limit holds against the fresh data too, not only the plan's own number.
-    let fresh_bytes = reclaimable_after(&fresh.inventory, &would_delete(plan, &verdicts));
-    if let Some(max) = req.max_bytes
-        && fresh_bytes > max
-    {
-        return Err(cannot(format!(
-            "on fresh data the plan reclaims {fresh_bytes} bytes, more than --max-bytes {max}; nothing was deleted"
-        )));
-    }
+    // The byte limit holds against the fresh data too, not only the plan's own number (and
+    // again on the data re-loaded after a confirmation).
+    let within_bytes = |inv: &crate::model::Inventory, verdicts: &[Verdict]| {
+        let bytes = reclaimable_after(inv, &would_delete(plan, verdicts));
+        match req.max_bytes {
+            Some(max) if bytes > max => Err(cannot(format!(
+                "on fresh data the plan reclaims {bytes} bytes, more than --max-bytes {max}; nothing was deleted"
+            ))),
+            _ => Ok(bytes),
+        }
+    };
+    let fresh_bytes = within_bytes(&fresh.inventory, &verdicts)?;
     if req.apply && !observer.confirm(go, plan.tags.len(), fresh_bytes.max(plan.reclaimable_bytes)) {
         return Err(cannot("not confirmed; nothing was deleted".into()));
     }
@@ -200,6 +206,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
                 plan.manifests[i].repository, plan.manifests[i].digest
             )));
         }
+        within_bytes(&newer.inventory, &v)?;
         let p = planned_parents(&plan.manifests, &newer.inventory);
         (newer, v, p)
     } else {
@@ -307,6 +314,7 @@ fn would_delete(plan: &Plan, verdicts: &[Verdict]) -> Vec<ItemOutcome> {
             repository: m.repository.clone(),
             digest: m.digest.clone(),
             tags: m.tags.clone(),
+            untag: m.untag,
             outcome: Outcome::WouldDelete,
         })
         .collect()
@@ -337,6 +345,7 @@ pub fn summarize(items: &[ItemOutcome]) -> Summary {
     for i in items {
         match i.outcome {
             Outcome::Deleted => s.deleted += 1,
+            Outcome::Untagged => s.untagged += 1,
             Outcome::AlreadyDeleted => s.already_deleted += 1,
             Outcome::WouldDelete => s.would_delete += 1,
             Outcome::Skipped { .. } => s.skipped += 1,
@@ -358,15 +367,17 @@ pub fn reclaimable_after(inv: &Inventory, items: &[ItemOutcome]) -> u64 {
         .collect();
     // A manifest this run did not remove (an index child whose DELETE failed or was skipped)
     // stays linked: GC still marks its blobs.
+    // An untag removes tags only: the manifest stays and GC frees nothing for it.
+    let removes = |i: &ItemOutcome| !i.untag && matches!(i.outcome, Outcome::Deleted | Outcome::WouldDelete);
     for i in items {
-        if !matches!(i.outcome, Outcome::Deleted | Outcome::WouldDelete)
+        if !removes(i)
             && let Some(r) = by_key.get(&(i.repository.as_str(), i.digest.as_str()))
         {
             engine.keep(*r);
         }
     }
     for i in items {
-        if matches!(i.outcome, Outcome::Deleted | Outcome::WouldDelete)
+        if removes(i)
             && let Some(r) = by_key.get(&(i.repository.as_str(), i.digest.as_str()))
             && !inv.revision(*r).tags.is_empty()
         {
@@ -374,4 +385,8 @@ pub fn reclaimable_after(inv: &Inventory, items: &[ItemOutcome]) -> u64 {
         }
     }
     engine.reclaimable()
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

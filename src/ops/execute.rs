@@ -18,10 +18,16 @@ use serde::Serialize;
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Outcome {
     Deleted,
+    /// The planned tags were removed and the manifest kept (`ops::untag`).
+    Untagged,
     AlreadyDeleted,
     WouldDelete,
-    Skipped { reason: String },
-    Failed { error: String },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +35,9 @@ pub struct ItemOutcome {
     pub repository: String,
     pub digest: String,
     pub tags: Vec<String>,
+    /// Only the tags go; the manifest stays (other tags keep it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untag: bool,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -128,12 +137,16 @@ pub async fn execute(
                         // Absent from the fresh scan is not proof: ask the registry.
                         (Verdict::AlreadyDeleted, _) => confirm_absent(client, m).await,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
+                        (Verdict::Delete, _) if m.untag => {
+                            super::untag::untag(client, &m.repository, &m.digest, &m.tags).await
+                        }
                         (Verdict::Delete, _) => delete_one(client, m, look).await,
                     };
                     let item = ItemOutcome {
                         repository: m.repository.clone(),
                         digest: m.digest.clone(),
                         tags: m.tags.clone(),
+                        untag: m.untag,
                         outcome,
                     };
                     (i, item)
@@ -162,6 +175,7 @@ fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
     let target = format!("{}@{} [{}]", item.repository, item.digest, item.tags.join(","));
     let (result, error) = match &item.outcome {
         Outcome::Deleted => ("deleted", None),
+        Outcome::Untagged => ("untagged", None),
         Outcome::AlreadyDeleted => ("already-deleted", None),
         Outcome::WouldDelete => ("would-delete", None),
         Outcome::Skipped { reason } => ("skipped", Some(reason.as_str())),
@@ -190,7 +204,13 @@ async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook) 
                         },
                     };
                 }
-                Err(e) if transient(&e) => e.to_string(),
+                // The DELETE may have been applied before the answer was lost (a reset, a
+                // 5xx from a front after the backend deleted): ask before looking again, so a
+                // done delete is recorded as deleted rather than failed or "already deleted".
+                Err(e) if transient(&e) => match client.manifest_gone(&m.repository, &m.digest).await {
+                    Ok(true) => return Outcome::Deleted,
+                    _ => e.to_string(),
+                },
                 Err(e) => return Outcome::Failed { error: e.to_string() },
             },
             Look::Skip(reason) => return Outcome::Skipped { reason },

@@ -1,7 +1,8 @@
 //! The last look before a DELETE by digest, repeated before every retry: every planned tag
 //! still resolves to the planned digest, and no tag the fresh scan did not know has appeared
-//! on it — the repository's tags are re-listed (a list at most `max_age` old, shared by the
-//! deletes in that repository) and every new name is HEADed. Distribution has no conditional
+//! on it — the repository's tags are re-listed (a list is shared only by the looks that began
+//! before it was requested) and every name the fresh scan did not resolve is HEADed.
+//! Distribution has no conditional
 //! delete, so a tag pushed onto the digest after this look and before the DELETE lands is
 //! lost with it: that residual window is measured (BENCHMARKS.md). A tag that already existed
 //! and is *moved* onto the planned digest after the scan is not seen here (it would take a
@@ -42,16 +43,15 @@ pub enum Look {
     Fail(String),
 }
 
-/// A re-list of one repository's tags and when it was taken.
+/// A re-list of one repository's tags and when it was requested (before its first page).
 type Listed = (Instant, Arc<Vec<String>>);
 
 pub struct LastLook {
-    /// Per repository, the tag names the fresh scan saw.
+    /// Per repository, the tag names the fresh scan resolved to a digest (a broken tag's name
+    /// is not here, so it is HEADed again).
     known: HashMap<String, HashSet<String>>,
-    /// Per repository, the latest re-list and when it was taken.
+    /// Per repository, the latest re-list and when it was requested.
     lists: tokio::sync::Mutex<HashMap<String, Listed>>,
-    /// How old a shared re-list may be.
-    pub max_age: Duration,
     pub retry: Retry,
 }
 
@@ -65,6 +65,9 @@ impl LastLook {
         let mut known: HashMap<String, HashSet<String>> = HashMap::new();
         for t in fresh.tag_ids() {
             let tag = fresh.tag(t);
+            if !matches!(tag.state, crate::model::TagState::Ok(_)) {
+                continue;
+            }
             known
                 .entry(fresh.repo(tag.repo).name.clone())
                 .or_default()
@@ -73,25 +76,33 @@ impl LastLook {
         LastLook {
             known,
             lists: Default::default(),
-            max_age: Duration::from_secs(1),
             retry,
         }
     }
 
-    async fn relisted(&self, client: &RegistryClient, repo: &str) -> Result<Arc<Vec<String>>, RegistryError> {
+    /// The repository's tags from a list requested no earlier than `since` (the start of the
+    /// look asking): a list requested before the look began could miss a tag pushed since.
+    async fn relisted(
+        &self,
+        client: &RegistryClient,
+        repo: &str,
+        since: Instant,
+    ) -> Result<Arc<Vec<String>>, RegistryError> {
         let mut lists = self.lists.lock().await;
         if let Some((at, list)) = lists.get(repo)
-            && at.elapsed() <= self.max_age
+            && *at >= since
         {
             return Ok(list.clone());
         }
+        let requested = Instant::now();
         let list = Arc::new(client.tags_strict(repo).await?);
-        lists.insert(repo.to_string(), (Instant::now(), list.clone()));
+        lists.insert(repo.to_string(), (requested, list.clone()));
         Ok(list)
     }
 
     /// The last look for one manifest.
     pub async fn check(&self, client: &RegistryClient, m: &PlanManifest) -> Look {
+        let began = Instant::now();
         let err = |what: String, e: RegistryError| {
             if transient(&e) {
                 Look::Transient(format!("{what}: {e}"))
@@ -108,7 +119,7 @@ impl LastLook {
                 Err(e) => return err(format!("re-checking tag {tag}"), e),
             }
         }
-        let list = match self.relisted(client, &m.repository).await {
+        let list = match self.relisted(client, &m.repository, began).await {
             Ok(l) => l,
             Err(e) => return err(format!("re-listing the tags of {}", m.repository), e),
         };
@@ -124,7 +135,10 @@ impl LastLook {
                         "tag {name} was pushed onto this digest after the scan; deleting it would take that tag"
                     ));
                 }
-                Ok(_) => {}
+                Ok(Some(_)) => {}
+                // Listed but not resolvable: deleted in between, or a registry that cannot say
+                // where it points. Not proof it is elsewhere: look again later.
+                Ok(None) => return Look::Transient(format!("tag {name} is listed but its manifest answers 404")),
                 Err(e) => return err(format!("checking new tag {name}"), e),
             }
         }

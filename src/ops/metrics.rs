@@ -232,6 +232,7 @@ pub fn failed_run_metrics(command: &'static str, now: i64, before: &str) -> Vec<
 fn outcome_name(o: &Outcome) -> &'static str {
     match o {
         Outcome::Deleted => "deleted",
+        Outcome::Untagged => "untagged",
         Outcome::AlreadyDeleted => "already_deleted",
         Outcome::WouldDelete => "would_delete",
         Outcome::Skipped { .. } => "skipped",

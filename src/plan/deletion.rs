@@ -34,6 +34,11 @@ pub struct PlanManifest {
     pub categories: Vec<CategoryId>,
     #[serde(default)]
     pub kind: Option<ImageKind>,
+    /// Only `tags` go, not the manifest: other tags on the digest keep it (the plan held some
+    /// but not all of its tags). Done by pointing each tag at a throwaway manifest and
+    /// deleting that (`ops::untag`); frees nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub untag: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -303,7 +308,8 @@ pub fn build(
     now: i64,
 ) -> Plan {
     engine.clear();
-    let mut revs: BTreeMap<RevId, BTreeSet<CategoryId>> = BTreeMap::new();
+    // Per revision: the categories it was asked under and the tags asked for.
+    let mut revs: BTreeMap<RevId, (BTreeSet<CategoryId>, BTreeSet<TagId>)> = BTreeMap::new();
     // Broken tags by (repository, digest): their names, categories and kind.
     type Broken = (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind);
     let mut broken: BTreeMap<(String, String), Broken> = BTreeMap::new();
@@ -313,7 +319,9 @@ pub fn build(
         let repo = inv.repo(tag.repo);
         match (tag.revision(), inv.tag_digest(t)) {
             (Some(r), _) => {
-                revs.entry(r).or_default().extend(cat);
+                let e = revs.entry(r).or_default();
+                e.0.extend(cat);
+                e.1.insert(t);
             }
             // A broken tag whose digest is known can still be deleted by digest.
             (None, Some(d)) => {
@@ -330,16 +338,36 @@ pub fn build(
             }),
         }
     }
-    for &r in revs.keys() {
-        engine.set_selected(r, true);
+    // Some but not all tags of a digest: those tags are untagged, the manifest stays.
+    let whole = |r: RevId, asked: &BTreeSet<TagId>| inv.revision(r).tags.iter().all(|t| asked.contains(t));
+    for (&r, (_, asked)) in &revs {
+        if whole(r, asked) {
+            engine.set_selected(r, true);
+        }
     }
     let mut manifests = Vec::new();
-    for (&r, cats) in &revs {
+    for (&r, (cats, asked)) in &revs {
         let rev = inv.revision(r);
         let repo = inv.repo(rev.repo);
         let repository = repo.name.clone();
         let digest = inv.digests.name(rev.manifest).to_string();
         let categories: Vec<CategoryId> = cats.iter().copied().collect();
+        let index = inv.manifest(rev.manifest).is_some_and(|m| m.is_index());
+        if !whole(r, asked) {
+            let mut tags: Vec<String> = asked.iter().map(|t| inv.tag(*t).name.clone()).collect();
+            tags.sort();
+            manifests.push(PlanManifest {
+                repository,
+                digest,
+                tags,
+                index,
+                child_of: None,
+                categories,
+                kind: Some(repo.kind),
+                untag: true,
+            });
+            continue;
+        }
         if engine.is_held_by_index(r) {
             for t in &rev.tags {
                 excluded.push(ExcludedTag {
@@ -352,9 +380,8 @@ pub fn build(
         }
         let mut tags: Vec<String> = rev.tags.iter().map(|t| inv.tag(*t).name.clone()).collect();
         tags.sort();
-        let index = inv.manifest(rev.manifest).is_some_and(|m| m.is_index());
         for &c in &rev.children {
-            if engine.is_removed(c) && !revs.contains_key(&c) {
+            if engine.is_removed(c) && !revs.get(&c).is_some_and(|(_, a)| whole(c, a)) {
                 let child = inv.digests.name(inv.revision(c).manifest).to_string();
                 manifests.push(PlanManifest {
                     repository: repository.clone(),
@@ -364,6 +391,7 @@ pub fn build(
                     child_of: Some(digest.clone()),
                     categories: categories.clone(),
                     kind: Some(repo.kind),
+                    untag: false,
                 });
             }
         }
@@ -375,6 +403,7 @@ pub fn build(
             child_of: None,
             categories,
             kind: Some(repo.kind),
+            untag: false,
         });
     }
     for ((repository, digest), (tags, cats, kind)) in broken {
@@ -386,6 +415,7 @@ pub fn build(
             child_of: None,
             categories: cats.into_iter().collect(),
             kind: Some(kind),
+            untag: false,
         });
     }
     let reclaimable = engine.reclaimable();
@@ -505,6 +535,7 @@ mod tests {
                 child_of: None,
                 categories: vec![],
                 kind: None,
+                untag: false,
             }],
             excluded: vec![],
             per_category: vec![],

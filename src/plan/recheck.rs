@@ -53,8 +53,8 @@ pub fn membership(categories: &[CategoryResult]) -> Membership {
 struct Facts {
     /// Per repository, a tag whose digest the fresh scan could not learn (other than 404).
     unresolved: HashMap<crate::model::RepoId, TagId>,
-    /// (repository, digest) pairs some tag points at, unreadable manifests included.
-    pointed: std::collections::HashSet<(crate::model::RepoId, crate::model::DigestId)>,
+    /// Per (repository, digest), the tags that point at it, unreadable manifests included.
+    pointed: HashMap<(crate::model::RepoId, crate::model::DigestId), Vec<TagId>>,
     /// Per repository, broken tags (other than 404): a manifest, config or child that could not
     /// be read. One whose body is unknown may be an index listing any child there.
     unreadable: HashMap<crate::model::RepoId, Vec<TagId>>,
@@ -63,7 +63,7 @@ struct Facts {
 impl Facts {
     fn new(fresh: &Inventory) -> Facts {
         let mut unresolved = HashMap::new();
-        let mut pointed = std::collections::HashSet::new();
+        let mut pointed: HashMap<_, Vec<TagId>> = HashMap::new();
         let mut unreadable: HashMap<crate::model::RepoId, Vec<TagId>> = HashMap::new();
         for t in fresh.tag_ids() {
             let repo = fresh.tag(t).repo;
@@ -76,7 +76,7 @@ impl Facts {
                 unreadable.entry(repo).or_default().push(t);
             }
             if let Some(d) = fresh.tag_digest(t) {
-                pointed.insert((repo, d));
+                pointed.entry((repo, d)).or_default().push(t);
             }
         }
         Facts {
@@ -100,6 +100,10 @@ pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec
         .iter()
         .map(|m| {
             let mut out: Vec<usize> = Vec::new();
+            // An untag deletes no manifest an index lists: it waits for nothing.
+            if m.untag {
+                return out;
+            }
             if let Some(p) = m.child_of.as_deref().and_then(|p| index_of(&m.repository, p)) {
                 out.push(p);
             }
@@ -146,6 +150,9 @@ fn verdict(
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
     };
+    if m.untag {
+        return untag_verdict(m, fresh, protected, membership);
+    }
     let rev = find_rev(fresh, &m.repository, &m.digest);
     // A tag the fresh scan could not resolve might point at this digest: deleting it by digest
     // could take that tag along, so wait for a scan that sees it.
@@ -168,11 +175,11 @@ fn verdict(
             }
         }
     }
-    // An index child (by the plan, or by the fresh data) is never deleted while a manifest in
-    // its repository could not be read: that manifest may be an index listing it (fail closed;
-    // an unreadable tag on a digest the plan itself deletes does not count).
-    let is_child = m.child_of.is_some() || rev.is_some_and(|r| !fresh.revision(r).parents.is_empty());
-    if is_child && let Some(tags) = facts.unreadable.get(&repo) {
+    // Nothing is deleted while a manifest in its repository could not be read: that manifest
+    // may be an index (nested indexes included) listing it, and deleting a manifest an index
+    // lists breaks the index (fail closed; an unreadable tag on a digest the plan itself
+    // deletes does not count, so planning that broken tag lifts the block).
+    if let Some(tags) = facts.unreadable.get(&repo) {
         // Whether broken tag `t` might be an index listing this manifest: its body was never
         // read (it could be anything), or it is an index that lists it.
         let may_list_me = |t: TagId| match fresh.tag_digest(t) {
@@ -185,10 +192,14 @@ fn verdict(
                 Some(crate::model::ManifestKind::Image { .. }) => false,
             },
         };
+        // The broken tag itself is planned (by name, on the digest it points at): deleting
+        // that digest is what the operator asked for.
         let planned_digest = |t: TagId| {
+            let name = &fresh.tag(t).name;
             fresh.tag_digest(t).is_some_and(|d| {
                 let d = fresh.digests.name(d);
-                all.iter().any(|x| x.repository == m.repository && x.digest == d)
+                all.iter()
+                    .any(|x| x.repository == m.repository && x.digest == d && !x.untag && x.tags.contains(name))
             })
         };
         if let Some(t) = tags.iter().find(|t| may_list_me(**t) && !planned_digest(**t)) {
@@ -197,7 +208,7 @@ fn verdict(
                 crate::model::TagState::Ok(_) => "",
             };
             return Verdict::Skip(format!(
-                "tag {} in this repository could not be read in the fresh scan ({why}); an index child is not deleted while an unreadable manifest might list it",
+                "tag {} in this repository could not be read in the fresh scan ({why}); nothing here is deleted while an unreadable manifest might list it (plan that broken tag too, or fix it)",
                 fresh.tag(*t).name
             ));
         }
@@ -208,16 +219,22 @@ fn verdict(
     {
         return Verdict::Skip(format!("its index {parent} is not in the plan"));
     }
-    let points_here = |digest: &str| {
+    let tags_at = |digest: &str| {
         fresh
             .digests
             .get(digest)
-            .is_some_and(|d| facts.pointed.contains(&(repo, d)))
+            .and_then(|d| facts.pointed.get(&(repo, d)))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     };
+    let points_here = |digest: &str| !tags_at(digest).is_empty();
     let Some(rev) = rev else {
-        // A tag still points here but its manifest (or a child) could not be read: it exists.
-        if points_here(&m.digest) {
-            return Verdict::Skip("the manifest is still tagged but could not be read in the fresh scan".into());
+        // Tags still point here but the manifest (or a child) could not be read: it exists.
+        // It is deleted by digest only when it was planned as broken: every tag on it is in
+        // the plan, none is protected, and one is still a candidate of a planned category.
+        let at = tags_at(&m.digest);
+        if !at.is_empty() {
+            return broken_verdict(m, fresh, at, protected, membership);
         }
         return match &m.child_of {
             // The child of an index: deleted only when that index is untagged (or gone).
@@ -231,6 +248,17 @@ fn verdict(
         };
     };
     let planned: BTreeSet<&str> = m.tags.iter().map(String::as_str).collect();
+    // A broken tag on this digest (its digest known, its manifest or config unreadable) goes
+    // with it just the same.
+    if let Some(t) = tags_at(&m.digest)
+        .iter()
+        .find(|t| !planned.contains(fresh.tag(**t).name.as_str()))
+    {
+        return Verdict::Skip(format!(
+            "tag {} also points at this digest (unreadable in the fresh scan) and is not in the plan",
+            fresh.tag(*t).name
+        ));
+    }
     for t in &fresh.revision(rev).tags {
         let name = fresh.tag(*t).name.as_str();
         if !planned.contains(name) {
@@ -275,6 +303,100 @@ fn verdict(
     Verdict::Delete
 }
 
+/// The verdict for tags planned to be untagged (the manifest stays): each still points at the
+/// planned digest (or is gone), none is protected, and one is still a candidate of a planned
+/// category. Nothing here is deleted by the planned digest, so siblings, index children and
+/// unreadable manifests do not matter; the throwaway deleted by digest is unique to the run.
+fn untag_verdict(
+    m: &PlanManifest,
+    fresh: &Inventory,
+    protected: &HashMap<TagId, Vec<String>>,
+    membership: &Membership,
+) -> Verdict {
+    let mut present = Vec::new();
+    for tag in &m.tags {
+        let Some(t) = fresh.find_tag(&m.repository, tag) else {
+            continue;
+        };
+        let now_at = fresh.tag_digest(t).map(|d| fresh.digests.name(d).to_string());
+        if now_at.as_deref() != Some(m.digest.as_str()) {
+            return Verdict::Skip(format!(
+                "tag {tag} now points at {}",
+                now_at.unwrap_or_else(|| "an unreadable manifest".into())
+            ));
+        }
+        if let Some(reasons) = protected.get(&t) {
+            return Verdict::Skip(format!(
+                "{}:{tag} is protected now: {}",
+                m.repository,
+                reasons.join("; ")
+            ));
+        }
+        present.push(t);
+    }
+    if present.is_empty() {
+        // Every planned tag is gone already; the executor finds nothing to do.
+        return Verdict::Delete;
+    }
+    let still = m.categories.is_empty()
+        || m.categories.iter().any(|c| {
+            membership
+                .get(c)
+                .is_some_and(|set| present.iter().any(|t| set.contains(t)))
+        });
+    if !still {
+        let names: Vec<&str> = m.categories.iter().map(|c| c.as_str()).collect();
+        return Verdict::Skip(format!(
+            "no longer a candidate of {} on fresh data (un-archived, owner re-enabled, used again, or the category is unavailable now)",
+            names.join(", ")
+        ));
+    }
+    Verdict::Delete
+}
+
+/// The verdict for a planned manifest that is still tagged but unreadable (`at`: the tags on
+/// it, all broken, since a readable one would have given it a revision): the operator planned
+/// a broken tag (category `broken-tags`, or selected it), and deleting it by digest is what
+/// they asked for, as long as nothing else points at it or protects it.
+fn broken_verdict(
+    m: &PlanManifest,
+    fresh: &Inventory,
+    at: &[TagId],
+    protected: &HashMap<TagId, Vec<String>>,
+    membership: &Membership,
+) -> Verdict {
+    let skip = |why: String| {
+        Verdict::Skip(format!(
+            "the manifest is still tagged but could not be read in the fresh scan; {why}"
+        ))
+    };
+    if m.child_of.is_some() {
+        return skip("an index child is only deleted with a readable index".into());
+    }
+    for t in at {
+        let name = &fresh.tag(*t).name;
+        if !m.tags.contains(name) {
+            return skip(format!("tag {name} also points at it and is not in the plan"));
+        }
+        if let Some(reasons) = protected.get(t) {
+            return skip(format!(
+                "{}:{name} is protected now: {}",
+                m.repository,
+                reasons.join("; ")
+            ));
+        }
+    }
+    // Selected explicitly (no categories): not checked, as for readable manifests.
+    let still = m.categories.is_empty()
+        || m.categories
+            .iter()
+            .any(|c| membership.get(c).is_some_and(|set| at.iter().any(|t| set.contains(t))));
+    if !still {
+        return skip("it is no longer a candidate of a category it was planned under".into());
+    }
+    Verdict::Delete
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +417,7 @@ mod tests {
             child_of: child_of.map(str::to_string),
             categories: vec![],
             kind: None,
+            untag: false,
         }
     }
 
@@ -361,8 +484,48 @@ mod tests {
             pm(&d('b'), &[], Some(&d('f'))),
         ];
         let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
-        assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+        // The index itself was selected (a broken tag the operator planned): deleted by digest.
+        assert_eq!(v[0], Verdict::Delete, "{v:?}");
         assert!(matches!(&v[1], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+        assert!(matches!(&v[2], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+    }
+
+    #[test]
+    fn a_planned_broken_tag_is_deleted_only_while_nothing_else_holds_it() {
+        // `cfg` and `cfg2` point at image `b` whose config cannot be read; `b` is not in any
+        // index here (world without the index's children being readable is not needed).
+        let fresh = |second: bool| {
+            let mut b = InventoryBuilder::new("t");
+            let repo = b.repo(R);
+            let digest = b.digest(&d('b'));
+            b.broken_tag(repo, "cfg", Some(digest), "reading manifest: HTTP 500: boom");
+            if second {
+                b.broken_tag(repo, "cfg2", Some(digest), "reading manifest: HTTP 500: boom");
+            }
+            b.finish()
+        };
+        let inv = fresh(false);
+        let cfg = inv.find_tag(R, "cfg").unwrap();
+        let mut m = pm(&d('b'), &["cfg"], None);
+        m.categories = vec![CategoryId::BrokenTags];
+        let broken: Membership = [(CategoryId::BrokenTags, [cfg].into_iter().collect())].into();
+        assert_eq!(
+            recheck(&[m.clone()], &inv, &HashMap::new(), &broken)[0],
+            Verdict::Delete
+        );
+        // No longer a broken-tags candidate (the category's fresh candidates lack it).
+        let none: Membership = [(CategoryId::BrokenTags, Default::default())].into();
+        assert!(
+            matches!(&recheck(&[m.clone()], &inv, &HashMap::new(), &none)[0], Verdict::Skip(r) if r.contains("no longer a candidate"))
+        );
+        // Protected now.
+        let prot: HashMap<TagId, Vec<String>> = [(cfg, vec!["a running pod".to_string()])].into();
+        assert!(
+            matches!(&recheck(&[m.clone()], &inv, &prot, &broken)[0], Verdict::Skip(r) if r.contains("protected now"))
+        );
+        // A second tag on the same digest that the plan does not hold.
+        let inv = fresh(true);
+        assert!(matches!(&recheck(&[m], &inv, &HashMap::new(), &broken)[0], Verdict::Skip(r) if r.contains("cfg2")),);
     }
 
     #[test]
@@ -430,9 +593,9 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_manifest_in_the_repository_blocks_every_index_child() {
+    fn an_unreadable_manifest_in_the_repository_blocks_every_delete_there() {
         // Another index, tagged `new`, was pushed and cannot be read (persistent 500): it may
-        // list `a` or `b`, so neither is deleted; the planned index itself still is.
+        // list `a`, `b` or (nested) `f`, so none is deleted.
         let fresh = world(
             false,
             false,
@@ -444,8 +607,8 @@ mod tests {
             pm(&d('b'), &[], Some(&d('f'))),
         ];
         let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
-        assert_eq!(v[0], Verdict::Delete, "{v:?}");
-        for x in &v[1..] {
+        // The index too: `new` may be a nested index listing it.
+        for x in &v {
             assert!(
                 matches!(x, Verdict::Skip(r) if r.contains("new") && r.contains("unreadable")),
                 "{v:?}"
@@ -455,7 +618,45 @@ mod tests {
         let mut plan = plan.to_vec();
         plan.push(pm(&d('9'), &["new"], None));
         let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
-        assert_eq!(&v[1..3], &[Verdict::Delete, Verdict::Delete], "{v:?}");
+        assert_eq!(&v[0..3], &[Verdict::Delete, Verdict::Delete, Verdict::Delete], "{v:?}");
+        // An image tagged outside any known index is blocked the same way.
+        let fresh = world(
+            true,
+            false,
+            Some(("new", Some('9'), "reading manifest: HTTP 500: boom")),
+        );
+        let v = recheck(
+            &[pm(&d('b'), &["b-only"], None)],
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+        );
+        assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("new")), "{v:?}");
+    }
+
+    #[test]
+    fn a_broken_tag_on_the_planned_digest_that_the_plan_does_not_name_blocks_it() {
+        // `alias` points at the planned index `f` but could not be read in the fresh scan: the
+        // DELETE by digest would take it, so the index is not deleted; planned by name, it is.
+        let fresh = world(
+            false,
+            false,
+            Some(("alias", Some('f'), "reading manifest: HTTP 500: boom")),
+        );
+        let v = recheck(
+            &[pm(&d('f'), &["multi"], None)],
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+        );
+        assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("alias")), "{v:?}");
+        let v = recheck(
+            &[pm(&d('f'), &["alias", "multi"], None)],
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+        );
+        assert_eq!(v[0], Verdict::Delete, "{v:?}");
     }
 
     #[test]

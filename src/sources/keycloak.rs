@@ -234,18 +234,50 @@ impl Directory {
                 ));
             }
             previous_ids = Some(ids);
-            out.extend(page.iter().map(|u| {
-                KeycloakUser {
-                    username: u.username.as_deref().unwrap_or_default().to_string(),
-                    domino_id: u
-                        .attributes
-                        .as_ref()
-                        .and_then(|a| a.get("domino-user-id"))
-                        .and_then(|v| v.first())
-                        .and_then(|id| ObjectId::parse(id).ok()),
-                    enabled: u.enabled.unwrap_or(true),
+            for u in &page {
+                let username = u.username.as_deref().unwrap_or_default();
+                let enabled = u.enabled.unwrap_or(true);
+                let values = u
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get("domino-user-id"))
+                    .cloned()
+                    .unwrap_or_default();
+                let mut ids = Vec::new();
+                for v in &values {
+                    match ObjectId::parse(v) {
+                        Ok(id) => ids.push(id),
+                        // An enabled account whose id cannot be read might be the live account
+                        // of a user whose old, disabled account carries the id: then that user
+                        // would be taken for deactivated. Stop rather than guess.
+                        Err(_) if enabled => {
+                            return Err(DirectoryError::Read {
+                                status: None,
+                                message: format!(
+                                    "keycloak: enabled user '{username}' has domino-user-id {v:?}, which is not a 24-hex ObjectId; deactivation cannot be decided while it is unreadable (fix the attribute)"
+                                ),
+                            });
+                        }
+                        // A disabled account's unreadable id deactivates nobody.
+                        Err(_) => {}
+                    }
                 }
-            }));
+                if ids.is_empty() {
+                    out.push(KeycloakUser {
+                        username: username.to_string(),
+                        domino_id: None,
+                        enabled,
+                    });
+                }
+                // Every value counts (an account may carry more than one id).
+                for id in ids {
+                    out.push(KeycloakUser {
+                        username: username.to_string(),
+                        domino_id: Some(id),
+                        enabled,
+                    });
+                }
+            }
             if n < page_size as usize {
                 return Ok(out);
             }

@@ -109,6 +109,7 @@ pub async fn load(settings: &MongoSettings) -> Result<DominoData, MongoError> {
         ReadError::Query(e) => {
             MongoError::Read(settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
         }
+        ReadError::Invalid(why) => MongoError::Read(settings.scrub(format!("mongo: {why}"))),
     })
 }
 
@@ -166,6 +167,14 @@ type R<T> = Result<T, mongodb::error::Error>;
 enum ReadError {
     Missing(String),
     Query(mongodb::error::Error),
+    /// Documents the rules cannot read without guessing (which field, which value).
+    Invalid(String),
+}
+
+impl From<mongodb::error::Error> for ReadError {
+    fn from(e: mongodb::error::Error) -> ReadError {
+        ReadError::Query(e)
+    }
 }
 
 async fn read(db: &Database) -> Result<DominoData, ReadError> {
@@ -178,7 +187,7 @@ async fn read(db: &Database) -> Result<DominoData, ReadError> {
     if !names.contains("environments_v2") {
         return Err(ReadError::Missing("environments_v2".into()));
     }
-    let run = async || -> R<DominoData> {
+    let run = async || -> Result<DominoData, ReadError> {
         let environments = environments(db).await?;
         let failed = failed_builds(db).await?;
         let live_workspaces = workspaces(db).await?;
@@ -196,7 +205,7 @@ async fn read(db: &Database) -> Result<DominoData, ReadError> {
             environments,
         })
     };
-    run().await.map_err(ReadError::Query)
+    run().await
 }
 
 async fn find(db: &Database, coll: &str, filter: Document, projection: Document) -> R<Vec<Document>> {
@@ -354,7 +363,13 @@ pub const FINAL_RUN_STATUSES: [&str; 9] = [
 /// Runs grouped per (environment, revision) on the server. Age statistics leave out workspace
 /// and app sessions (`RunReusableVolumeSpecification`); runs still in flight — sessions
 /// included — are counted apart, because they use their revision's image now.
-async fn runs(db: &Database) -> R<Vec<RunUsage>> {
+///
+/// Fail closed on what the server's `$max` cannot be trusted with: the in-flight query runs
+/// *first* (a run only leaves the in-flight set by completing, and then the second query sees
+/// its `completed`); a group whose dates are not all BSON dates (ISO strings compare as text,
+/// mixed types by type order) is recomputed here from its documents; a group whose ids are not
+/// ObjectIds stops the read, naming them, since nobody can tell which image it used.
+async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
     let finals: Vec<Bson> = FINAL_RUN_STATUSES.iter().map(|s| Bson::String((*s).into())).collect();
     let group = |extra: Document| {
         let mut g = doc! {
@@ -371,15 +386,6 @@ async fn runs(db: &Database) -> R<Vec<RunUsage>> {
             .try_collect()
             .await
     };
-    let finished = aggregate(vec![
-        doc! { "$match": {
-            "environmentId": { "$exists": true },
-            "environmentRevisionId": { "$exists": true },
-            "volumeSpecification._t": { "$ne": "RunReusableVolumeSpecification" },
-        } },
-        group(doc! { "completed": { "$max": "$completed" }, "started": { "$max": "$started" } }),
-    ])
-    .await?;
     // Not completed: no `completed` date, or a status that is not final (a run with a date but
     // no status at all is taken as finished: old records carry no status).
     let in_flight = aggregate(vec![
@@ -395,40 +401,125 @@ async fn runs(db: &Database) -> R<Vec<RunUsage>> {
         group(doc! {}),
     ])
     .await?;
+    let sessions_out = doc! { "$ne": "RunReusableVolumeSpecification" };
+    let finished = aggregate(vec![
+        doc! { "$match": {
+            "environmentId": { "$exists": true },
+            "environmentRevisionId": { "$exists": true },
+            "volumeSpecification._t": sessions_out.clone(),
+        } },
+        group(doc! {
+            "completed": { "$max": "$completed" }, "completed_min": { "$min": "$completed" },
+            "started": { "$max": "$started" }, "started_min": { "$min": "$started" },
+        }),
+    ])
+    .await?;
     let count = |d: &Document| {
         path(d, "count")
             .and_then(|c| c.as_i64().or_else(|| c.as_i32().map(i64::from)))
             .unwrap_or(1)
             .max(0) as u64
     };
-    let mut out: Vec<RunUsage> = finished
-        .iter()
-        .filter_map(|d| {
-            let completed = path(d, "completed").and_then(time);
-            let started = path(d, "started").and_then(time);
-            Some(RunUsage {
-                environment: oid(d, "_id.e")?,
-                revision: oid(d, "_id.r")?,
-                last_used: completed.max(started),
-                count: count(d),
-                in_flight: 0,
+    let ids = |d: &Document| -> Result<(ObjectId, ObjectId), ReadError> {
+        match (oid(d, "_id.e"), oid(d, "_id.r")) {
+            (Some(e), Some(r)) => Ok((e, r)),
+            _ => Err(ReadError::Invalid(format!(
+                "runs: {} run(s) have environmentId {} and environmentRevisionId {}, which are not both ObjectIds; which image they use cannot be told, so no run-based decision is made (fix those documents)",
+                count(d),
+                path(d, "_id.e").map_or("(missing)".into(), Bson::to_string),
+                path(d, "_id.r").map_or("(missing)".into(), Bson::to_string),
+            ))),
+        }
+    };
+    let mut out: Vec<RunUsage> = Vec::with_capacity(finished.len());
+    // Groups whose server-side maxima cannot be trusted, by position in `out`.
+    let mut recompute: Vec<usize> = Vec::new();
+    for d in &finished {
+        let (environment, revision) = ids(d)?;
+        let trusted = |max: &str, min: &str| {
+            matches!(
+                (path(d, max), path(d, min)),
+                (None | Some(Bson::Null), None | Some(Bson::Null)) | (Some(Bson::DateTime(_)), Some(Bson::DateTime(_)))
+            )
+        };
+        if !trusted("completed", "completed_min") || !trusted("started", "started_min") {
+            recompute.push(out.len());
+        }
+        let completed = path(d, "completed").and_then(time);
+        let started = path(d, "started").and_then(time);
+        out.push(RunUsage {
+            environment,
+            revision,
+            last_used: completed.max(started),
+            count: count(d),
+            in_flight: 0,
+        });
+    }
+    for chunk in recompute.chunks(200) {
+        let pairs: Vec<Document> = chunk
+            .iter()
+            .map(|&i| doc! { "environmentId": bson_id(out[i].environment), "environmentRevisionId": bson_id(out[i].revision) })
+            .collect();
+        let hex_pairs: Vec<Document> = chunk
+            .iter()
+            .map(|&i| {
+                doc! { "environmentId": out[i].environment.to_string(), "environmentRevisionId": out[i].revision.to_string() }
             })
-        })
-        .collect();
+            .collect();
+        let filter = doc! {
+            "$or": pairs.into_iter().chain(hex_pairs).collect::<Vec<_>>(),
+            "volumeSpecification._t": sessions_out.clone(),
+        };
+        let docs = find(
+            db,
+            "runs",
+            filter,
+            doc! { "environmentId": 1, "environmentRevisionId": 1, "completed": 1, "started": 1 },
+        )
+        .await?;
+        // Latest time per group; a date present but unreadable makes the group's time unknown
+        // (which protects: an unknown time cannot prove the run is old).
+        let mut latest: HashMap<(ObjectId, ObjectId), Option<Option<i64>>> = HashMap::new();
+        for doc in &docs {
+            let (Some(e), Some(r)) = (oid(doc, "environmentId"), oid(doc, "environmentRevisionId")) else {
+                continue;
+            };
+            let mut t: Option<Option<i64>> = Some(None);
+            for field in ["completed", "started"] {
+                match path(doc, field) {
+                    None | Some(Bson::Null) => {}
+                    Some(b) => match (time(b), t) {
+                        (Some(x), Some(prev)) => t = Some(prev.max(Some(x))),
+                        _ => t = None,
+                    },
+                }
+            }
+            let e = latest.entry((e, r)).or_insert(Some(None));
+            *e = match (*e, t) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+        for &i in chunk {
+            out[i].last_used = latest
+                .get(&(out[i].environment, out[i].revision))
+                .copied()
+                .flatten()
+                .flatten();
+        }
+    }
     // Join by (environment, revision) through an index: a scan per in-flight group would be
     // quadratic on large installs.
-    let mut at: std::collections::HashMap<(ObjectId, ObjectId), usize> = out
+    let mut at: HashMap<(ObjectId, ObjectId), usize> = out
         .iter()
         .enumerate()
         .map(|(i, u)| ((u.environment, u.revision), i))
         .collect();
     for d in &in_flight {
-        let (Some(environment), Some(revision)) = (oid(d, "_id.e"), oid(d, "_id.r")) else {
-            continue;
-        };
+        let (environment, revision) = ids(d)?;
         let n = count(d);
         match at.get(&(environment, revision)) {
-            Some(&i) => out[i].in_flight = n,
+            Some(&i) => out[i].in_flight += n,
             None => {
                 at.insert((environment, revision), out.len());
                 out.push(RunUsage {
@@ -681,6 +772,10 @@ fn string(d: &Document, dotted: &str) -> Option<String> {
 
 fn oid(d: &Document, dotted: &str) -> Option<ObjectId> {
     path(d, dotted).and_then(bson_oid)
+}
+
+fn bson_id(id: ObjectId) -> Bson {
+    Bson::ObjectId(mongodb::bson::oid::ObjectId::from_bytes(id.bytes()))
 }
 
 /// ObjectIds appear as BSON ObjectIds or, in some documents, as 24-hex strings.

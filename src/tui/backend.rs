@@ -89,6 +89,7 @@ impl Observer for ToTui {
 fn outcome(item: &ItemOutcome) -> Outcome {
     match &item.outcome {
         ExecOutcome::Deleted => Outcome::Deleted,
+        ExecOutcome::Untagged => Outcome::Untagged,
         ExecOutcome::AlreadyDeleted => Outcome::AlreadyGone,
         ExecOutcome::WouldDelete => Outcome::WouldDelete,
         ExecOutcome::Skipped { reason } => Outcome::Skipped(reason.clone()),

@@ -132,6 +132,7 @@ pub fn execution(frame: &mut Frame, area: Rect, app: &App, exec: &Execution, the
         let (mark, style, text) = match outcome {
             None => ("·", theme.dim(), "pending".to_string()),
             Some(Outcome::Deleted) => ("✓", theme.ok(), "deleted".to_string()),
+            Some(Outcome::Untagged) => ("✓", theme.ok(), "untagged (the image stays)".to_string()),
             Some(Outcome::AlreadyGone) => ("✓", theme.ok(), "already gone (confirmed)".to_string()),
             Some(Outcome::WouldDelete) => ("✓", theme.ok(), "would delete (dry run)".to_string()),
             Some(Outcome::Failed(r)) => ("✗", theme.danger(), format!("failed: {r}")),

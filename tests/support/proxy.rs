@@ -19,6 +19,9 @@ pub enum Fault {
     /// Pass this request to `http://127.0.0.1:<port>` instead of the upstream (e.g. a token
     /// server on the registry's own origin).
     Forward(u16),
+    /// Pass the request upstream, then answer with this status (empty body) instead of
+    /// upstream's answer: a DELETE that was applied but whose answer was lost.
+    Applied(u16),
 }
 
 /// A made-up answer: status, extra headers, and a body of `body` repeated `repeat` times
@@ -154,8 +157,13 @@ async fn serve(
         buf.drain(..head_end + len);
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let mut target = upstream.to_string();
+        let mut answer_instead = None;
         match rule(n, &method, &path) {
             Fault::Pass => {}
+            Fault::Applied(code) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                answer_instead = Some(code);
+            }
             Fault::Forward(port) => target = format!("http://127.0.0.1:{port}"),
             Fault::Respond(reply) => {
                 faults.fetch_add(1, Ordering::SeqCst);
@@ -211,6 +219,12 @@ async fn serve(
             Ok(r) => r,
             Err(_) => return Ok(()),
         };
+        if let Some(code) = answer_instead {
+            let _ = resp.bytes().await;
+            let msg = format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\n\r\n");
+            sock.write_all(msg.as_bytes()).await?;
+            continue;
+        }
         let status = resp.status();
         let mut out = format!(
             "HTTP/1.1 {} {}\r\n",

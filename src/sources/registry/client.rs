@@ -467,9 +467,9 @@ impl RegistryClient {
         }
     }
 
-    /// Uploads a blob unless the repository already has it (monolithic POST + PUT). Test kit:
-    /// the product never writes to the registry except DELETE.
-    #[cfg(any(test, feature = "testkit"))]
+    /// Uploads a blob unless the repository already has it (monolithic POST + PUT). Besides
+    /// DELETE, the product writes only the 2-byte empty config of an untag's throwaway
+    /// (`ops::untag`); the test kit builds worlds with it.
     pub async fn push_blob(&self, repo: &str, digest: &str, bytes: Vec<u8>) -> Result<(), RegistryError> {
         if self.blob_exists(repo, digest).await? {
             return Ok(());
@@ -504,8 +504,8 @@ impl RegistryClient {
         Ok(())
     }
 
-    /// Puts a manifest under `reference` (a tag or its digest) and returns its digest (test kit).
-    #[cfg(any(test, feature = "testkit"))]
+    /// Puts a manifest under `reference` (a tag or its digest) and returns its digest (an
+    /// untag's throwaway; the test kit's worlds).
     pub async fn push_manifest(
         &self,
         repo: &str,
@@ -564,8 +564,21 @@ impl RegistryClient {
             let bytes = read_capped(resp, MAX_LIST_PAGE_BYTES, "list page", what).await?;
             let body: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| invalid(format!("the page is not JSON: {e}")))?;
-            if let Some(items) = body[field].as_array() {
-                out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            // Distribution answers `null` for a repository whose tags are all deleted; an
+            // answer without the field, or with anything but names in it, is not an empty
+            // list (reading it as one would hide tags from the re-check).
+            match body.get(field) {
+                Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::Array(items)) => {
+                    for v in items {
+                        let name = v
+                            .as_str()
+                            .ok_or_else(|| invalid(format!("`{field}` holds {v}, not a name")))?;
+                        out.push(name.to_string());
+                    }
+                }
+                Some(other) => return Err(invalid(format!("`{field}` is {other}, not a list"))),
+                None => return Err(invalid(format!("the page has no `{field}` field"))),
             }
         }
         Ok(out)

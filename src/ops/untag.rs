@@ -1,0 +1,122 @@
+//! Removing one tag of a digest that other tags keep (regctl's safe single-tag delete):
+//! Distribution can only delete by digest, which takes every tag on it. Instead the tag is
+//! pointed at a throwaway manifest unique to this run — an empty OCI image carrying the tag's
+//! name and a nonce — and the throwaway is deleted by digest. The sibling tags keep the image;
+//! nothing is freed by GC (the image stays), so the plan counts 0 bytes for it.
+//!
+//! The registry still has no conditional write: a push onto the tag after the last look and
+//! before the throwaway's PUT is overwritten. The look is repeated right before the PUT, so that
+//! window is the one a DELETE has (RELIABILITY.md).
+
+use super::execute::Outcome;
+use crate::model::digest::sha256_digest;
+use crate::sources::registry::{DeleteAnswer, RegistryClient};
+
+/// The OCI empty descriptor's content (`application/vnd.oci.empty.v1+json`).
+const EMPTY_CONFIG: &[u8] = b"{}";
+const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The annotation that names what the throwaway stands for.
+pub const ANNOTATION: &str = "io.github.registry-cleaner.untag";
+
+/// The throwaway manifest for `repo:tag`: unique per call (a nonce from the clock, the process
+/// and a counter), so deleting it by digest can never take anyone else's manifest.
+pub fn throwaway(repo: &str, tag: &str) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let nonce = sha256_digest(
+        format!(
+            "{repo}:{tag}:{nanos}:{}:{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        )
+        .as_bytes(),
+    );
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": {
+            "mediaType": CONFIG_MEDIA_TYPE,
+            "digest": sha256_digest(EMPTY_CONFIG),
+            "size": EMPTY_CONFIG.len(),
+        },
+        "layers": [],
+        "annotations": {
+            ANNOTATION: format!("{repo}:{tag}"),
+            "io.github.registry-cleaner.nonce": nonce,
+        },
+    });
+    serde_json::to_vec(&body).expect("a JSON value serializes")
+}
+
+/// Removes `tags` of `repo` that point at `digest`, leaving the manifest (and its other tags).
+/// Each tag: look (still at `digest`?), push the throwaway onto it, check the tag now names the
+/// throwaway, delete the throwaway by digest and confirm it is gone.
+pub async fn untag(client: &RegistryClient, repo: &str, digest: &str, tags: &[String]) -> Outcome {
+    let config = sha256_digest(EMPTY_CONFIG);
+    if let Err(e) = client.push_blob(repo, &config, EMPTY_CONFIG.to_vec()).await {
+        return Outcome::Failed {
+            error: format!("uploading the throwaway's empty config (untag needs push permission): {e}"),
+        };
+    }
+    for tag in tags {
+        match client.head_manifest(repo, tag).await {
+            Ok(Some(d)) if d == digest => {}
+            Ok(Some(d)) => {
+                return Outcome::Skipped {
+                    reason: format!("tag {tag} moved to {d} just before untagging"),
+                };
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                return Outcome::Failed {
+                    error: format!("re-checking tag {tag}: {e}"),
+                };
+            }
+        }
+        let body = throwaway(repo, tag);
+        let mine = match client.push_manifest(repo, tag, MANIFEST_MEDIA_TYPE, body).await {
+            Ok(d) => d,
+            Err(e) => {
+                return Outcome::Failed {
+                    error: format!("pointing tag {tag} at a throwaway manifest: {e}"),
+                };
+            }
+        };
+        // Someone may have pushed onto the tag after our PUT: theirs stands. The throwaway is
+        // ours alone either way, so deleting it by digest takes nothing else.
+        match client.delete_manifest_answer(repo, &mine).await {
+            Ok(DeleteAnswer::Accepted) => {}
+            Ok(DeleteAnswer::NotFound { .. }) | Err(_) => match client.manifest_gone(repo, &mine).await {
+                Ok(true) => {}
+                Ok(false) | Err(_) => {
+                    return Outcome::Failed {
+                        error: format!(
+                            "tag {tag} now points at throwaway manifest {mine}, which could not be deleted: delete it by digest (it holds no layers)"
+                        ),
+                    };
+                }
+            },
+        }
+    }
+    Outcome::Untagged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_throwaway_is_unique_and_an_empty_oci_image() {
+        let a = throwaway("r/e", "t");
+        let b = throwaway("r/e", "t");
+        assert_ne!(sha256_digest(&a), sha256_digest(&b));
+        let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+        assert_eq!(v["layers"].as_array().unwrap().len(), 0);
+        assert_eq!(v["config"]["digest"], sha256_digest(b"{}"));
+        assert_eq!(v["annotations"][ANNOTATION], "r/e:t");
+    }
+}
