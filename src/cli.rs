@@ -112,11 +112,21 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Garbage-collect the in-cluster registry (read-only mode on, GC, read-only mode off).
     Gc(GcArgs),
+    /// Check everything a run depends on (registry, auth, deletes, Mongo, RBAC, Keycloak) and
+    /// say how to fix what fails; exit 1 if anything fails. Changes nothing.
+    Doctor(DoctorArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct DoctorArgs {
+    /// JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -168,6 +178,9 @@ pub struct ReportArgs {
     /// Also write Prometheus metrics (node-exporter textfile format) to FILE, atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Exit 3 when a category is unavailable (a source failed), after writing the report.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,7 +63,8 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: bool, now: i64) -> anyhow::Result<()> {
+/// Writes the report; the exit code is 3 under `--strict` when a category is unavailable.
+pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: bool, now: i64) -> anyhow::Result<u8> {
     use crate::ops::metrics;
     let result = report_inner(settings, args, quiet, now).await;
     if let Some(path) = &args.metrics_file {
@@ -74,7 +75,19 @@ pub async fn report(settings: &Settings, args: &crate::cli::ReportArgs, quiet: b
         };
         metrics::write(path, &m).with_context(|| format!("writing metrics {}", path.display()))?;
     }
-    result.map(|_| ())
+    let (report, _) = result?;
+    let unavailable: Vec<&str> = (report.categories.iter())
+        .filter(|c| c.status == "unavailable")
+        .map(|c| c.id.as_str())
+        .collect();
+    if args.strict && !unavailable.is_empty() {
+        tracing::error!(
+            "--strict: categories unavailable (a source failed): {}",
+            unavailable.join(", ")
+        );
+        return Ok(crate::exit::EXIT_NOTHING_DELETED);
+    }
+    Ok(0)
 }
 
 async fn report_inner(

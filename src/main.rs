@@ -139,7 +139,12 @@ async fn run(
     match command {
         Some(Command::Tui(a)) => run_tui(settings, a, log_path).await?,
         Some(Command::Scan(a)) => headless::scan_command(settings, a.output.as_deref(), quiet, now).await?,
-        Some(Command::Report(a)) => headless::report(settings, a, quiet, now).await?,
+        Some(Command::Report(a)) => {
+            let code = headless::report(settings, a, quiet, now).await?;
+            if code != 0 {
+                return Ok(ExitCode::from(code));
+            }
+        }
         Some(Command::Delete(a)) => {
             let code = headless::delete::run(settings, a, quiet, now).await?;
             if code != 0 {
@@ -149,6 +154,11 @@ async fn run(
         Some(Command::Restore(a)) => headless::maintenance::run_restore(settings, a).await?,
         Some(Command::Gc(a)) => {
             if !headless::maintenance::run_gc(settings, a).await? {
+                return Ok(ExitCode::from(EXIT_FAILURES));
+            }
+        }
+        Some(Command::Doctor(a)) => {
+            if !headless::maintenance::run_doctor(settings, a).await? {
                 return Ok(ExitCode::from(EXIT_FAILURES));
             }
         }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod connect;
 pub mod delete_run;
+pub mod doctor;
 pub mod execute;
 pub mod gc;
 pub mod last_look;

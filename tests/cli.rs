@@ -228,3 +228,39 @@ fn config_show_redacts_secrets() {
     );
     assert!(text.contains("'***'") || text.contains("\"***\"") || text.contains("***"));
 }
+
+/// `report --strict` still writes the report, and exits 3 when a category is unavailable (its
+/// source was switched off or failed); without `--strict` the same report exits 0.
+#[test]
+fn report_strict_exits_3_when_a_category_is_unavailable() {
+    let reg = pushed_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let args = [
+        "report",
+        "--registry",
+        &url,
+        "--without",
+        "mongo",
+        "--without",
+        "kubernetes",
+        "--without",
+        "keycloak",
+    ];
+    let plain = json(&bin(&args, dir.path()));
+    assert!(
+        plain["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "unavailable"),
+        "{plain}"
+    );
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    let out = bin(&strict, dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("the report is still written");
+    assert_eq!(v["categories"], plain["categories"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--strict"));
+}

@@ -120,7 +120,7 @@ fn report_and_delete_write_prometheus_metrics_and_log_json_lines_with_progress()
     let d = dir.path();
     let metrics = d.join("textfile").join("report.prom");
     let plan = d.join("plan.json");
-    let sel = "dominodatalab/environment:65a000000000000000000001-3";
+    let sel = "dominodatalab/environment:65a000000000000000000001-1";
     let out = cmd(
         d,
         &url,

@@ -147,7 +147,11 @@ fn reclaimable_equals_gc_for_an_environment_sharing_layers_with_models() {
 
 #[test]
 fn reclaimable_equals_gc_for_a_shared_digest_pair_and_a_layer_used_by_a_model() {
-    assert_gc_frees_exactly(&[(ENV, "65a000000000000000000001-3")]);
+    // Both tags of the pair: the digest goes whole (one of them alone is an untag, 0 bytes).
+    assert_gc_frees_exactly(&[
+        (ENV, "65a000000000000000000001-3"),
+        (ENV, "65a000000000000000000001-3-release"),
+    ]);
 }
 
 #[test]
@@ -161,6 +165,7 @@ fn reclaimable_equals_gc_for_a_mixed_selection_across_repositories() {
         (ENV, "65a000000000000000000001-1"),
         (ENV, "65a000000000000000000001-2"),
         (ENV, "65a000000000000000000001-3"),
+        (ENV, "65a000000000000000000001-3-release"),
         (ENV, "65a000000000000000000004-1"),
         (MODEL, "65b000000000000000000001-v1-20250101120000_abc1"),
         (MODEL, "65b000000000000000000001-v2-20250101120000_abc2"),

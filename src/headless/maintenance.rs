@@ -30,3 +30,31 @@ pub async fn run_gc(settings: &Settings, args: &GcArgs) -> anyhow::Result<bool> 
     write_output(None, &serde_json::to_vec_pretty(&report)?)?;
     Ok(ok)
 }
+
+/// Runs `doctor`; `Ok(false)` = a check failed (exit 1). Registry credentials from a secret are
+/// resolved here, so a secret that cannot be read is a failed check rather than an exit 2.
+pub async fn run_doctor(settings: &Settings, args: &crate::cli::DoctorArgs) -> anyhow::Result<bool> {
+    use crate::ops::doctor::{self, Check, Status};
+    let (resolved, secret_check) = match crate::ops::registry_secret::resolve(settings).await {
+        Ok(s) => (s, None),
+        Err(e) => (
+            settings.clone(),
+            Some(Check {
+                check: "registry credentials secret".into(),
+                status: Status::Fail,
+                detail: e.to_string(),
+                fix: Some("check registry.auth_secret / REGISTRY_AUTH_SECRET and get on that secret".into()),
+            }),
+        ),
+    };
+    let mut checks = doctor::run(&resolved).await;
+    if let Some(c) = secret_check {
+        checks.insert(1, c);
+    }
+    if args.json {
+        write_output(None, &serde_json::to_vec_pretty(&checks)?)?;
+    } else {
+        print!("{}", doctor::table(&checks));
+    }
+    Ok(!doctor::failed(&checks))
+}

@@ -188,6 +188,15 @@ impl Directory {
         self
     }
 
+    /// Acquires an admin token, nothing more (`doctor`).
+    pub async fn check_token(&self) -> Result<(), DirectoryError> {
+        self.token
+            .token(&self.settings.base_url())
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&self.settings, e))
+    }
+
     /// Tokens acquired so far.
     pub fn tokens_acquired(&self) -> usize {
         self.token.acquired.load(std::sync::atomic::Ordering::Relaxed)

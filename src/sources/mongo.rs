@@ -69,7 +69,7 @@ impl MongoSettings {
         }
     }
 
-    fn scrub(&self, text: String) -> String {
+    pub fn scrub(&self, text: String) -> String {
         let mut text = text;
         for secret in [&self.password, &self.uri]
             .into_iter()
