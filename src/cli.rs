@@ -248,15 +248,19 @@ pub struct GcArgs {
     /// Print the steps without changing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// How long to wait for a Ready registry pod after each change (seconds).
+    /// How long to wait for every registry pod to be Ready after each change (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub ready_timeout_secs: u64,
-    /// How often to look for a Ready pod (milliseconds).
+    /// How often to look at the registry pods (milliseconds).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub poll_ms: u64,
     /// Skip measuring the storage with `du` before and after.
     #[arg(long)]
     pub no_measure: bool,
+    /// Run on a registry StatefulSet of more than one replica (refused otherwise); GC still
+    /// waits until every replica is Ready and read-only.
+    #[arg(long)]
+    pub allow_replicas: bool,
 }
 
 impl From<&GcArgs> for crate::ops::gc::GcOptions {
@@ -266,6 +270,7 @@ impl From<&GcArgs> for crate::ops::gc::GcOptions {
             ready_timeout_secs: a.ready_timeout_secs,
             poll_ms: a.poll_ms,
             no_measure: a.no_measure,
+            allow_replicas: a.allow_replicas,
         }
     }
 }

@@ -1,9 +1,21 @@
 //! `registry-cleaner gc`: garbage collection of an in-cluster Distribution registry (domain.md
-//! §6.4), done safely: read-only mode on (`REGISTRY_STORAGE_MAINTENANCE_READONLY`), wait for
-//! a Ready pod running that template, `registry garbage-collect` through the Kubernetes exec
-//! API (never `--delete-untagged`: untagged manifests may be index children or in use by
-//! digest), blob bytes before/after when the storage can be read, and read-only mode off again
-//! on every path — failures, timeouts and Ctrl-C/SIGTERM included.
+//! §6.4), done safely:
+//!
+//! 1. a StatefulSet of more than one replica is refused unless `--allow-replicas` (every replica
+//!    restarts, and every one must be read-only), and one of no replica always (no pod to run
+//!    GC in), before anything is changed;
+//! 2. the SIGINT/SIGTERM listeners are installed, then read-only mode is switched on
+//!    (`REGISTRY_STORAGE_MAINTENANCE_READONLY`);
+//! 3. GC waits until EVERY pod the StatefulSet's selector matches is Ready and runs the
+//!    read-only template: the variable with exactly `READONLY_VALUE` in the registry container,
+//!    and the StatefulSet's `status.updateRevision` (when it has one) as `controller-revision-hash`.
+//!    A pod still writable takes pushes whose new blobs GC would delete;
+//! 4. `registry garbage-collect` through the Kubernetes exec API (never `--delete-untagged`:
+//!    untagged manifests may be index children or in use by digest), after one more look at the
+//!    pods, with blob bytes before/after when the storage can be read;
+//! 5. read-only mode is switched off again on every path from the first patch on — a failed
+//!    patch or one whose answer was lost, timeouts, an exec failure, SIGINT/SIGTERM at any
+//!    point — and `read_only_restored` is what the StatefulSet read back afterwards says.
 //!
 //! No StatefulSet: the registry is external or managed (ECR, ACR, GCR, ...), whose provider
 //! collects unreferenced blobs itself; we say so and succeed.
@@ -12,27 +24,40 @@ use crate::settings::Settings;
 use crate::sources::kube as kube_source;
 use ::kube::api::{Api, AttachParams, ListParams, Patch, PatchParams};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{EnvVar, Pod};
 use serde::Serialize;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
+use tokio::time::Instant;
 
 pub const READONLY_ENV: &str = "REGISTRY_STORAGE_MAINTENANCE_READONLY";
 pub const READONLY_VALUE: &str = r#"{"enabled":true}"#;
 pub const CONFIG_PATH: &str = "/etc/docker/registry/config.yml";
 const DEFAULT_ROOT: &str = "/var/lib/registry";
+/// The label the StatefulSet controller puts on a pod: the revision of the template it runs.
+const REVISION_LABEL: &str = "controller-revision-hash";
+/// How long one Kubernetes API call may take: the client has no read timeout of its own, and a
+/// call that hangs must not keep the registry read-only.
+const API_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts at switching read-only mode off, and the pause between them: a blip of the API
+/// server must not leave the registry read-only.
+const RESTORE_ATTEMPTS: u32 = 3;
+const RESTORE_PAUSE: Duration = Duration::from_secs(2);
 
 /// How `gc` runs (the CLI's `GcOptions` converts into this).
 #[derive(Debug, Clone)]
 pub struct GcOptions {
     /// Print the steps without changing anything.
     pub dry_run: bool,
-    /// How long to wait for a Ready registry pod after each change (seconds).
+    /// How long to wait for every registry pod to be Ready after each change (seconds).
     pub ready_timeout_secs: u64,
-    /// How often to look for a Ready pod (milliseconds).
+    /// How often to look at the registry pods (milliseconds).
     pub poll_ms: u64,
     /// Skip measuring the storage with `du` before and after.
     pub no_measure: bool,
+    /// Run on a StatefulSet of more than one replica (GC still waits for all of them).
+    pub allow_replicas: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -45,19 +70,79 @@ pub struct GcReport {
     pub dry_run: bool,
     pub ok: bool,
     pub steps: Vec<String>,
+    /// The pod GC ran in (set once every pod runs the read-only template).
     pub pod: Option<String>,
     pub blob_bytes_before: Option<u64>,
     pub blob_bytes_after: Option<u64>,
     pub freed_bytes: Option<u64>,
     pub gc_output: Option<String>,
     pub error: Option<String>,
-    /// Whether read-only mode was switched off again (always attempted once it was switched on).
+    /// Whether the StatefulSet's template is without the read-only variable again, as read back
+    /// from the API server (always attempted once the first patch was sent; `None` before).
     pub read_only_restored: Option<bool>,
     pub message: String,
 }
 
-/// Runs GC. `Err` only when it could not start (no cluster access); everything after read-only
-/// mode is switched on is reported in the `GcReport` with `ok: false`.
+/// The registry StatefulSet as `gc` drives it.
+struct Registry {
+    sets: Api<StatefulSet>,
+    pods: Api<Pod>,
+    ns: String,
+    name: String,
+    /// The template's first container: it gets the variable, and GC runs in it.
+    container: String,
+    /// The storage root `du` measures.
+    root: String,
+    selector: String,
+    replicas: i32,
+}
+
+impl Registry {
+    fn of(sts: &StatefulSet, sets: Api<StatefulSet>, pods: Api<Pod>, ns: String, name: String) -> Result<Self, String> {
+        let spec = sts
+            .spec
+            .as_ref()
+            .ok_or_else(|| format!("StatefulSet {ns}/{name} has no spec"))?;
+        let container = spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|p| p.containers.first())
+            .ok_or_else(|| format!("StatefulSet {ns}/{name} has no container"))?;
+        let root = container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY")
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| DEFAULT_ROOT.into());
+        let selector = spec
+            .selector
+            .match_labels
+            .as_ref()
+            .filter(|m| !m.is_empty())
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            .unwrap_or_else(|| format!("app={name}"));
+        Ok(Registry {
+            container: container.name.clone(),
+            root,
+            selector,
+            replicas: replicas(sts),
+            sets,
+            pods,
+            ns,
+            name,
+        })
+    }
+
+    fn what(&self) -> String {
+        format!("StatefulSet {}/{}", self.ns, self.name)
+    }
+}
+
+/// Runs GC. `Err` only when it could not start (no cluster access, a refused StatefulSet, no
+/// signal listener); everything from the first patch on is reported in the `GcReport`, with
+/// `ok: false` on any failure.
 pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, String> {
     let ns = settings.kubernetes.platform_namespace.clone();
     let name = settings.kubernetes.registry_statefulset.clone();
@@ -73,66 +158,19 @@ pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, Stri
         dry_run: args.dry_run,
         ..GcReport::default()
     };
-    let sts = match sets.get_opt(&name).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            r.managed = true;
-            r.ok = true;
-            r.message = format!(
-                "no StatefulSet '{name}' in namespace '{ns}': the registry is external or managed (ECR, ACR, GCR, ...); \
-                 such providers collect unreferenced layers themselves, so there is nothing to run here \
-                 (set kubernetes.registry_statefulset if the in-cluster registry has another name)"
-            );
-            return Ok(r);
-        }
-        Err(e) => return Err(format!("kubernetes: reading StatefulSet {ns}/{name}: {e}")),
+    let Some(sts) = api(&format!("reading StatefulSet {ns}/{name}"), sets.get_opt(&name)).await? else {
+        r.managed = true;
+        r.ok = true;
+        r.message = format!(
+            "no StatefulSet '{name}' in namespace '{ns}': the registry is external or managed (ECR, ACR, GCR, ...); \
+             such providers collect unreferenced layers themselves, so there is nothing to run here \
+             (set kubernetes.registry_statefulset if the in-cluster registry has another name)"
+        );
+        return Ok(r);
     };
-    let spec = sts.spec.as_ref().ok_or("the registry StatefulSet has no spec")?;
-    let container = spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|p| p.containers.first())
-        .ok_or("the registry StatefulSet has no container")?;
-    let cname = container.name.clone();
-    let root = container
-        .env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY")
-        .and_then(|e| e.value.clone())
-        .unwrap_or_else(|| DEFAULT_ROOT.into());
-    let selector = spec
-        .selector
-        .match_labels
-        .as_ref()
-        .filter(|m| !m.is_empty())
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
-        .unwrap_or_else(|| format!("app={name}"));
-    r.steps = vec![
-        format!(
-            "set {READONLY_ENV}={READONLY_VALUE} on container '{cname}' of StatefulSet {ns}/{name} (this restarts the registry pod; pushes fail while it is read-only)"
-        ),
-        format!(
-            "wait up to {}s for a Ready pod ({selector}) running the read-only template",
-            args.ready_timeout_secs
-        ),
-        if args.no_measure {
-            "do not measure the storage".into()
-        } else {
-            format!("measure the storage: du -sb {root}")
-        },
-        format!("exec in container '{cname}': registry garbage-collect {CONFIG_PATH} (never --delete-untagged)"),
-        if args.no_measure {
-            "-".into()
-        } else {
-            format!("measure the storage again: du -sb {root}")
-        },
-        format!(
-            "remove {READONLY_ENV} again (always, also after a failure or an interruption) and wait for a Ready pod"
-        ),
-    ];
-    r.steps.retain(|s| s != "-");
+    let reg = Registry::of(&sts, sets, pods, ns, name)?;
+    r.steps = steps(&reg, args);
+    check_replicas(&reg, args.allow_replicas)?;
     if args.dry_run {
         r.ok = true;
         r.message = "dry run: nothing was changed; run without --dry-run to collect garbage".into();
@@ -140,35 +178,141 @@ pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, Stri
     }
     let poll = Duration::from_millis(args.poll_ms.max(10));
     let timeout = Duration::from_secs(args.ready_timeout_secs);
-    let pp = PatchParams::default();
-    let on = serde_json::json!({ "spec": { "template": { "spec": { "containers": [
-        { "name": cname, "env": [ { "name": READONLY_ENV, "value": READONLY_VALUE } ] } ] } } } });
-    if let Err(e) = sets.patch(&name, &pp, &Patch::Strategic(&on)).await {
-        return Err(format!("kubernetes: patching StatefulSet {ns}/{name} read-only: {e}"));
-    }
-    // From here on, read-only mode must be switched off whatever happens.
-    let work = collect(&pods, &selector, &cname, &root, poll, timeout, !args.no_measure, &mut r);
+    // Listening before the first patch is sent: a signal during the patch must reach us rather
+    // than end the process with the registry read-only.
+    let mut interrupts = Interrupts::install()?;
+    // From the first patch on, read-only mode is switched off again whatever happens. Even a
+    // patch that failed is undone: the server may have applied it and the answer got lost.
     let outcome = tokio::select! {
-        res = work => res,
-        _ = interrupted() => Err("interrupted; switching read-only mode off".to_string()),
+        biased;
+        sig = interrupts.recv() => Err(format!("interrupted by {sig}")),
+        res = collect(&reg, args, poll, timeout, &mut r) => res,
     };
-    let off = serde_json::json!({ "spec": { "template": { "spec": { "containers": [
-        { "name": cname, "env": [ { "name": READONLY_ENV, "$patch": "delete" } ] } ] } } } });
-    let mut restore_err = None;
-    match sets.patch(&name, &pp, &Patch::Strategic(&off)).await {
-        Ok(_) => {
-            r.read_only_restored = Some(true);
-            if let Err(e) = wait_ready(&pods, &selector, &cname, false, poll, timeout).await {
-                restore_err = Some(format!("read-only mode is off, but {e}"));
-            }
-        }
-        Err(e) => {
-            r.read_only_restored = Some(false);
-            restore_err = Some(format!(
-                "could not switch read-only mode off; remove {READONLY_ENV} from StatefulSet {ns}/{name} by hand: {e}"
-            ));
-        }
+    let restore_err = restore(&reg, poll, timeout, &mut interrupts, &mut r).await;
+    finish(&mut r, outcome, restore_err);
+    Ok(r)
+}
+
+/// More than one replica only with `--allow-replicas`: each one restarts read-only, and GC waits
+/// for all of them. None is never enough: there is no pod to run GC in.
+fn check_replicas(reg: &Registry, allow_replicas: bool) -> Result<(), String> {
+    match reg.replicas {
+        1 => Ok(()),
+        n if n < 1 => Err(format!(
+            "{} has {n} replicas: there is no registry pod to run garbage-collect in; nothing was changed",
+            reg.what()
+        )),
+        _ if allow_replicas => Ok(()),
+        n => Err(format!(
+            "{} has {n} replicas: gc would restart every one read-only and collect only once all {n} are; \
+             pass --allow-replicas to do that; nothing was changed",
+            reg.what()
+        )),
     }
+}
+
+fn steps(reg: &Registry, args: &GcOptions) -> Vec<String> {
+    let (c, what, n) = (&reg.container, reg.what(), reg.replicas);
+    let restarts = if n == 1 {
+        "this restarts the registry pod".to_string()
+    } else {
+        format!("this restarts all {n} registry pods")
+    };
+    let mut steps = vec![
+        format!(
+            "set {READONLY_ENV}={READONLY_VALUE} on container '{c}' of {what} ({restarts}; pushes fail while it is read-only)"
+        ),
+        format!(
+            "wait up to {}s until every pod ({}; {n} expected) is Ready with {READONLY_ENV}={READONLY_VALUE} \
+             and the StatefulSet's update revision; no garbage-collect otherwise",
+            args.ready_timeout_secs, reg.selector
+        ),
+    ];
+    if args.no_measure {
+        steps.push("do not measure the storage".into());
+    } else {
+        steps.push(format!("measure the storage: du -sb {}", reg.root));
+    }
+    steps.push(format!(
+        "look at every pod once more, then exec in container '{c}' of the first: registry garbage-collect {CONFIG_PATH} (never --delete-untagged)"
+    ));
+    if !args.no_measure {
+        steps.push(format!("measure the storage again: du -sb {}", reg.root));
+    }
+    steps.push(format!(
+        "remove {READONLY_ENV} again (always once the first patch is sent: also after a failure, a timeout, SIGINT or SIGTERM) \
+         and wait for every pod to be Ready without it"
+    ));
+    steps
+}
+
+/// Read-only mode on, every pod on the read-only template, GC. This may stop at any await (a
+/// signal): the caller switches read-only mode off whatever state it reached.
+async fn collect(
+    reg: &Registry,
+    args: &GcOptions,
+    poll: Duration,
+    timeout: Duration,
+    r: &mut GcReport,
+) -> Result<(), String> {
+    switch_read_only_on(reg).await?;
+    let pods = wait_rolled(reg, Mode::ReadOnly, poll, timeout).await?;
+    let pod = pods
+        .first()
+        .cloned()
+        .ok_or("no registry pod to run garbage-collect in")?;
+    r.pod = Some(pod.clone());
+    let measure = !args.no_measure;
+    if measure {
+        r.blob_bytes_before = du(&reg.pods, &pod, &reg.container, &reg.root).await;
+    }
+    // The wait may be minutes ago (du of a big storage is slow): a pod that came back writable
+    // since would take pushes during GC.
+    if let Look::Lagging(why) = look(reg, Mode::ReadOnly).await? {
+        return Err(format!(
+            "garbage-collect not started: {} is no longer read-only in every pod: {why}",
+            reg.what()
+        ));
+    }
+    let gc = ["registry", "garbage-collect", CONFIG_PATH];
+    let (ok, out) = exec(&reg.pods, &pod, &reg.container, &gc).await?;
+    r.gc_output = Some(tail(&out));
+    if !ok {
+        return Err(format!("registry garbage-collect failed in pod {pod}: {}", tail(&out)));
+    }
+    if measure {
+        r.blob_bytes_after = du(&reg.pods, &pod, &reg.container, &reg.root).await;
+    }
+    Ok(())
+}
+
+/// Read-only mode off, then a wait for every pod on the writable template. The patch is never
+/// cut short; the wait is, by a further signal. `Some(error)` when either failed.
+async fn restore(
+    reg: &Registry,
+    poll: Duration,
+    timeout: Duration,
+    interrupts: &mut Interrupts,
+    r: &mut GcReport,
+) -> Option<String> {
+    if let Err(e) = switch_read_only_off(reg).await {
+        r.read_only_restored = Some(false);
+        return Some(format!(
+            "could not switch read-only mode off; remove {READONLY_ENV} from container '{}' of {} by hand: {e}",
+            reg.container,
+            reg.what()
+        ));
+    }
+    r.read_only_restored = Some(true);
+    let waited = tokio::select! {
+        biased;
+        sig = interrupts.recv() => Err(format!("the wait for writable pods was cut short by {sig}")),
+        res = wait_rolled(reg, Mode::Writable, poll, timeout) => res.map(drop),
+    };
+    waited.err().map(|e| format!("read-only mode is off, but {e}"))
+}
+
+fn finish(r: &mut GcReport, outcome: Result<(), String>, restore_err: Option<String>) {
     if let (Some(b), Some(a)) = (r.blob_bytes_before, r.blob_bytes_after) {
         r.freed_bytes = Some(b.saturating_sub(a));
     }
@@ -190,67 +334,229 @@ pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, Stri
             };
         }
     }
-    Ok(r)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn collect(
-    pods: &Api<Pod>,
-    selector: &str,
-    container: &str,
-    root: &str,
-    poll: Duration,
-    timeout: Duration,
-    measure: bool,
-    r: &mut GcReport,
-) -> Result<(), String> {
-    let pod = wait_ready(pods, selector, container, true, poll, timeout).await?;
-    r.pod = Some(pod.clone());
-    if measure {
-        r.blob_bytes_before = du(pods, &pod, container, root).await;
+/// One Kubernetes API call, bounded by `API_TIMEOUT`; the error names `what` failed.
+async fn api<T>(what: &str, call: impl Future<Output = Result<T, ::kube::Error>>) -> Result<T, String> {
+    match tokio::time::timeout(API_TIMEOUT, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("kubernetes: {what}: {e}")),
+        Err(_) => Err(format!(
+            "kubernetes: {what}: no answer within {}s",
+            API_TIMEOUT.as_secs()
+        )),
     }
-    let (ok, out) = exec(pods, &pod, container, &["registry", "garbage-collect", CONFIG_PATH]).await?;
-    r.gc_output = Some(tail(&out));
-    if !ok {
-        return Err(format!("registry garbage-collect failed in pod {pod}: {}", tail(&out)));
-    }
-    if measure {
-        r.blob_bytes_after = du(pods, &pod, container, root).await;
-    }
-    Ok(())
 }
 
-/// A Ready, Running pod of the StatefulSet whose first container has (or lacks) the read-only env.
-async fn wait_ready(
-    pods: &Api<Pod>,
-    selector: &str,
-    container: &str,
-    read_only: bool,
-    poll: Duration,
-    timeout: Duration,
-) -> Result<String, String> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let list = pods
-            .list(&ListParams::default().labels(selector))
-            .await
-            .map_err(|e| format!("kubernetes: listing registry pods ({selector}): {e}"))?;
-        if let Some(p) = list
-            .items
-            .iter()
-            .find(|p| ready(p) && has_env(p, container) == read_only)
-        {
-            return Ok(p.metadata.name.clone().unwrap_or_default());
+/// A strategic-merge patch of one env entry of the template's container (merged by name).
+fn env_patch(container: &str, entry: Value) -> Value {
+    json!({ "spec": { "template": { "spec": { "containers": [ { "name": container, "env": [ entry ] } ] } } } })
+}
+
+/// Sends one template patch (strategic merge); the answer is the patched StatefulSet.
+async fn patch_template(reg: &Registry, patch: &Value, what: &str) -> Result<StatefulSet, String> {
+    api(
+        what,
+        reg.sets
+            .patch(&reg.name, &PatchParams::default(), &Patch::Strategic(patch)),
+    )
+    .await
+}
+
+async fn switch_read_only_on(reg: &Registry) -> Result<(), String> {
+    let on = env_patch(&reg.container, json!({ "name": READONLY_ENV, "value": READONLY_VALUE }));
+    patch_template(reg, &on, &format!("patching {} read-only", reg.what()))
+        .await
+        .map(drop)
+}
+
+/// Removes the read-only variable (a few attempts). `Ok` only when the StatefulSet read back —
+/// the patch's answer, or a GET when no patch got through — has no read-only variable.
+async fn switch_read_only_off(reg: &Registry) -> Result<(), String> {
+    let off = env_patch(&reg.container, json!({ "name": READONLY_ENV, "$patch": "delete" }));
+    let what = format!("removing {READONLY_ENV} from {}", reg.what());
+    let mut last = String::new();
+    for attempt in 1..=RESTORE_ATTEMPTS {
+        match patch_template(reg, &off, &what).await {
+            Ok(sts) => {
+                return writable_template(&sts, &reg.container)
+                    .map_err(|v| format!("{what}: the answer still has {v}"));
+            }
+            Err(e) => last = e,
         }
-        if tokio::time::Instant::now() + poll > deadline {
-            let mode = if read_only { "read-only" } else { "writable" };
+        if attempt < RESTORE_ATTEMPTS {
+            tokio::time::sleep(RESTORE_PAUSE).await;
+        }
+    }
+    // No patch got through, yet the template may be writable (the first patch never applied).
+    match api(&format!("reading {}", reg.what()), reg.sets.get(&reg.name)).await {
+        Ok(sts) if writable_template(&sts, &reg.container).is_ok() => Ok(()),
+        _ => Err(last),
+    }
+}
+
+/// `Ok` when container `container` of the StatefulSet's template has no read-only variable;
+/// else the variable as shown.
+fn writable_template(sts: &StatefulSet, container: &str) -> Result<(), String> {
+    let var = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.iter().find(|c| c.name == container))
+        .and_then(|c| c.env.iter().flatten().find(|e| e.name == READONLY_ENV));
+    match var {
+        None => Ok(()),
+        Some(v) => Err(format!("{READONLY_ENV}={}", shown(v))),
+    }
+}
+
+/// Which template every pod must run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    ReadOnly,
+    Writable,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::ReadOnly => "read-only",
+            Mode::Writable => "writable",
+        }
+    }
+}
+
+/// One look at the StatefulSet and its pods: all on the template (pod names, sorted), or the
+/// first reason why not.
+enum Look {
+    Rolled(Vec<String>),
+    Lagging(String),
+}
+
+async fn look(reg: &Registry, mode: Mode) -> Result<Look, String> {
+    let sts = api(&format!("reading {}", reg.what()), reg.sets.get(&reg.name)).await?;
+    let lp = ListParams::default().labels(&reg.selector);
+    let list = api(&format!("listing registry pods ({})", reg.selector), reg.pods.list(&lp)).await?;
+    Ok(match rollout(&sts, &list.items, &reg.container, mode) {
+        Ok(names) => Look::Rolled(names),
+        Err(why) => Look::Lagging(why),
+    })
+}
+
+/// Polls until every pod is Ready on the `mode` template; the timeout error says which pod
+/// lagged and why.
+async fn wait_rolled(reg: &Registry, mode: Mode, poll: Duration, timeout: Duration) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let why = match look(reg, mode).await? {
+            Look::Rolled(names) => return Ok(names),
+            Look::Lagging(why) => why,
+        };
+        if Instant::now() + poll > deadline {
             return Err(format!(
-                "no Ready {mode} registry pod ({selector}) within {}s",
+                "not every pod of {} ({}) was Ready on the {} template within {}s: {why}",
+                reg.what(),
+                reg.selector,
+                mode.label(),
                 timeout.as_secs()
             ));
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// The pod names (sorted) when the pods are exactly the StatefulSet's replicas, each Ready on its
+/// current template in `mode`; else the first reason why not. Every pod the selector matches
+/// counts: an extra, older pod would take pushes just the same.
+fn rollout(sts: &StatefulSet, pods: &[Pod], container: &str, mode: Mode) -> Result<Vec<String>, String> {
+    let status = sts.status.as_ref();
+    // Until the controller has seen the latest template, its update revision is the old one.
+    if let (Some(seen), Some(current)) = (status.and_then(|s| s.observed_generation), sts.metadata.generation)
+        && seen < current
+    {
+        return Err(format!(
+            "the StatefulSet controller has not seen generation {current} yet (only {seen})"
+        ));
+    }
+    let want = replicas(sts);
+    if want < 1 {
+        return Err(format!("the StatefulSet has {want} replicas"));
+    }
+    if pods.len() != want as usize {
+        return Err(format!("{} pods for {want} replicas", pods.len()));
+    }
+    let revision = status.and_then(|s| s.update_revision.as_deref());
+    let mut names = Vec::with_capacity(pods.len());
+    for p in pods {
+        if let Some(why) = pod_lag(p, container, mode, revision) {
+            return Err(why);
+        }
+        names.push(pod_name(p).to_string());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Why pod `p` does not count yet (`None` once it does): terminating, on another revision than
+/// `revision`, the wrong read-only variable for `mode`, or not Ready.
+fn pod_lag(p: &Pod, container: &str, mode: Mode, revision: Option<&str>) -> Option<String> {
+    let name = pod_name(p);
+    if p.metadata.deletion_timestamp.is_some() {
+        return Some(format!("pod {name} is terminating"));
+    }
+    if let Some(want) = revision {
+        let runs = p.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL));
+        if runs.map(String::as_str) != Some(want) {
+            return Some(format!(
+                "pod {name} runs revision {} ({REVISION_LABEL}), not the StatefulSet's update revision {want}",
+                runs.map_or("(none)", String::as_str)
+            ));
+        }
+    }
+    let Some(c) = p
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+    else {
+        return Some(format!("pod {name} has no container '{container}'"));
+    };
+    let var = c.env.iter().flatten().find(|e| e.name == READONLY_ENV);
+    if let Some(why) = variable_lag(var, mode) {
+        return Some(format!("pod {name} {why} in container '{container}'"));
+    }
+    if !ready(p) {
+        return Some(format!("pod {name} is not Running and Ready"));
+    }
+    None
+}
+
+/// Why a container whose read-only variable is `var` does not run the `mode` template. Read-only
+/// means exactly `READONLY_VALUE`: any other value may leave the registry taking pushes.
+fn variable_lag(var: Option<&EnvVar>, mode: Mode) -> Option<String> {
+    match (mode, var) {
+        (Mode::ReadOnly, Some(v)) if v.value.as_deref() == Some(READONLY_VALUE) && v.value_from.is_none() => None,
+        (Mode::ReadOnly, Some(v)) => Some(format!("has {READONLY_ENV}={}, not {READONLY_VALUE}", shown(v))),
+        (Mode::ReadOnly, None) => Some(format!("has no {READONLY_ENV}")),
+        (Mode::Writable, None) => None,
+        (Mode::Writable, Some(v)) => Some(format!("still has {READONLY_ENV}={}", shown(v))),
+    }
+}
+
+fn shown(v: &EnvVar) -> String {
+    match (&v.value, &v.value_from) {
+        (_, Some(_)) => "(valueFrom)".into(),
+        (Some(s), None) => s.clone(),
+        (None, None) => "(empty)".into(),
+    }
+}
+
+fn pod_name(p: &Pod) -> &str {
+    p.metadata.name.as_deref().unwrap_or("(unnamed)")
+}
+
+/// The StatefulSet's desired replicas (Kubernetes' default is 1).
+fn replicas(sts: &StatefulSet) -> i32 {
+    sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
 }
 
 fn ready(p: &Pod) -> bool {
@@ -261,14 +567,6 @@ fn ready(p: &Pod) -> bool {
             .iter()
             .flatten()
             .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
-fn has_env(p: &Pod, container: &str) -> bool {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers.iter().find(|c| c.name == container))
-        .and_then(|c| c.env.as_ref())
-        .is_some_and(|env| env.iter().any(|e| e.name == READONLY_ENV))
 }
 
 /// Runs a command in the pod; `(success, stdout+stderr)`.
@@ -355,31 +653,66 @@ fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-async fn interrupted() {
-    #[cfg(unix)]
-    {
+/// SIGINT and SIGTERM, listened for from before the first patch. A listener replaces the default
+/// action (the process ending on the spot, read-only mode left on), and a signal that arrives
+/// while nothing awaits it is kept for the next `recv`, so none is lost between steps.
+#[cfg(unix)]
+struct Interrupts {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Interrupts {
+    fn install() -> Result<Self, String> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| {
+                format!("cannot listen for {name} (needed to switch read-only mode off when stopped); nothing was changed: {e}")
+            })
+        };
+        Ok(Interrupts {
+            int: listen(SignalKind::interrupt(), "SIGINT")?,
+            term: listen(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    /// The name of the next signal.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            Some(()) = self.int.recv() => "SIGINT",
+            Some(()) = self.term.recv() => "SIGTERM",
+            // Both streams ended (the runtime is shutting down): no signal will come.
+            else => std::future::pending().await,
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Ctrl-C, listened for from before the first patch (see the Unix version).
+#[cfg(not(unix))]
+struct Interrupts(tokio::signal::windows::CtrlC);
+
+#[cfg(not(unix))]
+impl Interrupts {
+    fn install() -> Result<Self, String> {
+        tokio::signal::windows::ctrl_c().map(Interrupts).map_err(|e| {
+            format!(
+                "cannot listen for Ctrl-C (needed to switch read-only mode off when stopped); nothing was changed: {e}"
+            )
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        match self.0.recv().await {
+            Some(()) => "Ctrl-C",
+            None => std::future::pending().await,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::read_tail;
+    use super::*;
 
     #[tokio::test]
     async fn exec_output_keeps_a_bounded_tail() {
@@ -394,5 +727,84 @@ mod tests {
             "{out}"
         );
         assert_eq!(read_tail(&mut &b"short"[..], 1024).await, "short");
+    }
+
+    fn sts(replicas: i32, status: serde_json::Value) -> StatefulSet {
+        serde_json::from_value(json!({
+            "metadata": { "name": "docker-registry", "generation": 2 },
+            "spec": { "replicas": replicas, "serviceName": "r",
+                "selector": { "matchLabels": { "app": "r" } },
+                "template": { "spec": { "containers": [ { "name": "registry" } ] } } },
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str, var: Option<&str>, revision: &str, ready: bool) -> Pod {
+        let env: Vec<serde_json::Value> = var
+            .map(|v| json!({ "name": READONLY_ENV, "value": v }))
+            .into_iter()
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": { "name": name, "labels": { REVISION_LABEL: revision } },
+            "spec": { "containers": [ { "name": "registry", "env": env } ] },
+            "status": { "phase": "Running",
+                "conditions": [ { "type": "Ready", "status": if ready { "True" } else { "False" } } ] },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_replica_must_be_ready_on_the_read_only_revision() {
+        let s = sts(
+            2,
+            json!({ "replicas": 2, "observedGeneration": 2, "updateRevision": "new" }),
+        );
+        let good = |n| pod(n, Some(READONLY_VALUE), "new", true);
+        let ro = Mode::ReadOnly;
+        assert_eq!(
+            rollout(&s, &[good("r-1"), good("r-0")], "registry", ro),
+            Ok(vec!["r-0".into(), "r-1".into()])
+        );
+        let lag = |pods: &[Pod]| rollout(&s, pods, "registry", ro).unwrap_err();
+        assert!(lag(&[good("r-0")]).contains("1 pods for 2 replicas"));
+        assert!(lag(&[good("r-0"), good("r-1"), good("r-2")]).contains("3 pods for 2 replicas"));
+        assert!(lag(&[good("r-0"), pod("r-1", None, "new", true)]).contains("pod r-1 has no"));
+        let wrong = lag(&[good("r-0"), pod("r-1", Some(r#"{"enabled":false}"#), "new", true)]);
+        assert!(wrong.contains(r#"={"enabled":false}, not {"enabled":true}"#), "{wrong}");
+        assert!(lag(&[good("r-0"), pod("r-1", Some(READONLY_VALUE), "old", true)]).contains("runs revision old"));
+        assert!(lag(&[good("r-0"), pod("r-1", Some(READONLY_VALUE), "new", false)]).contains("not Running and Ready"));
+        // The controller has not seen the latest template: "new" may be the old revision.
+        let stale = sts(
+            2,
+            json!({ "replicas": 2, "observedGeneration": 1, "updateRevision": "new" }),
+        );
+        assert!(
+            rollout(&stale, &[good("r-0"), good("r-1")], "registry", ro)
+                .unwrap_err()
+                .contains("generation 2")
+        );
+    }
+
+    #[test]
+    fn writable_means_no_read_only_variable_at_all() {
+        let s = sts(1, json!({ "replicas": 1 }));
+        let w = Mode::Writable;
+        assert!(rollout(&s, &[pod("r-0", None, "any", true)], "registry", w).is_ok());
+        assert!(
+            rollout(&s, &[pod("r-0", Some(READONLY_VALUE), "any", true)], "registry", w)
+                .unwrap_err()
+                .contains("still has")
+        );
+        // Without an update revision the label is not looked at.
+        assert!(
+            rollout(
+                &s,
+                &[pod("r-0", Some(READONLY_VALUE), "any", true)],
+                "registry",
+                Mode::ReadOnly
+            )
+            .is_ok()
+        );
     }
 }
