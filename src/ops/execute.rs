@@ -2,9 +2,9 @@
 //! manifest a last look (`last_look`: its tags, and new tags in its repository) immediately
 //! before the DELETE by digest, repeated before every retry, bounded
 //! concurrency with the client's retries, indexes before their children, every action in the
-//! audit log as it completes. A manifest counts as already deleted only when the registry
-//! confirms it (GET by digest → 404 `MANIFEST_UNKNOWN`), so a re-run after a crash finishes the
-//! job and a bare 404 never passes for "gone".
+//! audit log as it completes. A manifest counts as deleted or already deleted only when the
+//! registry confirms it (GET by digest → 404 `MANIFEST_UNKNOWN`), so a re-run after a crash
+//! finishes the job, and neither a bare 404 nor a 2xx that deleted nothing passes for "gone".
 
 use super::audit::AuditLog;
 use super::last_look::{LastLook, Look, transient};
@@ -57,7 +57,12 @@ pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String
     client.ping().await.map_err(|e| e.to_string())?;
     let probe = format!("sha256:{}", "0".repeat(64));
     match client.delete_manifest_answer(repo, &probe).await {
-        Ok(_) => Ok(()),
+        Ok(DeleteAnswer::NotFound { .. }) => Ok(()),
+        // Nothing can have that digest: a registry that says it deleted it does not tell the
+        // truth about deletes, and no answer of its DELETE could be trusted.
+        Ok(DeleteAnswer::Accepted) => Err(format!(
+            "the registry accepted a DELETE of {probe}, which cannot exist; its DELETE answers cannot be trusted"
+        )),
         Err(e) if e.status() == Some(405) => Err(format!(
             "the registry has deletes disabled (DELETE answers 405 UNSUPPORTED); set REGISTRY_STORAGE_DELETE_ENABLED=true on the registry (this restarts it): {e}"
         )),
@@ -191,7 +196,20 @@ async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook) 
     loop {
         let transient = match look.check(client, m).await {
             Look::Clear => match client.delete_manifest_answer(&m.repository, &m.digest).await {
-                Ok(DeleteAnswer::Accepted) => return Outcome::Deleted,
+                // An accepted DELETE is believed only when a GET by digest confirms it: a
+                // front that answers 2xx and deletes nothing must not pass for a delete (the
+                // Mongo cleanup acts on "deleted").
+                Ok(DeleteAnswer::Accepted) => {
+                    return match client.manifest_gone(&m.repository, &m.digest).await {
+                        Ok(true) => Outcome::Deleted,
+                        Ok(false) => Outcome::Failed {
+                            error: "the registry accepted the DELETE but still serves the manifest".into(),
+                        },
+                        Err(e) => Outcome::Failed {
+                            error: format!("the DELETE was accepted, but it is not confirmed gone: {e}"),
+                        },
+                    };
+                }
                 // A 404 to a DELETE counts as "already gone" only when a GET by digest confirms it.
                 Ok(DeleteAnswer::NotFound { .. }) => {
                     return match client.manifest_gone(&m.repository, &m.digest).await {

@@ -22,6 +22,9 @@ pub enum Fault {
     /// Pass the request upstream, then answer with this status (empty body) instead of
     /// upstream's answer: a DELETE that was applied but whose answer was lost.
     Applied(u16),
+    /// Pass the request upstream and answer with upstream's reply, but with this header set
+    /// to this value (a rewritten `Docker-Content-Digest`, say).
+    Header(String, String),
 }
 
 /// A made-up answer: status, extra headers, and a body of `body` repeated `repeat` times
@@ -158,8 +161,13 @@ async fn serve(
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let mut target = upstream.to_string();
         let mut answer_instead = None;
+        let mut header_instead: Option<(String, String)> = None;
         match rule(n, &method, &path) {
             Fault::Pass => {}
+            Fault::Header(k, v) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                header_instead = Some((k.to_ascii_lowercase(), v));
+            }
             Fault::Applied(code) => {
                 faults.fetch_add(1, Ordering::SeqCst);
                 answer_instead = Some(code);
@@ -237,9 +245,15 @@ async fn serve(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         for (k, v) in resp.headers() {
+            if header_instead.as_ref().is_some_and(|(h, _)| h == k.as_str()) {
+                continue;
+            }
             if !matches!(k.as_str(), "transfer-encoding" | "connection" | "content-length") {
                 out.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap_or("")));
             }
+        }
+        if let Some((k, v)) = &header_instead {
+            out.push_str(&format!("{k}: {v}\r\n"));
         }
         let bytes = resp.bytes().await.unwrap_or_default();
         let len = if m == reqwest::Method::HEAD {
