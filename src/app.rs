@@ -50,20 +50,45 @@ impl PartialEq for DatasetMsg {
     }
 }
 
-/// A report inside a command (compared by its plan in tests).
-#[derive(Debug, Clone)]
-pub struct ReportMsg(pub crate::report::json::Report);
+/// What `w` froze: the plan and the data on screen it was frozen from (shared, not copied).
+/// The report around the plan is built off the UI thread ([`PlanToWrite::report`]): at 100k
+/// tags that is ~300 ms that no key press should wait for.
+#[derive(Clone)]
+pub struct PlanToWrite {
+    pub dataset: std::sync::Arc<Dataset>,
+    pub plan: crate::plan::deletion::Plan,
+    pub fingerprint: String,
+    pub without: Vec<SourceKind>,
+}
 
-impl std::ops::Deref for ReportMsg {
-    type Target = crate::report::json::Report;
-    fn deref(&self) -> &Self::Target {
-        &self.0
+impl PlanToWrite {
+    /// The report JSON `delete --plan` accepts, holding exactly [`PlanToWrite::plan`].
+    pub fn report(&self) -> crate::report::json::Report {
+        crate::report::json::build(
+            &self.dataset,
+            &[],
+            &crate::report::json::PlanInput::Frozen(Box::new(self.plan.clone())),
+            &self.fingerprint,
+            &self.without,
+        )
     }
 }
 
-impl PartialEq for ReportMsg {
+impl std::fmt::Debug for PlanToWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PlanToWrite({} manifests, {})",
+            self.plan.manifests.len(),
+            self.plan.checksum
+        )
+    }
+}
+
+/// Compared by their plans (tests).
+impl PartialEq for PlanToWrite {
     fn eq(&self, other: &Self) -> bool {
-        self.0.plan == other.0.plan
+        self.plan == other.plan
     }
 }
 
@@ -74,8 +99,8 @@ pub enum Cmd {
     Load(u64),
     /// Run exactly this frozen plan (its `core`).
     Execute(Box<Plan>),
-    /// Write this report (its plan frozen from the data on screen) to the file.
-    WritePlan(PathBuf, Box<ReportMsg>),
+    /// Write this plan (frozen from the data on screen), in its report, to the file.
+    WritePlan(PathBuf, Box<PlanToWrite>),
     Quit,
 }
 
@@ -105,7 +130,8 @@ pub struct AppConfig {
 /// A loaded dataset with the engine and marks that belong to it.
 #[derive(Debug, Clone)]
 pub struct Data {
-    pub dataset: Dataset,
+    /// Shared with a `w` in flight (its report is built on the worker).
+    pub dataset: std::sync::Arc<Dataset>,
     pub selection: Selection,
     /// Reclaimable bytes if every candidate of the category were deleted, by category.
     pub category_bytes: HashMap<CategoryId, u64>,
@@ -393,16 +419,14 @@ fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
             // can never disagree, whatever reloads later.
             let plan = build_plan(app)?;
             let data = app.data.as_ref()?;
-            let report = crate::report::json::build(
-                &data.dataset,
-                &[],
-                &crate::report::json::PlanInput::Frozen(Box::new(plan.core)),
-                &app.config.fingerprint,
-                &app.config.without,
-            );
             return Some(Cmd::WritePlan(
                 PathBuf::from(&app.config.plan_path),
-                Box::new(ReportMsg(report)),
+                Box::new(PlanToWrite {
+                    dataset: data.dataset.clone(),
+                    plan: plan.core,
+                    fingerprint: app.config.fingerprint.clone(),
+                    without: app.config.without.clone(),
+                }),
             ));
         }
         Action::Help => app.overlay = Some(Overlay::Help),
@@ -529,7 +553,7 @@ fn loaded(app: &mut App, dataset: Dataset) {
     }
     let category_bytes = category_bytes(&dataset, selection.engine());
     app.data = Some(Data {
-        dataset,
+        dataset: std::sync::Arc::new(dataset),
         selection,
         category_bytes,
     });

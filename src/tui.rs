@@ -352,9 +352,12 @@ pub async fn worker(
                 });
                 current_run = Some((handle, cancel));
             }
-            Cmd::WritePlan(path, report) => {
+            Cmd::WritePlan(path, frozen) => {
                 let shown = path.display().to_string();
-                let result = executor.write_plan(path, report.0).await.map(|()| shown);
+                let result = match tokio::task::spawn_blocking(move || frozen.report()).await {
+                    Ok(report) => executor.write_plan(path, report).await.map(|()| shown),
+                    Err(e) => Err(anyhow::anyhow!("building the plan's report: {e}")),
+                };
                 let _ = tx.send(Msg::PlanWritten(result.map_err(|e| format!("{e:#}"))));
             }
             Cmd::Quit => {

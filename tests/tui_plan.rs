@@ -220,14 +220,15 @@ fn w_after_a_reload_that_shifts_every_tag_writes_the_marked_tag() {
     let x_digest = w.digest_of(X).unwrap();
     w.push_first_tag_and_reload();
     let cmds = send(&mut w.app, [Msg::Key(Action::WritePlan)]);
-    let [Cmd::WritePlan(path, report)] = cmds.as_slice() else {
+    let [Cmd::WritePlan(path, frozen)] = cmds.as_slice() else {
         panic!("{cmds:?}")
     };
+    let report = frozen.report();
     let digests: Vec<&str> = report.plan.manifests.iter().map(|m| m.digest.as_str()).collect();
     assert_eq!(digests, vec![x_digest.as_str()]);
     let tags: Vec<&str> = report.plan.tags.iter().map(|t| t.tag.as_str()).collect();
     assert_eq!(tags, vec![X]);
-    w.rt.block_on(w.backend.write_plan(path.clone(), report.0.clone()))
+    w.rt.block_on(w.backend.write_plan(path.clone(), report.clone()))
         .unwrap();
     let written: registry_cleaner::report::json::Report =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();

@@ -285,7 +285,7 @@ fn write_plan_and_reload_are_commands() {
     send(&mut app, [key(Action::MarkAllInView)]);
     let cmds = send(&mut app, [key(Action::WritePlan), key(Action::Reload)]);
     assert!(
-        matches!(&cmds[0], Cmd::WritePlan(p, plan) if p.as_os_str() == "plan.json" && !plan.plan.manifests.is_empty())
+        matches!(&cmds[0], Cmd::WritePlan(p, frozen) if p.as_os_str() == "plan.json" && !frozen.plan.manifests.is_empty() && frozen.report().plan == frozen.plan)
     );
     assert_eq!(cmds[1], Cmd::Load(1));
     assert!(app.is_loading());
@@ -374,7 +374,7 @@ fn a_superseded_load_result_is_dropped() {
     let old = app.load_generation;
     let Cmd::Load(newer) = app.start_load() else { panic!() };
     assert!(newer > old);
-    let mut stale = app.data.as_ref().unwrap().dataset.clone();
+    let mut stale = (*app.data.as_ref().unwrap().dataset).clone();
     stale.generated_at = before - 100;
     assert_eq!(update(&mut app, Msg::Loaded(old, Box::new(DatasetMsg(stale)))), None);
     assert_eq!(
