@@ -222,8 +222,10 @@ pub struct DeleteArgs {
     /// Refuse plans with more than N tags.
     #[arg(long, value_name = "N")]
     pub max_delete: Option<usize>,
-    /// Refuse plans that reclaim more than B bytes.
-    #[arg(long, value_name = "BYTES")]
+    /// Refuse plans that reclaim more than this, on the plan and on fresh data: bytes, or with
+    /// a unit (500GiB, 1.5TB, 200M; KiB/MiB/GiB/TiB are powers of 1024, kB/MB/GB/TB and K/M/G/T
+    /// of 1000).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_bytes: Option<u64>,
     /// Where to write the results JSON (default: stdout).
     #[arg(long, short, value_name = "FILE")]
@@ -271,6 +273,60 @@ impl From<&GcArgs> for crate::ops::gc::GcOptions {
             poll_ms: a.poll_ms,
             no_measure: a.no_measure,
             allow_replicas: a.allow_replicas,
+        }
+    }
+}
+
+/// A byte size: a number with an optional unit (`500GiB`, `1.5TB`, `200M`, `1024`). Binary
+/// units (KiB, MiB, GiB, TiB) are powers of 1024; decimal ones (kB/K, MB/M, GB/G, TB/T) of 1000.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim();
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0f64.powi(2),
+        "gib" => 1024.0f64.powi(3),
+        "tib" => 1024.0f64.powi(4),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 500GiB, 1.5TB, 1024)"))?;
+    let bytes = n * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    if unit.is_empty() && num.contains('.') {
+        return Err(format!("{s:?}: a byte count has no fraction"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("500GiB"), Ok(500 * (1u64 << 30)));
+        assert_eq!(parse_size("1.5TB"), Ok(1_500_000_000_000));
+        assert_eq!(parse_size("200M"), Ok(200_000_000));
+        assert_eq!(parse_size("3 KiB"), Ok(3072));
+        assert_eq!(parse_size("7kb"), Ok(7000));
+        for bad in ["", "GiB", "12XB", "-5", "1.5", "99999999999TiB", "1e3"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
 }
