@@ -112,22 +112,51 @@ fn token_server(rt: &tokio::runtime::Runtime, signer: Arc<Signer>, ttl: i64, iss
             let Ok((mut sock, _)) = listener.accept().await else { return };
             let (signer, issued) = (signer.clone(), issued.clone());
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                // The head, then as much body as Content-Length says.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len: usize = text[..end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf).to_string();
                 let target = req.split_whitespace().nth(1).unwrap_or("").to_string();
-                let query = target.split_once('?').map(|x| x.1).unwrap_or("");
-                let scope: String = query
-                    .split('&')
-                    .filter_map(|kv| kv.strip_prefix("scope="))
-                    .map(|v| url::form_urlencoded::parse(format!("s={v}").as_bytes()).next().map(|(_, v)| v.to_string()).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let post = req.starts_with("POST ");
+                // GET: the query; POST (refresh-token grant): the form body.
+                let params = if post {
+                    req.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+                } else {
+                    target.split_once('?').map(|x| x.1.to_string()).unwrap_or_default()
+                };
+                let pairs: Vec<(String, String)> = url::form_urlencoded::parse(params.as_bytes())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let get = |k: &str| pairs.iter().filter(|(x, _)| x == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+                let scope = get("scope").join(" ");
                 let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:secret"));
-                let authed = req.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization:") && l.contains(&good[6..]));
+                let authed = if post {
+                    get("grant_type") == ["refresh_token"] && get("refresh_token") == ["refresh-alice"]
+                } else {
+                    req.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization:") && l.contains(&good[6..]))
+                };
+                let key = if post { "access_token" } else { "token" };
                 let (status, body) = if authed {
                     issued.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", serde_json::json!({ "token": jwt(&signer, &scope, ttl), "expires_in": ttl }).to_string())
+                    ("200 OK", serde_json::json!({ key: jwt(&signer, &scope, ttl), "expires_in": ttl }).to_string())
                 } else {
                     ("401 Unauthorized", "{}".to_string())
                 };
@@ -245,6 +274,27 @@ fn bearer_tokens_are_fetched_per_scope_reused_and_refreshed_after_a_401() {
         issued_short.load(Ordering::SeqCst) >= 2 * 2,
         "tokens were refreshed after expiry"
     );
+
+    // An identity token (what `az acr login` writes): exchanged with the refresh-token grant
+    // (a POST form), never sent as Basic credentials; a wrong one is a 401 naming no secret.
+    let mut idt = RegistryOptions::new(&proxy.url());
+    idt.credentials = Some(Credentials::identity_token("refresh-alice"));
+    let before = issued_short.load(Ordering::SeqCst);
+    let inv = rt
+        .block_on(scan(&RegistryClient::new(idt).unwrap(), &opts(), &|_| {}))
+        .expect("scan with an identity token");
+    assert_eq!(inv.tags.len(), 4);
+    assert!(
+        issued_short.load(Ordering::SeqCst) > before,
+        "tokens came from the refresh grant"
+    );
+    let mut bad = RegistryOptions::new(&proxy.url());
+    bad.credentials = Some(Credentials::identity_token("refresh-mallory"));
+    let err = rt
+        .block_on(scan(&RegistryClient::new(bad).unwrap(), &opts(), &|_| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401") && !err.contains("refresh-mallory"), "{err}");
 
     // A plain-http realm on another origin (the token server's own port) never gets the
     // registry credentials: the scan fails closed, naming the realm, and nothing is issued.

@@ -8,11 +8,31 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Username and password; the password never appears in Debug output.
+/// Username and password; the password never appears in Debug output. Username
+/// [`IDENTITY_TOKEN_USER`] means `password` is an identity token (an OAuth2 refresh token), as
+/// Docker's credential helpers say it.
 #[derive(Clone, Debug)]
 pub struct Credentials {
     pub username: String,
     pub password: Secret,
+}
+
+/// Docker's convention: a credential whose username is this carries an identity token.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+impl Credentials {
+    /// An identity token (`identitytoken` in a Docker config, `az acr login`): exchanged at
+    /// the token realm with the OAuth2 refresh-token grant, never sent as Basic credentials.
+    pub fn identity_token(token: &str) -> Credentials {
+        Credentials {
+            username: IDENTITY_TOKEN_USER.into(),
+            password: Secret::new(token),
+        }
+    }
+
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
 }
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -142,6 +162,10 @@ pub fn docker_config_auths(
     let Some((k, entry)) = entry_for(&json["auths"], registry) else {
         return Ok(None);
     };
+    // An identity token wins over `auth` (which then holds a placeholder user and no password).
+    if let Some(t) = entry["identitytoken"].as_str().filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(Credentials::identity_token(t.trim())));
+    }
     if let Some(auth) = entry["auth"].as_str().filter(|a| !a.trim().is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
@@ -160,11 +184,6 @@ pub fn docker_config_auths(
             username: u.to_string(),
             password: Secret::new(p),
         }));
-    }
-    if entry.get("identitytoken").is_some() {
-        return Err(format!(
-            "{source}: auths.{k} holds an identitytoken (an OAuth2 refresh token, as `az acr login` writes), which this version cannot use; give a username and password (for ACR, an admin user or a token)"
-        ));
     }
     Err(format!(
         "{source}: auths.{k} has neither auth nor username and password"
@@ -316,7 +335,7 @@ mod tests {
         let json: serde_json::Value = serde_json::json!({"auths": {
             "https://docker-registry:5000/": {"auth": auth},
             "quay.io:443": {"username": "q", "password": "qp"},
-            "acr.azurecr.io": {"identitytoken": "refresh-secret"},
+            "acr.azurecr.io": {"auth": base64::engine::general_purpose::STANDARD.encode("00000000-0000-0000-0000-000000000000:"), "identitytoken": "refresh-secret"},
             "empty.example": {}
         }});
         let c = docker_config_auths(&json, "docker-registry:5000", "secret x")
@@ -330,8 +349,15 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let e = docker_config_auths(&json, "acr.azurecr.io", "secret x").unwrap_err();
-        assert!(e.contains("identitytoken") && !e.contains("refresh-secret"), "{e}");
+        // `az acr login`: a placeholder `auth` and the identity token, which wins.
+        let c = docker_config_auths(&json, "acr.azurecr.io", "secret x")
+            .unwrap()
+            .unwrap();
+        assert!(
+            c.is_identity_token() && c.password.expose() == "refresh-secret",
+            "{c:?}"
+        );
+        assert!(!format!("{c:?}").contains("refresh-secret"));
         let e = docker_config_auths(&json, "empty.example", "secret x").unwrap_err();
         assert!(e.starts_with("secret x: auths.empty.example"), "{e}");
     }

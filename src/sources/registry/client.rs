@@ -714,6 +714,12 @@ impl RegistryClient {
                 if self.creds.is_none() {
                     return Err(no_creds());
                 }
+                if self.creds.as_ref().is_some_and(|c| c.is_identity_token()) {
+                    return Err(RegistryError::Invalid {
+                        what: what.to_string(),
+                        message: "the registry asks for Basic auth, but the credentials are an identity token (usable only with token auth); give a username and password".into(),
+                    });
+                }
                 self.use_basic.store(true, Ordering::Relaxed);
                 Ok(())
             }
@@ -766,10 +772,25 @@ impl RegistryClient {
         if !scope.is_empty() {
             query.push(("scope", scope));
         }
-        let mut rb = self.http.get(realm).query(&query);
-        if let Some(c) = &self.creds {
-            rb = rb.basic_auth(&c.username, Some(c.password.expose()));
-        }
+        let rb = match &self.creds {
+            // OAuth2 refresh-token grant (Distribution's token spec, what `az acr login`'s
+            // identity token is for): a POST form, the token never in a URL.
+            Some(c) if c.is_identity_token() => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "registry-cleaner"),
+                    ("refresh_token", c.password.expose()),
+                ];
+                form.extend(query.iter().copied());
+                self.http.post(realm).form(&form)
+            }
+            Some(c) => self
+                .http
+                .get(realm)
+                .query(&query)
+                .basic_auth(&c.username, Some(c.password.expose())),
+            None => self.http.get(realm).query(&query),
+        };
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| transport(&what, &e))?;
         if !resp.status().is_success() {
