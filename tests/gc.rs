@@ -497,6 +497,12 @@ fn sigint_while_waiting_for_readiness_switches_read_only_off() {
     signal_switches_read_only_off("gc-int-wait", "INT", When::WaitingForReadiness);
 }
 
+/// A dropped SSH session (SIGHUP) must not leave the registry read-only either.
+#[test]
+fn sighup_while_waiting_for_readiness_switches_read_only_off() {
+    signal_switches_read_only_off("gc-hup-wait", "HUP", When::WaitingForReadiness);
+}
+
 #[test]
 fn a_first_patch_whose_answer_is_lost_is_undone() {
     let k = support::kube::shared();

@@ -265,7 +265,15 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         let backup =
             (req.backup.clone()).unwrap_or_else(|| mongo_cleanup::default_backup_path(&settings.output_dir, now));
         let ms = super::load::mongo_settings(settings).await;
-        let r = mongo_cleanup::after_delete(&ms, &fresh.inventory, &items, req.apply, &backup, audit.as_ref());
+        let r = mongo_cleanup::after_delete(
+            &ms,
+            &client,
+            &fresh.inventory,
+            &items,
+            req.apply,
+            &backup,
+            audit.as_ref(),
+        );
         Some(r.await.unwrap_or_else(|e| MongoSummary {
             dry_run: !req.apply,
             failed: 1,

@@ -143,7 +143,7 @@ pub async fn execute(
                         (Verdict::AlreadyDeleted, _) => confirm_absent(client, m).await,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
                         (Verdict::Delete, _) if m.untag => {
-                            super::untag::untag(client, &m.repository, &m.digest, &m.tags).await
+                            super::untag::untag(client, look, &m.repository, &m.digest, &m.tags).await
                         }
                         (Verdict::Delete, _) => delete_one(client, m, look).await,
                     };

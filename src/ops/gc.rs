@@ -257,8 +257,12 @@ async fn collect(
 ) -> Result<(), String> {
     switch_read_only_on(reg).await?;
     let pods = wait_rolled(reg, Mode::ReadOnly, poll, timeout).await?;
+    // The highest ordinal: a StatefulSet rolling update restarts it first, so when read-only
+    // mode is switched off (even after an interrupted exec whose process may live on), the
+    // pod running garbage-collect goes down before any replica comes back writable.
     let pod = pods
-        .first()
+        .iter()
+        .max_by_key(|p| ordinal(p))
         .cloned()
         .ok_or("no registry pod to run garbage-collect in")?;
     r.pod = Some(pod.clone());
@@ -653,13 +657,17 @@ fn tail(s: &str) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// SIGINT and SIGTERM, listened for from before the first patch. A listener replaces the default
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT, listened for from before the first patch. A listener replaces the default
 /// action (the process ending on the spot, read-only mode left on), and a signal that arrives
 /// while nothing awaits it is kept for the next `recv`, so none is lost between steps.
 #[cfg(unix)]
 struct Interrupts {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    /// A dropped SSH session or closed terminal: without a listener it would end the process
+    /// with read-only mode left on.
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
@@ -674,6 +682,8 @@ impl Interrupts {
         Ok(Interrupts {
             int: listen(SignalKind::interrupt(), "SIGINT")?,
             term: listen(SignalKind::terminate(), "SIGTERM")?,
+            hup: listen(SignalKind::hangup(), "SIGHUP")?,
+            quit: listen(SignalKind::quit(), "SIGQUIT")?,
         })
     }
 
@@ -682,7 +692,9 @@ impl Interrupts {
         tokio::select! {
             Some(()) = self.int.recv() => "SIGINT",
             Some(()) = self.term.recv() => "SIGTERM",
-            // Both streams ended (the runtime is shutting down): no signal will come.
+            Some(()) = self.hup.recv() => "SIGHUP",
+            Some(()) = self.quit.recv() => "SIGQUIT",
+            // Every stream ended (the runtime is shutting down): no signal will come.
             else => std::future::pending().await,
         }
     }
@@ -708,6 +720,11 @@ impl Interrupts {
             None => std::future::pending().await,
         }
     }
+}
+
+/// A StatefulSet pod's ordinal (`<name>-<n>`); names without one sort first.
+fn ordinal(pod: &str) -> i64 {
+    pod.rsplit_once('-').and_then(|(_, n)| n.parse().ok()).unwrap_or(-1)
 }
 
 #[cfg(test)]

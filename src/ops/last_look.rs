@@ -50,6 +50,8 @@ pub struct LastLook {
     /// Per repository, the tag names the fresh scan resolved to a digest (a broken tag's name
     /// is not here, so it is HEADed again).
     known: HashMap<String, HashSet<String>>,
+    /// Per repository, every tag name the fresh scan listed (broken ones included).
+    seen: HashMap<String, HashSet<String>>,
     /// Per repository, the latest re-list and when it was requested.
     lists: tokio::sync::Mutex<HashMap<String, Listed>>,
     pub retry: Retry,
@@ -63,8 +65,12 @@ pub fn transient(e: &RegistryError) -> bool {
 impl LastLook {
     pub fn new(fresh: &Inventory, retry: Retry) -> LastLook {
         let mut known: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
         for t in fresh.tag_ids() {
             let tag = fresh.tag(t);
+            seen.entry(fresh.repo(tag.repo).name.clone())
+                .or_default()
+                .insert(tag.name.clone());
             if !matches!(tag.state, crate::model::TagState::Ok(_)) {
                 continue;
             }
@@ -75,6 +81,7 @@ impl LastLook {
         }
         LastLook {
             known,
+            seen,
             lists: Default::default(),
             retry,
         }
@@ -100,6 +107,11 @@ impl LastLook {
         Ok(list)
     }
 
+    /// Whether the fresh scan listed `repo:tag` (resolved or broken).
+    pub fn saw(&self, repo: &str, tag: &str) -> bool {
+        self.seen.get(repo).is_some_and(|k| k.contains(tag))
+    }
+
     /// The last look for one manifest.
     pub async fn check(&self, client: &RegistryClient, m: &PlanManifest) -> Look {
         let began = Instant::now();
@@ -110,10 +122,19 @@ impl LastLook {
                 Look::Fail(format!("{what}: {e}"))
             }
         };
+        let known = self.known.get(&m.repository);
+        let seen = self.seen.get(&m.repository);
         for tag in &m.tags {
             match client.head_manifest(&m.repository, tag).await {
                 Ok(Some(d)) if d != m.digest => {
                     return Look::Skip(format!("tag {tag} moved to {d} just before deletion"));
+                }
+                // A planned name the fresh scan did not resolve, back on the digest: re-pushed
+                // since, and nothing about that push was re-checked (a pod may run it).
+                Ok(Some(_)) if !seen.is_some_and(|k| k.contains(tag)) => {
+                    return Look::Skip(format!(
+                        "tag {tag} was not in the fresh scan and points at this digest again: re-pushed since"
+                    ));
                 }
                 Ok(_) => {}
                 Err(e) => return err(format!("re-checking tag {tag}"), e),
@@ -123,7 +144,6 @@ impl LastLook {
             Ok(l) => l,
             Err(e) => return err(format!("re-listing the tags of {}", m.repository), e),
         };
-        let known = self.known.get(&m.repository);
         for name in list.iter() {
             if known.is_some_and(|k| k.contains(name)) || m.tags.contains(name) {
                 continue;
@@ -135,7 +155,16 @@ impl LastLook {
                         "tag {name} was pushed onto this digest after the scan; deleting it would take that tag"
                     ));
                 }
-                Ok(Some(_)) => {}
+                // Another digest: a new index may list this manifest (nested or not).
+                Ok(Some(d)) => match lists(client, &m.repository, &d, &m.digest).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Look::Skip(format!(
+                            "new tag {name} is an index that lists this manifest; deleting it would break that index"
+                        ));
+                    }
+                    Err(e) => return Look::Transient(format!("reading new tag {name} ({d}): {e}")),
+                },
                 // Listed but not resolvable: deleted in between, or a registry that cannot say
                 // where it points. Not proof it is elsewhere: look again later.
                 Ok(None) => return Look::Transient(format!("tag {name} is listed but its manifest answers 404")),
@@ -144,4 +173,34 @@ impl LastLook {
         }
         Look::Clear
     }
+}
+
+/// How deep indexes nested in indexes are followed before giving up (fail closed).
+const MAX_NESTING: usize = 4;
+
+/// Whether manifest `digest` of `repo` is, or nests, an index listing `target`. An unreadable
+/// manifest, or nesting deeper than [`MAX_NESTING`], is an error: it cannot be shown not to.
+async fn lists(client: &RegistryClient, repo: &str, digest: &str, target: &str) -> Result<bool, String> {
+    use crate::sources::registry::{ParsedManifest, parse_manifest};
+    let mut level = vec![digest.to_string()];
+    for _ in 0..MAX_NESTING {
+        let mut next = Vec::new();
+        for d in &level {
+            let r = client.get_manifest(repo, d).await.map_err(|e| e.to_string())?;
+            match parse_manifest(&r.body, r.content_type.as_deref())? {
+                ParsedManifest::Image { .. } => {}
+                ParsedManifest::Index { children, .. } => {
+                    if children.iter().any(|c| c.digest == target) {
+                        return Ok(true);
+                    }
+                    next.extend(children.into_iter().map(|c| c.digest));
+                }
+            }
+        }
+        if next.is_empty() {
+            return Ok(false);
+        }
+        level = next;
+    }
+    Err(format!("indexes nested more than {MAX_NESTING} deep"))
 }

@@ -126,15 +126,30 @@ pub fn tag_states(inv: &Inventory, items: &[ItemOutcome], dry_run: bool) -> (Vec
 }
 
 /// After a registry deletion: read Mongo afresh, decide, and (with `apply`) back up and delete.
+/// With `apply`, every tag counted gone is HEADed first: one that still resolves (moved onto
+/// another digest after the last look, or re-pushed) or cannot be checked counts as present,
+/// so its records stay.
+#[allow(clippy::too_many_arguments)]
 pub async fn after_delete(
     settings: &MongoSettings,
+    client: &crate::sources::registry::RegistryClient,
     inv: &Inventory,
     items: &[ItemOutcome],
     apply: bool,
     backup: &Path,
     audit: Option<&AuditLog>,
 ) -> Result<MongoSummary, String> {
-    let (gone, present) = tag_states(inv, items, !apply);
+    let (mut gone, mut present) = tag_states(inv, items, !apply);
+    if apply {
+        let mut still = Vec::new();
+        for t in std::mem::take(&mut gone) {
+            match client.head_manifest(&t.repository, &t.tag).await {
+                Ok(None) => gone.push(t),
+                Ok(Some(_)) | Err(_) => still.push(t),
+            }
+        }
+        present.extend(still);
+    }
     let data = mongo::load(settings).await.map_err(|e| e.to_string())?;
     let decisions = decide(&data, &gone, &present);
     if !apply {

@@ -9,6 +9,7 @@
 //! window is the one a DELETE has (RELIABILITY.md).
 
 use super::execute::Outcome;
+use super::last_look::LastLook;
 use crate::model::digest::sha256_digest;
 use crate::sources::registry::{DeleteAnswer, RegistryClient};
 
@@ -53,53 +54,92 @@ pub fn throwaway(repo: &str, tag: &str) -> Vec<u8> {
 }
 
 /// Removes `tags` of `repo` that point at `digest`, leaving the manifest (and its other tags).
-/// Each tag: look (still at `digest`?), push the throwaway onto it, check the tag now names the
-/// throwaway, delete the throwaway by digest and confirm it is gone.
-pub async fn untag(client: &RegistryClient, repo: &str, digest: &str, tags: &[String]) -> Outcome {
+/// Each tag: look (still at `digest`, and listed by the fresh scan?), push the throwaway onto
+/// it, delete the throwaway by digest and confirm it is gone. If the PUT's answer is lost, or
+/// the throwaway cannot be deleted, the tag is pointed back at `digest` (its original bytes,
+/// so the same digest) rather than left on an empty image.
+pub async fn untag(client: &RegistryClient, look: &LastLook, repo: &str, digest: &str, tags: &[String]) -> Outcome {
+    let failed = |error: String| Outcome::Failed { error };
     let config = sha256_digest(EMPTY_CONFIG);
     if let Err(e) = client.push_blob(repo, &config, EMPTY_CONFIG.to_vec()).await {
-        return Outcome::Failed {
-            error: format!("uploading the throwaway's empty config (untag needs push permission): {e}"),
-        };
+        return failed(format!(
+            "uploading the throwaway's empty config (untag needs push permission): {e}"
+        ));
     }
+    // The original bytes, to put the tag back exactly if a step after the PUT goes wrong.
+    let original = match client.get_manifest(repo, digest).await {
+        Ok(r) if r.digest == digest => r,
+        Ok(r) => return failed(format!("the registry served {} for {digest}", r.digest)),
+        Err(e) => return failed(format!("reading {digest} before untagging: {e}")),
+    };
+    let media_type = original
+        .content_type
+        .clone()
+        .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
+    let put_back = async |tag: &str, why: String| -> Outcome {
+        match client
+            .push_manifest(repo, tag, &media_type, original.body.clone())
+            .await
+        {
+            Ok(d) if d == digest => failed(format!("{why}; tag {tag} was pointed back at {digest}")),
+            Ok(d) => failed(format!(
+                "{why}; putting tag {tag} back gave {d}, not {digest}: re-tag it by hand"
+            )),
+            Err(e) => failed(format!(
+                "{why}; putting tag {tag} back at {digest} failed ({e}): re-tag it by hand"
+            )),
+        }
+    };
     for tag in tags {
         match client.head_manifest(repo, tag).await {
-            Ok(Some(d)) if d == digest => {}
-            Ok(Some(d)) => {
+            Ok(Some(d)) if d != digest => {
                 return Outcome::Skipped {
                     reason: format!("tag {tag} moved to {d} just before untagging"),
                 };
             }
-            Ok(None) => continue,
-            Err(e) => {
-                return Outcome::Failed {
-                    error: format!("re-checking tag {tag}: {e}"),
+            Ok(Some(_)) if !look.saw(repo, tag) => {
+                return Outcome::Skipped {
+                    reason: format!(
+                        "tag {tag} was not in the fresh scan and points at this digest again: re-pushed since"
+                    ),
                 };
             }
+            Ok(Some(_)) => {}
+            Ok(None) => continue,
+            Err(e) => return failed(format!("re-checking tag {tag}: {e}")),
         }
         let body = throwaway(repo, tag);
-        let mine = match client.push_manifest(repo, tag, MANIFEST_MEDIA_TYPE, body).await {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::Failed {
-                    error: format!("pointing tag {tag} at a throwaway manifest: {e}"),
-                };
-            }
-        };
+        let mine = sha256_digest(&body);
+        if let Err(e) = client.push_manifest(repo, tag, MANIFEST_MEDIA_TYPE, body).await {
+            // The PUT may have landed although its answer did not.
+            return match client.head_manifest(repo, tag).await {
+                Ok(Some(d)) if d == digest => failed(format!(
+                    "pointing tag {tag} at a throwaway manifest: {e}; the tag is unchanged"
+                )),
+                Ok(Some(d)) if d == mine => {
+                    put_back(tag, format!("pointing tag {tag} at a throwaway manifest: {e}")).await
+                }
+                other => failed(format!(
+                    "pointing tag {tag} at a throwaway manifest: {e}; the tag now answers {other:?}"
+                )),
+            };
+        }
         // Someone may have pushed onto the tag after our PUT: theirs stands. The throwaway is
         // ours alone either way, so deleting it by digest takes nothing else.
-        match client.delete_manifest_answer(repo, &mine).await {
-            Ok(DeleteAnswer::Accepted) => {}
-            Ok(DeleteAnswer::NotFound { .. }) | Err(_) => match client.manifest_gone(repo, &mine).await {
-                Ok(true) => {}
-                Ok(false) | Err(_) => {
-                    return Outcome::Failed {
-                        error: format!(
-                            "tag {tag} now points at throwaway manifest {mine}, which could not be deleted: delete it by digest (it holds no layers)"
-                        ),
-                    };
+        let gone = match client.delete_manifest_answer(repo, &mine).await {
+            Ok(DeleteAnswer::Accepted) | Ok(DeleteAnswer::NotFound { .. }) | Err(_) => {
+                matches!(client.manifest_gone(repo, &mine).await, Ok(true))
+            }
+        };
+        if !gone {
+            return match client.head_manifest(repo, tag).await {
+                Ok(Some(d)) if d == mine => {
+                    put_back(tag, format!("the throwaway manifest {mine} could not be deleted")).await
                 }
-            },
+                _ => failed(format!(
+                    "the throwaway manifest {mine} could not be deleted (no tag names it now): delete it by digest, it holds no layers"
+                )),
+            };
         }
     }
     Outcome::Untagged

@@ -672,3 +672,23 @@ fn an_ids_filter_restricts_candidates_to_the_listed_records() {
     });
     assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 1), t(2, 2)]);
 }
+
+#[test]
+fn a_pod_pinned_to_a_broken_manifests_digest_protects_its_broken_tag() {
+    // The tag's manifest could not be read (so it has no revision), but a pod runs it by
+    // digest: it is not a broken-tags candidate, it is protected.
+    let mut w = World::default();
+    w.env(1, "Spark 3", false, 1);
+    let broken = crate::model::digest::sha256_digest(b"unreadable manifest");
+    w.pod(&format!("registry:5000/{ENV_REPO}@{broken}"));
+    let mut b = InventoryBuilder::new("registry:5000");
+    let repo = b.repo(ENV_REPO);
+    let d = b.digest(&broken);
+    b.broken_tag(repo, "odd", Some(d), "reading manifest: HTTP 500: boom");
+    let inv = b.finish();
+    let results = evaluate(&inv, &w.sources(), &Policy::default(), NOW);
+    let out = Outcome { inv, results };
+    assert!(out.candidates(CategoryId::BrokenTags).is_empty());
+    let why = out.protected(CategoryId::BrokenTags, "odd");
+    assert!(why.contains("(by digest sha256:"), "{why}");
+}

@@ -82,6 +82,21 @@ fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
             .or_default()
             .push(rev);
     }
+    // Broken tags whose digest is known have no revision: a pod pinned to that digest (or to a
+    // child of that index) protects them too, or a planned broken tag could go while it runs.
+    let mut broken_by_digest: HashMap<&str, Vec<TagId>> = HashMap::new();
+    for t in inv.tag_ids() {
+        if inv.tag(t).revision().is_some() {
+            continue;
+        }
+        let Some(d) = inv.tag_digest(t) else { continue };
+        broken_by_digest.entry(inv.digests.name(d)).or_default().push(t);
+        if let Some(crate::model::ManifestKind::Index { children }) = inv.manifest(d).map(|m| &m.kind) {
+            for (c, _) in children {
+                broken_by_digest.entry(inv.digests.name(c.digest)).or_default().push(t);
+            }
+        }
+    }
     for wi in &w.images {
         let why = format!("used by {}", wi.evidence);
         if let Some(tag) = &wi.image.tag
@@ -100,6 +115,11 @@ fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
             let parents = r.parents.iter().flat_map(|p| inv.revision(*p).tags.iter());
             for tag in r.tags.iter().chain(parents) {
                 out.add(*tag, &format!("{why} (by digest {digest})"));
+            }
+        }
+        for t in broken_by_digest.get(digest.as_str()).into_iter().flatten() {
+            if wi.image.names_repository(&inv.repo(inv.tag(*t).repo).name) {
+                out.add(*t, &format!("{why} (by digest {digest})"));
             }
         }
     }

@@ -70,8 +70,11 @@ impl Facts {
             if unresolved_reason(fresh, t).is_some() {
                 unresolved.entry(repo).or_insert(t);
             }
-            if let crate::model::TagState::Broken { reason, .. } = &fresh.tag(t).state
-                && !reason.contains("HTTP 404")
+            // A tag that does not exist (404, digest unknown) hides nothing; a tag whose digest
+            // is known but whose manifest, config or child is unreadable (a child 404 included)
+            // may be an index that lists anything here.
+            if let crate::model::TagState::Broken { reason, digest } = &fresh.tag(t).state
+                && (digest.is_some() || !reason.contains("HTTP 404"))
             {
                 unreadable.entry(repo).or_default().push(t);
             }
@@ -151,7 +154,7 @@ fn verdict(
         return Verdict::AlreadyDeleted;
     };
     if m.untag {
-        return untag_verdict(m, fresh, protected, membership);
+        return untag_verdict(m, all, fresh, protected, membership);
     }
     let rev = find_rev(fresh, &m.repository, &m.digest);
     // A tag the fresh scan could not resolve might point at this digest: deleting it by digest
@@ -177,30 +180,27 @@ fn verdict(
     }
     // Nothing is deleted while a manifest in its repository could not be read: that manifest
     // may be an index (nested indexes included) listing it, and deleting a manifest an index
-    // lists breaks the index (fail closed; an unreadable tag on a digest the plan itself
-    // deletes does not count, so planning that broken tag lifts the block).
+    // lists breaks the index (fail closed). Only this manifest's own broken tags do not count:
+    // planning another broken tag does not lift the block (that entry may itself be skipped),
+    // so a broken manifest planned for deletion goes in one run and the rest in the next.
     if let Some(tags) = facts.unreadable.get(&repo) {
         // Whether broken tag `t` might be an index listing this manifest: its body was never
-        // read (it could be anything), or it is an index that lists it.
+        // read (it could be anything), or it is an index that lists it, lists a child that
+        // could not be read, or lists an index (nested: its children are not known here).
         let may_list_me = |t: TagId| match fresh.tag_digest(t) {
             None => true,
             Some(d) => match fresh.manifest(d).map(|x| &x.kind) {
                 None => true,
-                Some(crate::model::ManifestKind::Index { children }) => {
-                    children.iter().any(|(c, _)| fresh.digests.name(c.digest) == m.digest)
-                }
+                Some(crate::model::ManifestKind::Index { children }) => children.iter().any(|(c, _)| {
+                    fresh.digests.name(c.digest) == m.digest || fresh.manifest(c.digest).is_none_or(|x| x.is_index())
+                }),
                 Some(crate::model::ManifestKind::Image { .. }) => false,
             },
         };
-        // The broken tag itself is planned (by name, on the digest it points at): deleting
-        // that digest is what the operator asked for.
         let planned_digest = |t: TagId| {
-            let name = &fresh.tag(t).name;
-            fresh.tag_digest(t).is_some_and(|d| {
-                let d = fresh.digests.name(d);
-                all.iter()
-                    .any(|x| x.repository == m.repository && x.digest == d && !x.untag && x.tags.contains(name))
-            })
+            fresh
+                .tag_digest(t)
+                .is_some_and(|d| fresh.digests.name(d) == m.digest && !m.untag)
         };
         if let Some(t) = tags.iter().find(|t| may_list_me(**t) && !planned_digest(**t)) {
             let why = match &fresh.tag(*t).state {
@@ -208,7 +208,7 @@ fn verdict(
                 crate::model::TagState::Ok(_) => "",
             };
             return Verdict::Skip(format!(
-                "tag {} in this repository could not be read in the fresh scan ({why}); nothing here is deleted while an unreadable manifest might list it (plan that broken tag too, or fix it)",
+                "tag {} in this repository could not be read in the fresh scan ({why}); nothing here is deleted while an unreadable manifest might list it (delete that broken tag first, or fix it)",
                 fresh.tag(*t).name
             ));
         }
@@ -309,10 +309,26 @@ fn verdict(
 /// unreadable manifests do not matter; the throwaway deleted by digest is unique to the run.
 fn untag_verdict(
     m: &PlanManifest,
+    all: &[PlanManifest],
     fresh: &Inventory,
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
 ) -> Verdict {
+    // An untag must leave the image a tag no entry of the plan names: an untagged manifest is
+    // invisible to every later scan and protection (and managed registries expire them).
+    let named = |name: &str| {
+        all.iter()
+            .any(|x| x.repository == m.repository && x.tags.iter().any(|t| t == name))
+    };
+    let keeper = find_rev(fresh, &m.repository, &m.digest)
+        .into_iter()
+        .flat_map(|r| fresh.revision(r).tags.iter())
+        .any(|t| !named(&fresh.tag(*t).name));
+    if !keeper {
+        return Verdict::Skip(
+            "untagging would leave the image with no tag outside the plan (another tag must keep it)".into(),
+        );
+    }
     let mut present = Vec::new();
     for tag in &m.tags {
         let Some(t) = fresh.find_tag(&m.repository, tag) else {
@@ -335,7 +351,7 @@ fn untag_verdict(
         present.push(t);
     }
     if present.is_empty() {
-        // Every planned tag is gone already; the executor finds nothing to do.
+        // Every planned tag is gone already; the executor untags only names it knows.
         return Verdict::Delete;
     }
     let still = m.categories.is_empty()
@@ -486,8 +502,8 @@ mod tests {
         let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
         // The index itself was selected (a broken tag the operator planned): deleted by digest.
         assert_eq!(v[0], Verdict::Delete, "{v:?}");
-        assert!(matches!(&v[1], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
-        assert!(matches!(&v[2], Verdict::Skip(r) if r.contains("still tagged")), "{v:?}");
+        assert!(matches!(&v[1], Verdict::Skip(r) if r.contains("multi")), "{v:?}");
+        assert!(matches!(&v[2], Verdict::Skip(r) if r.contains("multi")), "{v:?}");
     }
 
     #[test]
@@ -614,11 +630,15 @@ mod tests {
                 "{v:?}"
             );
         }
-        // The same unreadable tag on a digest the plan deletes does not block.
+        // Planning the unreadable tag too deletes it, and still blocks the rest (its own entry
+        // may be skipped: it must be gone first, in an earlier run).
         let mut plan = plan.to_vec();
         plan.push(pm(&d('9'), &["new"], None));
         let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
-        assert_eq!(&v[0..3], &[Verdict::Delete, Verdict::Delete, Verdict::Delete], "{v:?}");
+        assert_eq!(v[3], Verdict::Delete, "{v:?}");
+        for x in &v[0..3] {
+            assert!(matches!(x, Verdict::Skip(r) if r.contains("new")), "{v:?}");
+        }
         // An image tagged outside any known index is blocked the same way.
         let fresh = world(
             true,
@@ -657,6 +677,79 @@ mod tests {
             &Membership::new(),
         );
         assert_eq!(v[0], Verdict::Delete, "{v:?}");
+    }
+
+    #[test]
+    fn an_index_with_a_missing_child_still_blocks_the_children_it_may_share() {
+        // `multi` lost child `a` (404) but still lists `b`: deleting `b`, tagged on its own,
+        // would break the index that pods may run. The 404 excuses only a tag that is gone.
+        let mut b = InventoryBuilder::new("t");
+        let repo = b.repo(R);
+        let image = |b: &mut InventoryBuilder, c: char| {
+            let digest = b.digest(&d(c));
+            let config = Blob {
+                digest: b.digest(&d('e')),
+                size: 1,
+            };
+            b.manifest(Manifest {
+                digest,
+                media_type: "m".into(),
+                size: 10,
+                kind: ManifestKind::Image { config, layers: vec![] },
+                created: None,
+            });
+            digest
+        };
+        let child_b = image(&mut b, 'b');
+        let idx = b.digest(&d('f'));
+        let children = ['a', 'b']
+            .iter()
+            .map(|c| {
+                (
+                    Blob {
+                        digest: b.digest(&d(*c)),
+                        size: 10,
+                    },
+                    None,
+                )
+            })
+            .collect();
+        b.manifest(Manifest {
+            digest: idx,
+            media_type: "i".into(),
+            size: 10,
+            kind: ManifestKind::Index { children },
+            created: None,
+        });
+        b.tag(repo, "b-only", child_b);
+        b.broken_tag(
+            repo,
+            "multi",
+            Some(idx),
+            "child sha256:aaaa: HTTP 404 MANIFEST_UNKNOWN: gone",
+        );
+        let fresh = b.finish();
+        let v = recheck(
+            &[pm(&d('b'), &["b-only"], None)],
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+        );
+        assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("multi")), "{v:?}");
+    }
+
+    #[test]
+    fn an_untag_must_leave_a_tag_outside_the_plan() {
+        // `b` carries `b-only` alone: untagging it (a crafted entry, or split entries) would
+        // leave the image untagged.
+        let fresh = world(true, false, None);
+        let mut m = pm(&d('b'), &["b-only"], None);
+        m.untag = true;
+        let v = recheck(&[m], &fresh, &HashMap::new(), &Membership::new());
+        assert!(
+            matches!(&v[0], Verdict::Skip(r) if r.contains("no tag outside the plan")),
+            "{v:?}"
+        );
     }
 
     #[test]
