@@ -1037,3 +1037,80 @@ fn untagging_one_of_two_tags_keeps_the_image_for_its_sibling_through_gc() {
     let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
     pull(&c);
 }
+
+/// A new index pushed after the fresh scan that lists the planned manifest: its tag is on
+/// another digest, so only a look inside it shows the DELETE would break it. The proxy pushes
+/// it the moment the last look re-lists the repository.
+#[test]
+fn a_new_index_listing_the_planned_manifest_found_by_the_last_look_keeps_it() {
+    let (reg, specs) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let world::TagTarget::Image(img) = specs[0].target.clone() else {
+        panic!("the first sample tag is an image")
+    };
+    let planned = world::tag_digest(&specs[0].target);
+    let armed = Arc::new(AtomicBool::new(false));
+    let lists = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (a, l, url_direct) = (armed.clone(), lists.clone(), reg.url());
+    let index = TagSpec {
+        repository: ENV.into(),
+        tag: "sneaky-multi".into(),
+        target: world::TagTarget::Index {
+            flavor: img.flavor,
+            images: vec![img],
+        },
+    };
+    let pushed_index = index.clone();
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |_n: u64, m: &str, path: &str| {
+            if a.load(Ordering::SeqCst)
+                && m == "GET"
+                && path.contains("/environment/tags/list")
+                && l.fetch_add(1, Ordering::SeqCst) == 1
+            {
+                let (u, spec) = (url_direct.clone(), pushed_index.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    let c = RegistryClient::new(RegistryOptions::new(&u)).unwrap();
+                    rt.block_on(world::push(&c, &[spec])).unwrap();
+                })
+                .join()
+                .unwrap();
+            }
+            Fault::Pass
+        }),
+    );
+    let url = proxy.url();
+    let (path, _) = plan(dir.path(), &url, &[SELECTION[0]]);
+    armed.store(true, Ordering::SeqCst);
+    let out = run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", path.to_str().unwrap(), "--apply", "--force"],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(lists.load(Ordering::SeqCst) >= 2, "the re-list happened");
+    let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+    let idx = rt
+        .block_on(c.get_manifest(ENV, "sneaky-multi"))
+        .expect("the index was pushed");
+    let body: Value = serde_json::from_slice(&idx.body).unwrap();
+    assert!(
+        body.to_string().contains(&planned),
+        "the new index lists the planned manifest"
+    );
+    assert_eq!(out.status.code(), Some(3), "{v}");
+    assert!(
+        v["items"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("sneaky-multi")),
+        "{v}"
+    );
+    assert_eq!(rt.block_on(c.manifest_gone(ENV, &planned)).ok(), Some(false), "kept");
+}
