@@ -81,6 +81,9 @@ pub struct FileMongo {
     pub replicaset: Option<String>,
     pub db: Option<String>,
     pub username: Option<String>,
+    /// Protecting collections this install lacks on purpose (env `MONGODB_OPTIONAL_COLLECTIONS`,
+    /// comma-separated); any other one missing fails the Mongo source.
+    pub optional_collections: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +206,8 @@ pub struct MongoSettings {
     pub uri: Option<Secret>,
     pub username: String,
     pub password: Option<Secret>,
+    /// Sorted, without duplicates: part of the settings fingerprint.
+    pub optional_collections: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -659,6 +664,11 @@ fn build(
             .or(f.mongo.username)
             .unwrap_or_else(|| "admin".into()),
         password: secret_var(env, "MONGODB_PASSWORD", None, "")?,
+        optional_collections: optional_collections(
+            get("MONGODB_OPTIONAL_COLLECTIONS"),
+            f.mongo.optional_collections,
+            &bad,
+        )?,
     };
 
     let file_platform = renamed(
@@ -737,6 +747,49 @@ fn build(
         log_file: flags.log_file.clone(),
         warnings: Vec::new(),
     })
+}
+
+/// `mongo.optional_collections`, or `MONGODB_OPTIONAL_COLLECTIONS` (comma-separated, wins).
+/// Only protecting collections can be named: `environments_v2` never (every category depends
+/// on it), a name this tool does not read is a typo that would leave the real collection
+/// required and the operator puzzled. Those Domino may lack anyway are accepted as they are.
+fn optional_collections(
+    env: Option<String>,
+    file: Option<Vec<String>>,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<Vec<String>, String> {
+    use crate::model::domino::{CORE_COLLECTION, OPTIONAL_COLLECTIONS, PROTECTING_COLLECTIONS};
+    let (names, key) = match env {
+        Some(v) => (
+            v.split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            None,
+        ),
+        None => (file.unwrap_or_default(), Some("mongo.optional_collections")),
+    };
+    let fail = |why: String| match key {
+        Some(k) => bad(k, why),
+        None => format!("environment: MONGODB_OPTIONAL_COLLECTIONS: {why}"),
+    };
+    let mut out = BTreeSet::new();
+    for name in names {
+        if name == CORE_COLLECTION {
+            return Err(fail(format!(
+                "{name:?} cannot be optional: every category depends on it"
+            )));
+        }
+        if !PROTECTING_COLLECTIONS.iter().any(|(n, _)| *n == name) && !OPTIONAL_COLLECTIONS.contains(&name.as_str()) {
+            let known: Vec<&str> = PROTECTING_COLLECTIONS.iter().map(|(n, _)| *n).collect();
+            return Err(fail(format!(
+                "{name:?} is not a collection this tool reads (one of: {})",
+                known.join(", ")
+            )));
+        }
+        out.insert(name);
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// `http://h:p` → plain HTTP; `https://h:p` or bare `h:p` → TLS. Returns (scheme, host[:port]).
@@ -1085,6 +1138,53 @@ security:
         assert_eq!(s.registry.auth_secret.as_deref(), Some("env-secret"));
         let e = load_yaml("registry:\n  auth_secret: Bad_Name\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.contains("registry.auth_secret"), "{e}");
+    }
+
+    #[test]
+    fn optional_collections_from_config_or_environment_and_only_protecting_ones() {
+        let s = load_yaml(
+            "mongo:\n  optional_collections: [sagas, runs, sagas]\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.mongo.optional_collections, ["runs", "sagas"]);
+        let s = load_yaml(
+            "mongo:\n  optional_collections: [sagas]\n",
+            &[("MONGODB_OPTIONAL_COLLECTIONS", "projects, workspace_session")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.mongo.optional_collections, ["projects", "workspace_session"]);
+        assert!(
+            load_yaml("", &[], FlagOverrides::default())
+                .unwrap()
+                .mongo
+                .optional_collections
+                .is_empty()
+        );
+        let e = load_yaml(
+            "mongo:\n  optional_collections: [environments_v2]\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("FILE: mongo.optional_collections:") && e.contains("cannot be optional"),
+            "{e}"
+        );
+        let e = load_yaml("mongo:\n  optional_collections: [run]\n", &[], FlagOverrides::default()).unwrap_err();
+        assert!(
+            e.contains("mongo.optional_collections") && e.contains("\"run\" is not a collection"),
+            "{e}"
+        );
+        let e = load_yaml(
+            "",
+            &[("MONGODB_OPTIONAL_COLLECTIONS", "sagaz")],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("environment: MONGODB_OPTIONAL_COLLECTIONS:"), "{e}");
     }
 
     #[test]

@@ -568,6 +568,7 @@ async fn runs_in_flight_and_running_sessions_are_read_as_in_use_now() {
     let server = support::mongo::MongoServer::start();
     let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
     let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
     db.collection::<Document>("environments_v2")
         .insert_one(doc! { "_id": id(5), "name": "busy", "isArchived": false, "activeRevisionId": id(52) })
         .await
@@ -640,6 +641,7 @@ async fn run_dates_of_mixed_types_and_unreadable_ids_fail_closed() {
     let server = support::mongo::MongoServer::start();
     let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
     let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
     db.collection::<Document>("environments_v2")
         .insert_one(doc! { "_id": id(6), "name": "mixed", "isArchived": false, "activeRevisionId": id(69) })
         .await
@@ -725,4 +727,77 @@ async fn an_enabled_account_with_an_unreadable_id_fails_the_directory_and_every_
         vec![oid(202)],
         "201 is carried by an enabled account's second value"
     );
+}
+
+/// issue 11.5: a protecting collection that is missing (dropped, renamed, wrong database)
+/// fails the Mongo source, naming the collection and the database, instead of reading as
+/// "nothing uses this image"; named in `optional_collections` it reads as absent. Every
+/// collection read is listed with the documents it gave.
+#[tokio::test]
+async fn a_missing_protecting_collection_fails_the_source_unless_named_optional() {
+    use registry_cleaner::model::domino::{CollectionRead, PROTECTING_COLLECTIONS};
+    let server = support::mongo::MongoServer::start();
+    seed_mongo(&server.uri).await;
+    let mut settings = MongoSettings {
+        uri: Some(server.uri.clone()),
+        ..MongoSettings::default()
+    };
+    let data = mongo::load(&settings).await.expect("mongo loads");
+    let counts: Vec<(&str, u64, bool)> = data
+        .collections
+        .iter()
+        .map(|c: &CollectionRead| (c.name.as_str(), c.documents, c.present))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("environments_v2", 4, true),
+            ("environment_revisions", 9, true),
+            ("models", 2, true),
+            ("model_versions", 2, true),
+            ("builds", 1, true),
+            ("sagas", 2, true),
+            // Two non-session runs, plus the session run still in flight.
+            ("runs", 3, true),
+            ("workspace", 1, true),
+            ("workspace_session", 1, true),
+            ("projects", 1, true),
+            ("scheduler_jobs", 1, true),
+            ("organizations", 0, false),
+            ("app_versions", 0, false),
+            ("model_products", 0, false),
+            ("userPreferences", 0, false),
+            ("users", 2, true),
+        ],
+        "collections read and what each gave"
+    );
+
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("domino");
+    // Cumulatively: each one missing fails the read on its own, even with the earlier ones
+    // allowed.
+    for (name, _) in PROTECTING_COLLECTIONS {
+        db.collection::<Document>(name).drop().await.expect("drop");
+        let err = mongo::load(&settings)
+            .await
+            .expect_err(&format!("{name} missing must fail the source"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("database 'domino' has no {name} collection"))
+                && msg.contains("mongo.optional_collections"),
+            "{msg}"
+        );
+        settings.optional_collections.push(name.to_string());
+        let data = mongo::load(&settings)
+            .await
+            .unwrap_or_else(|e| panic!("{name} named optional: {e}"));
+        let read = data.collections.iter().find(|c| c.name == *name).unwrap();
+        assert!(!read.present && read.documents == 0, "{read:?}");
+    }
+    let data = mongo::load(&settings).await.unwrap();
+    assert!(data.usage.runs.is_empty() && data.revisions.is_empty());
+    // environments_v2 cannot be made optional: its absence stays an error.
+    db.collection::<Document>("environments_v2").drop().await.unwrap();
+    let err = mongo::load(&settings).await.expect_err("no environments").to_string();
+    assert!(err.contains("has no environments_v2 collection"), "{err}");
 }

@@ -151,6 +151,26 @@ fn report_answers_the_ground_truth_and_a_plan_frees_exactly_what_it_says() {
     for (source, s) in report["sources"].as_object().unwrap() {
         assert_eq!(s["status"], "ok", "source {source}: {s}");
     }
+    // The Mongo source lists every collection it read and how many documents each gave.
+    let read: std::collections::BTreeMap<&str, (bool, u64)> = report["sources"]["mongo"]["collections"]
+        .as_array()
+        .expect("mongo collections in the report")
+        .iter()
+        .map(|c| {
+            (
+                c["collection"].as_str().unwrap(),
+                (c["present"].as_bool().unwrap(), c["documents"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    for name in ["environments_v2", "environment_revisions", "runs"] {
+        assert!(matches!(read.get(name), Some((true, n)) if *n > 0), "{name}: {read:?}");
+    }
+    assert_eq!(
+        read["environments_v2"].1 as usize,
+        w.mongo["environments_v2"].len(),
+        "every environment read"
+    );
     let cats = report["categories"].as_array().unwrap();
     assert_eq!(cats.len(), w.expected.candidates.len());
     for c in cats {

@@ -164,7 +164,8 @@ pub async fn load_dataset_timed(
 /// A stable fingerprint of the settings that decide what a plan means.
 /// Every setting that changes what is a candidate or what protects: the registry and its
 /// repositories, whether config blobs are read (the grace period needs them), the policy, the
-/// sources turned off, which MongoDB database (never its credentials), the Kubernetes
+/// sources turned off, which MongoDB database (never its credentials) and which of its
+/// protecting collections may be absent, the Kubernetes
 /// namespaces and context, and the Keycloak realm.
 pub fn settings_fingerprint(settings: &Settings) -> String {
     let mongo = &settings.mongo;
@@ -193,6 +194,12 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
         },
         "keycloak": { "host": settings.keycloak.host, "realm": settings.keycloak.realm },
     });
+    let mut key = key;
+    // Which absent collections are allowed changes what protects. Only when set, so plans
+    // written before the setting existed keep their fingerprint.
+    if !mongo.optional_collections.is_empty() {
+        key["mongo"]["optional_collections"] = serde_json::json!(mongo.optional_collections);
+    }
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
 }
 
@@ -236,6 +243,10 @@ mod tests {
                 Box::new(|s| s.kubernetes.all_namespaces = !s.kubernetes.all_namespaces),
             ),
             ("keycloak realm", Box::new(|s| s.keycloak.realm = "Other".into())),
+            (
+                "mongo.optional_collections",
+                Box::new(|s| s.mongo.optional_collections = vec!["sagas".into()]),
+            ),
             ("grace period", Box::new(|s| s.policy.grace_period_hours += 1)),
         ];
         for (what, change) in changes {

@@ -94,6 +94,7 @@ fn mongo_settings_plain(settings: &Settings) -> mongo::MongoSettings {
         // without a password fails SCRAM against servers that need no authentication.
         username: Some(m.username.clone()).filter(|_| m.password.is_some()),
         password: m.password.as_ref().map(|p| p.expose().to_string()),
+        optional_collections: m.optional_collections.clone(),
         ..mongo::MongoSettings::default()
     }
 }
@@ -203,6 +204,7 @@ pub async fn load_all(
     ds.sources.insert(SourceKind::Kubernetes, status(&data.kubernetes));
     ds.sources.insert(SourceKind::Keycloak, status(&data.keycloak));
     ds.labels = labels(&inventory, data.mongo.ok(), &protections);
+    ds.mongo_collections = data.mongo.ok().map(|d| d.collections.clone()).unwrap_or_default();
     ds.inventory = inventory;
     ds.categories = categories;
     ds.protections = protections;

@@ -30,6 +30,17 @@ pub struct SourceReport {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `mongo`: every collection the read knows, whether it exists, and how many documents
+    /// each gave (after its server-side filter), so a report shows what its decisions rest on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionReport {
+    pub collection: String,
+    pub present: bool,
+    pub documents: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,11 +175,24 @@ pub fn build(
                     Some(SourceStatus::Disabled) => ("disabled", None),
                     Some(SourceStatus::Loading) | None => ("failed", Some("not loaded".to_string())),
                 };
+                let collections = match k {
+                    SourceKind::Mongo => ds
+                        .mongo_collections
+                        .iter()
+                        .map(|c| CollectionReport {
+                            collection: c.name.clone(),
+                            present: c.present,
+                            documents: c.documents,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 (
                     k.as_str().to_string(),
                     SourceReport {
                         status: status.into(),
                         error,
+                        collections,
                     },
                 )
             })
