@@ -801,3 +801,33 @@ async fn a_missing_protecting_collection_fails_the_source_unless_named_optional(
     let err = mongo::load(&settings).await.expect_err("no environments").to_string();
     assert!(err.contains("has no environments_v2 collection"), "{err}");
 }
+
+/// issue 11.14: a Keycloak behind an internal CA is read when `--ca-cert` names the CA (or with
+/// `--insecure`), and refused without it: the Keycloak client trusts what the registry's does.
+#[tokio::test]
+async fn keycloak_behind_an_internal_ca_is_trusted_through_the_ca_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = support::internal_ca(dir.path());
+    let kc = support::keycloak::KeycloakServer::start_tls(&keycloak_seed(), 60, &cert, &key);
+    assert!(kc.url.starts_with("https://"), "{}", kc.url);
+    let err = keycloak::load(&keycloak_settings(&kc.url))
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(!err.to_string().is_empty());
+    let trusted = KeycloakSettings {
+        ca_cert: Some(ca.clone()),
+        ..keycloak_settings(&kc.url)
+    };
+    assert_eq!(keycloak::load(&trusted).await.expect("trusted through the CA").len(), 5);
+    let insecure = KeycloakSettings {
+        insecure: true,
+        ..keycloak_settings(&kc.url)
+    };
+    assert_eq!(keycloak::load(&insecure).await.expect("--insecure").len(), 5);
+    let missing = KeycloakSettings {
+        ca_cert: Some(dir.path().join("nope.pem")),
+        ..keycloak_settings(&kc.url)
+    };
+    let err = keycloak::load(&missing).await.expect_err("no CA file").to_string();
+    assert!(err.contains("nope.pem") && err.contains("--ca-cert"), "{err}");
+}

@@ -95,6 +95,8 @@ fn mongo_settings_plain(settings: &Settings) -> mongo::MongoSettings {
         username: Some(m.username.clone()).filter(|_| m.password.is_some()),
         password: m.password.as_ref().map(|p| p.expose().to_string()),
         optional_collections: m.optional_collections.clone(),
+        ca_cert: settings.registry.ca_cert.clone(),
+        insecure: settings.registry.insecure,
         ..mongo::MongoSettings::default()
     }
 }
@@ -119,6 +121,9 @@ pub fn keycloak_settings(settings: &Settings) -> Option<keycloak::KeycloakSettin
         realm: k.realm.clone(),
         username: k.username.clone().unwrap_or_else(|| "admin".into()),
         password: k.password.as_ref().map(|p| p.expose().to_string()),
+        // One trust setting for every TLS peer: an internal CA signs them all.
+        ca_cert: settings.registry.ca_cert.clone(),
+        insecure: settings.registry.insecure,
         ..keycloak::KeycloakSettings::default()
     })
 }
@@ -292,5 +297,35 @@ mod grace_tests {
         let max = i64::MAX as u64 / 3600;
         assert_eq!(policy(&with_grace(max)).unwrap().grace_period_secs, max as i64 * 3600);
         assert_eq!(policy(&with_grace(2)).unwrap().grace_period_secs, 7200);
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::{keycloak_settings, mongo_settings_plain};
+    use crate::settings::{Env, FlagOverrides, Settings};
+
+    /// issue 11.14: `--ca-cert` and `--insecure` reach the Keycloak and Mongo clients, not
+    /// only the registry's.
+    #[test]
+    fn the_ca_certificate_and_insecure_reach_keycloak_and_mongo() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "keycloak:\n  host: https://kc.internal\n").unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "pem").unwrap();
+        let flags = FlagOverrides {
+            ca_cert: Some(ca.clone()),
+            insecure: true,
+            ..FlagOverrides::default()
+        };
+        let s = Settings::load(Some(&path), &Env::default(), &flags).unwrap();
+        let k = keycloak_settings(&s).unwrap();
+        assert_eq!((k.ca_cert.as_deref(), k.insecure), (Some(ca.as_path()), true));
+        let m = mongo_settings_plain(&s);
+        assert_eq!((m.ca_cert.as_deref(), m.insecure), (Some(ca.as_path()), true));
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let k = keycloak_settings(&s).unwrap();
+        assert_eq!((k.ca_cert, k.insecure), (None, false));
     }
 }

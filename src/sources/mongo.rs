@@ -32,6 +32,10 @@ pub struct MongoSettings {
     /// Protecting collections this install may lack (`mongo.optional_collections`): absent,
     /// they read as empty instead of failing the source.
     pub optional_collections: Vec<String>,
+    /// `--ca-cert` / `registry.ca_cert`, trusted when the URI turns TLS on (`tls=true`).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// `--insecure` / `registry.insecure`: with TLS, skip certificate verification.
+    pub insecure: bool,
 }
 
 impl Default for MongoSettings {
@@ -46,6 +50,8 @@ impl Default for MongoSettings {
             password: None,
             timeout_secs: 10,
             optional_collections: Vec::new(),
+            ca_cert: None,
+            insecure: false,
         }
     }
 }
@@ -62,6 +68,8 @@ impl std::fmt::Debug for MongoSettings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout_secs", &self.timeout_secs)
             .field("optional_collections", &self.optional_collections)
+            .field("ca_cert", &self.ca_cert)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -172,6 +180,7 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, MongoError> {
                 .build(),
         );
     }
+    apply_tls(&mut opts, s);
     opts.server_selection_timeout = Some(Duration::from_secs(s.timeout_secs));
     opts.connect_timeout = Some(Duration::from_secs(s.timeout_secs));
     opts.app_name = Some("registry-cleaner".into());
@@ -181,6 +190,20 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, MongoError> {
         .await
         .map_err(|e| fail("connecting to", e))?;
     Ok(db)
+}
+
+/// The registry's trust settings for a TLS connection: a CA the URI does not name already
+/// (`tlsCAFile` wins, being more specific), and `--insecure`. TLS itself stays the URI's choice
+/// (`tls=true`): turning it on for a plain-text server would only break the connection.
+fn apply_tls(opts: &mut ClientOptions, s: &MongoSettings) {
+    if let Some(mongodb::options::Tls::Enabled(tls)) = &mut opts.tls {
+        if tls.ca_file_path.is_none() {
+            tls.ca_file_path = s.ca_cert.clone();
+        }
+        if s.insecure {
+            tls.allow_invalid_certificates = Some(true);
+        }
+    }
 }
 
 type R<T> = Result<T, mongodb::error::Error>;
@@ -911,6 +934,44 @@ mod tests {
         for bad in [Bson::String(String::new()), Bson::String("invalid".into()), Bson::Null] {
             assert_eq!(time(&bad), None);
         }
+    }
+
+    /// issue 11.14: with TLS on in the URI, `--ca-cert` and `--insecure` reach the Mongo
+    /// client; a URI's own `tlsCAFile` wins; without TLS nothing turns it on.
+    #[tokio::test]
+    async fn the_ca_certificate_and_insecure_apply_to_a_tls_connection() {
+        use mongodb::options::Tls;
+        let s = MongoSettings {
+            ca_cert: Some("/etc/internal-ca.pem".into()),
+            insecure: true,
+            ..MongoSettings::default()
+        };
+        let tls_of = async |uri: &str, s: &MongoSettings| {
+            let mut opts = ClientOptions::parse(uri).await.unwrap();
+            apply_tls(&mut opts, s);
+            opts.tls
+        };
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true", &s).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!(
+            t.ca_file_path.as_deref(),
+            Some(std::path::Path::new("/etc/internal-ca.pem"))
+        );
+        assert_eq!(t.allow_invalid_certificates, Some(true));
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true&tlsCAFile=/own.pem", &s).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!(t.ca_file_path.as_deref(), Some(std::path::Path::new("/own.pem")));
+        let plain = MongoSettings::default();
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true", &plain).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!((t.ca_file_path, t.allow_invalid_certificates), (None, None));
+        assert!(
+            !matches!(tls_of("mongodb://h/", &s).await, Some(Tls::Enabled(_))),
+            "no TLS without tls=true"
+        );
     }
 
     #[test]
