@@ -97,6 +97,8 @@ pub struct FileKubernetes {
     pub pod_prefixes: Option<serde_yaml::Value>,
     pub compute_namespace: Option<String>,
     pub context: Option<String>,
+    /// Several clusters (the original evictor loops over every context): all are read.
+    pub contexts: Option<Vec<String>>,
     pub all_namespaces: Option<bool>,
     pub registry_statefulset: Option<String>,
 }
@@ -151,6 +153,8 @@ pub struct FlagOverrides {
     pub keep_revisions: Option<usize>,
     pub ids_file: Option<PathBuf>,
     pub all_namespaces: bool,
+    /// `--kube-context`, repeatable.
+    pub kube_contexts: Vec<String>,
     pub grace_period_hours: Option<u64>,
     /// `--password-file`: the registry password from a file (a mounted secret).
     pub password_file: Option<PathBuf>,
@@ -214,7 +218,9 @@ pub struct MongoSettings {
 pub struct KubernetesSettings {
     pub platform_namespace: String,
     pub compute_namespace: String,
-    pub context: Option<String>,
+    /// Kubeconfig contexts to read, in order; empty = the current context. The first is the
+    /// home cluster (registry, Mongo secret, GC); workloads are read from every one.
+    pub contexts: Vec<String>,
     pub all_namespaces: bool,
     pub registry_statefulset: String,
 }
@@ -702,7 +708,7 @@ fn build(
     let kubernetes = KubernetesSettings {
         platform_namespace,
         compute_namespace,
-        context: f.kubernetes.context,
+        contexts: kube_contexts(&flags.kube_contexts, f.kubernetes.context, f.kubernetes.contexts, &bad)?,
         all_namespaces: flags.all_namespaces || f.kubernetes.all_namespaces.unwrap_or(false),
         registry_statefulset: f
             .kubernetes
@@ -747,6 +753,41 @@ fn build(
         log_file: flags.log_file.clone(),
         warnings: Vec::new(),
     })
+}
+
+/// `--kube-context` (repeatable, wins), else `kubernetes.contexts`, else `kubernetes.context`;
+/// both keys in one file is an error. Duplicates are dropped, order kept (the first is home).
+fn kube_contexts(
+    flags: &[String],
+    one: Option<String>,
+    many: Option<Vec<String>>,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<Vec<String>, String> {
+    let (list, key) = match (flags, one, many) {
+        ([_, ..], _, _) => (flags.to_vec(), "--kube-context"),
+        ([], Some(_), Some(_)) => {
+            return Err(bad(
+                "kubernetes.context",
+                "is set together with kubernetes.contexts; keep only kubernetes.contexts".into(),
+            ));
+        }
+        ([], Some(c), None) => (vec![c], "kubernetes.context"),
+        ([], None, Some(l)) => (l, "kubernetes.contexts"),
+        ([], None, None) => (vec![], ""),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for c in list {
+        if c.trim().is_empty() {
+            return Err(match key {
+                "--kube-context" => "--kube-context: an empty context name".to_string(),
+                k => bad(k, "an empty context name".into()),
+            });
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// `mongo.optional_collections`, or `MONGODB_OPTIONAL_COLLECTIONS` (comma-separated, wins).
@@ -1185,6 +1226,37 @@ security:
         )
         .unwrap_err();
         assert!(e.starts_with("environment: MONGODB_OPTIONAL_COLLECTIONS:"), "{e}");
+    }
+
+    /// issue 11.13: several clusters from `kubernetes.contexts` or repeated `--kube-context`.
+    #[test]
+    fn kube_contexts_from_flags_the_list_or_the_single_key() {
+        let ctx = |yaml: &str, flags: &[&str]| {
+            let f = FlagOverrides {
+                kube_contexts: flags.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            };
+            load_yaml(yaml, &[], f).map(|s| s.kubernetes.contexts)
+        };
+        assert_eq!(ctx("", &[]).unwrap(), Vec::<String>::new());
+        assert_eq!(ctx("kubernetes:\n  context: one\n", &[]).unwrap(), ["one"]);
+        assert_eq!(
+            ctx("kubernetes:\n  contexts: [east, west, east]\n", &[]).unwrap(),
+            ["east", "west"]
+        );
+        assert_eq!(
+            ctx("kubernetes:\n  contexts: [east]\n", &["b", "a"]).unwrap(),
+            ["b", "a"],
+            "flags win, in order"
+        );
+        let e = ctx("kubernetes:\n  context: a\n  contexts: [b]\n", &[]).unwrap_err();
+        assert!(
+            e.starts_with("FILE: kubernetes.context:") && e.contains("kubernetes.contexts"),
+            "{e}"
+        );
+        let e = ctx("kubernetes:\n  contexts: ['']\n", &[]).unwrap_err();
+        assert!(e.contains("kubernetes.contexts") && e.contains("empty"), "{e}");
+        assert!(ctx("", &[""]).unwrap_err().contains("--kube-context"));
     }
 
     #[test]

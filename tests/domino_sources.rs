@@ -831,3 +831,84 @@ async fn keycloak_behind_an_internal_ca_is_trusted_through_the_ca_certificate() 
     let err = keycloak::load(&missing).await.expect_err("no CA file").to_string();
     assert!(err.contains("nope.pem") && err.contains("--ca-cert"), "{err}");
 }
+
+/// A copy of the shared kubeconfig with contexts `a` and `b` on the same apiserver (different
+/// default namespaces) and `down`, whose server listens nowhere.
+fn multi_context_kubeconfig(dir: &std::path::Path, kubeconfig: &std::path::Path) -> std::path::PathBuf {
+    use kube::config::{Context, Kubeconfig, NamedCluster, NamedContext};
+    let mut kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let cluster = kc.clusters[0].clone();
+    let user = kc.auth_infos[0].name.clone();
+    let mut down = cluster.cluster.clone().expect("cluster");
+    down.server = Some(format!("https://127.0.0.1:{}", support::free_port()));
+    kc.clusters.push(NamedCluster {
+        name: "down".into(),
+        cluster: Some(down),
+        ..cluster.clone()
+    });
+    let ctx = |name: &str, cluster: &str, ns: &str| NamedContext {
+        name: name.into(),
+        context: Some(Context {
+            cluster: cluster.into(),
+            user: Some(user.clone()),
+            namespace: Some(ns.into()),
+            ..Context::default()
+        }),
+        other: Default::default(),
+    };
+    kc.contexts = vec![
+        ctx("a", &cluster.name, "default"),
+        ctx("b", &cluster.name, "kube-system"),
+        ctx("down", "down", "default"),
+    ];
+    kc.current_context = Some("a".into());
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// issue 11.13: several clusters (contexts of one kubeconfig) are all read, each evidence
+/// naming its context; one context that cannot be read fails the whole source, naming it.
+#[tokio::test]
+async fn every_kube_context_is_read_and_each_fails_closed_on_its_own() {
+    let k = support::kube::shared();
+    let client = kube_client(&k.kubeconfig).await;
+    namespace(&client, "multi-ctx").await;
+    let spec =
+        json!({ "containers": [{ "name": "run", "image": format!("docker-registry:5000/{ENV_REPO}:{}", tag(2, 1)) }] });
+    pod(&client, "multi-ctx", "run-9", spec, json!({ "phase": "Running" })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = multi_context_kubeconfig(dir.path(), &k.kubeconfig);
+    let settings = |context: &str| KubeSettings {
+        kubeconfig: Some(kubeconfig.display().to_string()),
+        context: Some(context.into()),
+        namespaces: vec!["multi-ctx".into()],
+    };
+    let w = kube_source::load_contexts(&[settings("a"), settings("b")])
+        .await
+        .expect("both contexts load");
+    let mut seen: Vec<String> = w.images.iter().map(|i| i.evidence.to_string()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "Pod multi-ctx/run-9 container run (context a)",
+            "Pod multi-ctx/run-9 container run (context b)"
+        ]
+    );
+    // One context alone: as before, no context in the evidence.
+    let one = kube_source::load_contexts(&[settings("a")]).await.unwrap();
+    assert!(one.images.iter().all(|i| i.evidence.context.is_none()));
+    // A cluster that cannot be read fails the source whichever position it has.
+    for list in [
+        vec![settings("a"), settings("down")],
+        vec![settings("down"), settings("b")],
+    ] {
+        let err = kube_source::load_contexts(&list)
+            .await
+            .expect_err("an unreadable cluster fails closed")
+            .to_string();
+        assert!(err.starts_with("kubernetes context down: "), "{err}");
+    }
+}

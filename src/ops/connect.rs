@@ -190,11 +190,15 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
             "platform_namespace": k.platform_namespace,
             "compute_namespace": k.compute_namespace,
             "all_namespaces": k.all_namespaces,
-            "context": k.context,
+            // One context keeps the key (and plans) as before; several are all listed.
+            "context": k.contexts.first(),
         },
         "keycloak": { "host": settings.keycloak.host, "realm": settings.keycloak.realm },
     });
     let mut key = key;
+    if k.contexts.len() > 1 {
+        key["kubernetes"]["contexts"] = serde_json::json!(k.contexts);
+    }
     // Which absent collections are allowed changes what protects. Only when set, so plans
     // written before the setting existed keep their fingerprint.
     if !mongo.optional_collections.is_empty() {
@@ -243,6 +247,10 @@ mod tests {
                 Box::new(|s| s.kubernetes.all_namespaces = !s.kubernetes.all_namespaces),
             ),
             ("keycloak realm", Box::new(|s| s.keycloak.realm = "Other".into())),
+            (
+                "a second context",
+                Box::new(|s| s.kubernetes.contexts = vec!["a".into(), "b".into()]),
+            ),
             (
                 "mongo.optional_collections",
                 Box::new(|s| s.mongo.optional_collections = vec!["sagas".into()]),

@@ -101,11 +101,28 @@ fn mongo_settings_plain(settings: &Settings) -> mongo::MongoSettings {
     }
 }
 
+/// The home cluster (the first context): where the registry, the Mongo secret and GC live.
 pub fn kube_settings(settings: &Settings) -> kube::KubeSettings {
+    kube_settings_for(settings, settings.kubernetes.contexts.first().cloned())
+}
+
+/// One per configured context (the current one when none is): every cluster whose workloads
+/// protect images.
+pub fn kube_settings_all(settings: &Settings) -> Vec<kube::KubeSettings> {
+    match settings.kubernetes.contexts.as_slice() {
+        [] => vec![kube_settings(settings)],
+        list => list
+            .iter()
+            .map(|c| kube_settings_for(settings, Some(c.clone())))
+            .collect(),
+    }
+}
+
+fn kube_settings_for(settings: &Settings, context: Option<String>) -> kube::KubeSettings {
     let k = &settings.kubernetes;
     kube::KubeSettings {
         kubeconfig: None,
-        context: k.context.clone(),
+        context,
         namespaces: if k.all_namespaces {
             vec!["*".into()]
         } else {
@@ -156,7 +173,7 @@ pub async fn load_all(
 ) -> anyhow::Result<Dataset> {
     let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::exit::CannotRun(e)))?;
     let off = |k| settings.without.contains(&k);
-    let ks = kube_settings(settings);
+    let ks = kube_settings_all(settings);
     let kc = keycloak_settings(settings);
     let (reg, mongo, kubernetes, keycloak) = tokio::join!(
         registry,
@@ -169,7 +186,7 @@ pub async fn load_all(
         source(
             SourceKind::Kubernetes,
             off(SourceKind::Kubernetes),
-            kube::load(&ks),
+            kube::load_contexts(&ks),
             on_source
         ),
         source(
@@ -327,5 +344,27 @@ mod trust_tests {
         let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
         let k = keycloak_settings(&s).unwrap();
         assert_eq!((k.ca_cert, k.insecure), (None, false));
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::{kube_settings, kube_settings_all};
+    use crate::settings::{Env, FlagOverrides, Settings};
+
+    /// issue 11.13: every context is read for workloads; the first is the home cluster.
+    #[test]
+    fn every_context_is_a_workload_source_and_the_first_is_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "kubernetes:\n  contexts: [east, west]\n").unwrap();
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let all: Vec<Option<String>> = kube_settings_all(&s).into_iter().map(|k| k.context).collect();
+        assert_eq!(all, [Some("east".to_string()), Some("west".to_string())]);
+        assert_eq!(kube_settings(&s).context.as_deref(), Some("east"));
+        std::fs::write(&path, "{}\n").unwrap();
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let all: Vec<Option<String>> = kube_settings_all(&s).into_iter().map(|k| k.context).collect();
+        assert_eq!(all, [None], "the current context");
     }
 }

@@ -59,6 +59,7 @@ impl World {
             kind: "Pod".into(),
             name: "run-1".into(),
             container: "main".into(),
+            context: None,
         };
         self.pods.push(WorkloadImage {
             image: ImageRef::parse(image).unwrap(),
