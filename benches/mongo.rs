@@ -69,6 +69,7 @@ fn main() {
             "volumeSpecification": { "_t": if i % 9 == 0 { "RunReusableVolumeSpecification" } else { "RunVolumeSpecification" } },
         }))
         .await;
+        support::mongo::create_protecting_collections(&db).await;
     });
     let seed_s = t.elapsed().as_secs_f64();
 

@@ -80,6 +80,10 @@ pub struct GlobalArgs {
     /// Look for running workloads in every namespace, not only Domino's.
     #[arg(long, global = true)]
     pub all_namespaces: bool,
+    /// A kubeconfig context to read workloads from; repeat for several clusters (each must be
+    /// readable). The first is the home cluster (registry, Mongo secret, GC).
+    #[arg(long = "kube-context", global = true, value_name = "NAME")]
+    pub kube_context: Vec<String>,
     /// Never propose an image pushed less than this many hours ago (default 2).
     #[arg(long, global = true, value_name = "HOURS")]
     pub grace_period_hours: Option<u64>,

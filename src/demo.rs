@@ -392,6 +392,7 @@ impl World {
             labels: labels_by_id,
             protections,
             generated_at: DEMO_EPOCH,
+            mongo_collections: Vec::new(),
         }
     }
 }

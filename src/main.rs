@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         keep_revisions: g.keep_revisions,
         ids_file: g.ids.clone(),
         all_namespaces: g.all_namespaces,
+        kube_contexts: g.kube_context.clone(),
         grace_period_hours: g.grace_period_hours,
         password_file: g.password_file.clone(),
     };

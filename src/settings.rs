@@ -81,6 +81,9 @@ pub struct FileMongo {
     pub replicaset: Option<String>,
     pub db: Option<String>,
     pub username: Option<String>,
+    /// Protecting collections this install lacks on purpose (env `MONGODB_OPTIONAL_COLLECTIONS`,
+    /// comma-separated); any other one missing fails the Mongo source.
+    pub optional_collections: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +97,8 @@ pub struct FileKubernetes {
     pub pod_prefixes: Option<serde_yaml::Value>,
     pub compute_namespace: Option<String>,
     pub context: Option<String>,
+    /// Several clusters (the original evictor loops over every context): all are read.
+    pub contexts: Option<Vec<String>>,
     pub all_namespaces: Option<bool>,
     pub registry_statefulset: Option<String>,
 }
@@ -148,6 +153,8 @@ pub struct FlagOverrides {
     pub keep_revisions: Option<usize>,
     pub ids_file: Option<PathBuf>,
     pub all_namespaces: bool,
+    /// `--kube-context`, repeatable.
+    pub kube_contexts: Vec<String>,
     pub grace_period_hours: Option<u64>,
     /// `--password-file`: the registry password from a file (a mounted secret).
     pub password_file: Option<PathBuf>,
@@ -203,13 +210,17 @@ pub struct MongoSettings {
     pub uri: Option<Secret>,
     pub username: String,
     pub password: Option<Secret>,
+    /// Sorted, without duplicates: part of the settings fingerprint.
+    pub optional_collections: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KubernetesSettings {
     pub platform_namespace: String,
     pub compute_namespace: String,
-    pub context: Option<String>,
+    /// Kubeconfig contexts to read, in order; empty = the current context. The first is the
+    /// home cluster (registry, Mongo secret, GC); workloads are read from every one.
+    pub contexts: Vec<String>,
     pub all_namespaces: bool,
     pub registry_statefulset: String,
 }
@@ -659,6 +670,11 @@ fn build(
             .or(f.mongo.username)
             .unwrap_or_else(|| "admin".into()),
         password: secret_var(env, "MONGODB_PASSWORD", None, "")?,
+        optional_collections: optional_collections(
+            get("MONGODB_OPTIONAL_COLLECTIONS"),
+            f.mongo.optional_collections,
+            &bad,
+        )?,
     };
 
     let file_platform = renamed(
@@ -692,7 +708,7 @@ fn build(
     let kubernetes = KubernetesSettings {
         platform_namespace,
         compute_namespace,
-        context: f.kubernetes.context,
+        contexts: kube_contexts(&flags.kube_contexts, f.kubernetes.context, f.kubernetes.contexts, &bad)?,
         all_namespaces: flags.all_namespaces || f.kubernetes.all_namespaces.unwrap_or(false),
         registry_statefulset: f
             .kubernetes
@@ -737,6 +753,84 @@ fn build(
         log_file: flags.log_file.clone(),
         warnings: Vec::new(),
     })
+}
+
+/// `--kube-context` (repeatable, wins), else `kubernetes.contexts`, else `kubernetes.context`;
+/// both keys in one file is an error. Duplicates are dropped, order kept (the first is home).
+fn kube_contexts(
+    flags: &[String],
+    one: Option<String>,
+    many: Option<Vec<String>>,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<Vec<String>, String> {
+    let (list, key) = match (flags, one, many) {
+        ([_, ..], _, _) => (flags.to_vec(), "--kube-context"),
+        ([], Some(_), Some(_)) => {
+            return Err(bad(
+                "kubernetes.context",
+                "is set together with kubernetes.contexts; keep only kubernetes.contexts".into(),
+            ));
+        }
+        ([], Some(c), None) => (vec![c], "kubernetes.context"),
+        ([], None, Some(l)) => (l, "kubernetes.contexts"),
+        ([], None, None) => (vec![], ""),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for c in list {
+        if c.trim().is_empty() {
+            return Err(match key {
+                "--kube-context" => "--kube-context: an empty context name".to_string(),
+                k => bad(k, "an empty context name".into()),
+            });
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// `mongo.optional_collections`, or `MONGODB_OPTIONAL_COLLECTIONS` (comma-separated, wins).
+/// Only protecting collections can be named: `environments_v2` never (every category depends
+/// on it), a name this tool does not read is a typo that would leave the real collection
+/// required and the operator puzzled. Those Domino may lack anyway are accepted as they are.
+fn optional_collections(
+    env: Option<String>,
+    file: Option<Vec<String>>,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<Vec<String>, String> {
+    use crate::model::domino::{CORE_COLLECTION, OPTIONAL_COLLECTIONS, PROTECTING_COLLECTIONS};
+    let (names, key) = match env {
+        Some(v) => (
+            v.split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            None,
+        ),
+        None => (file.unwrap_or_default(), Some("mongo.optional_collections")),
+    };
+    let fail = |why: String| match key {
+        Some(k) => bad(k, why),
+        None => format!("environment: MONGODB_OPTIONAL_COLLECTIONS: {why}"),
+    };
+    let mut out = BTreeSet::new();
+    for name in names {
+        if name == CORE_COLLECTION {
+            return Err(fail(format!(
+                "{name:?} cannot be optional: every category depends on it"
+            )));
+        }
+        if !PROTECTING_COLLECTIONS.iter().any(|(n, _)| *n == name) && !OPTIONAL_COLLECTIONS.contains(&name.as_str()) {
+            let known: Vec<&str> = PROTECTING_COLLECTIONS.iter().map(|(n, _)| *n).collect();
+            return Err(fail(format!(
+                "{name:?} is not a collection this tool reads (one of: {})",
+                known.join(", ")
+            )));
+        }
+        out.insert(name);
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// `http://h:p` → plain HTTP; `https://h:p` or bare `h:p` → TLS. Returns (scheme, host[:port]).
@@ -1085,6 +1179,84 @@ security:
         assert_eq!(s.registry.auth_secret.as_deref(), Some("env-secret"));
         let e = load_yaml("registry:\n  auth_secret: Bad_Name\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.contains("registry.auth_secret"), "{e}");
+    }
+
+    #[test]
+    fn optional_collections_from_config_or_environment_and_only_protecting_ones() {
+        let s = load_yaml(
+            "mongo:\n  optional_collections: [sagas, runs, sagas]\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.mongo.optional_collections, ["runs", "sagas"]);
+        let s = load_yaml(
+            "mongo:\n  optional_collections: [sagas]\n",
+            &[("MONGODB_OPTIONAL_COLLECTIONS", "projects, workspace_session")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.mongo.optional_collections, ["projects", "workspace_session"]);
+        assert!(
+            load_yaml("", &[], FlagOverrides::default())
+                .unwrap()
+                .mongo
+                .optional_collections
+                .is_empty()
+        );
+        let e = load_yaml(
+            "mongo:\n  optional_collections: [environments_v2]\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("FILE: mongo.optional_collections:") && e.contains("cannot be optional"),
+            "{e}"
+        );
+        let e = load_yaml("mongo:\n  optional_collections: [run]\n", &[], FlagOverrides::default()).unwrap_err();
+        assert!(
+            e.contains("mongo.optional_collections") && e.contains("\"run\" is not a collection"),
+            "{e}"
+        );
+        let e = load_yaml(
+            "",
+            &[("MONGODB_OPTIONAL_COLLECTIONS", "sagaz")],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("environment: MONGODB_OPTIONAL_COLLECTIONS:"), "{e}");
+    }
+
+    /// issue 11.13: several clusters from `kubernetes.contexts` or repeated `--kube-context`.
+    #[test]
+    fn kube_contexts_from_flags_the_list_or_the_single_key() {
+        let ctx = |yaml: &str, flags: &[&str]| {
+            let f = FlagOverrides {
+                kube_contexts: flags.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            };
+            load_yaml(yaml, &[], f).map(|s| s.kubernetes.contexts)
+        };
+        assert_eq!(ctx("", &[]).unwrap(), Vec::<String>::new());
+        assert_eq!(ctx("kubernetes:\n  context: one\n", &[]).unwrap(), ["one"]);
+        assert_eq!(
+            ctx("kubernetes:\n  contexts: [east, west, east]\n", &[]).unwrap(),
+            ["east", "west"]
+        );
+        assert_eq!(
+            ctx("kubernetes:\n  contexts: [east]\n", &["b", "a"]).unwrap(),
+            ["b", "a"],
+            "flags win, in order"
+        );
+        let e = ctx("kubernetes:\n  context: a\n  contexts: [b]\n", &[]).unwrap_err();
+        assert!(
+            e.starts_with("FILE: kubernetes.context:") && e.contains("kubernetes.contexts"),
+            "{e}"
+        );
+        let e = ctx("kubernetes:\n  contexts: ['']\n", &[]).unwrap_err();
+        assert!(e.contains("kubernetes.contexts") && e.contains("empty"), "{e}");
+        assert!(ctx("", &[""]).unwrap_err().contains("--kube-context"));
     }
 
     #[test]

@@ -264,3 +264,66 @@ fn report_strict_exits_3_when_a_category_is_unavailable() {
     assert_eq!(v["categories"], plain["categories"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--strict"));
 }
+
+/// issue 11.9: `--ids` takes the shell tool's environments file (`<envId> <rev> …`): the
+/// listed revision is kept — a plan selecting it has `delete` skip it, naming the file and
+/// line, while the rest of the environment goes; a bad word is an error naming the file and
+/// line.
+#[test]
+fn an_environments_file_in_ids_keeps_the_listed_revisions() {
+    let reg = pushed_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let url = reg.url();
+    let ids = dir.path().join("environments");
+    std::fs::write(&ids, "# shell tool format\n65a000000000000000000001 2\n").unwrap();
+    let ids_arg = ids.display().to_string();
+    let plan = dir.path().join("plan.json");
+    let plan_arg = plan.display().to_string();
+    let common = [
+        "--registry",
+        url.as_str(),
+        "--without",
+        "mongo",
+        "--without",
+        "kubernetes",
+        "--without",
+        "keycloak",
+        "--ids",
+        ids_arg.as_str(),
+    ];
+    let mut report = vec!["report", "--output", plan_arg.as_str()];
+    report.extend(common);
+    report.extend([
+        "--select",
+        "dominodatalab/environment:65a000000000000000000001-1",
+        "--select",
+        "dominodatalab/environment:65a000000000000000000001-2",
+    ]);
+    let out = bin(&report, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut delete = vec!["delete", "--plan", plan_arg.as_str()];
+    delete.extend(common);
+    let r = json(&bin(&delete, dir.path()));
+    assert_eq!(r["summary"]["would_delete"], 1, "{r}");
+    let items = r["items"].as_array().unwrap();
+    let skipped: Vec<&Value> = items.iter().filter(|i| i["reason"].is_string()).collect();
+    assert_eq!(skipped.len(), 1, "{r}");
+    let why = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("revision 2 of environment 65a000000000000000000001 is kept by the ids file")
+            && why.contains(&format!("{ids_arg}:2")),
+        "{why}"
+    );
+
+    std::fs::write(&ids, "65a000000000000000000001 2\n65a000000000000000000002 1 two\n").unwrap();
+    let out = bin(
+        &["report", "--registry", &url, "--without", "mongo", "--ids", &ids_arg],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{ids_arg}:2: \"two\" is not a revision number")),
+        "{err}"
+    );
+}

@@ -62,21 +62,13 @@ fn doctor_passes_on_a_healthy_setup_and_names_each_broken_part() {
     rt.block_on(async {
         let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
         let db = c.database("domino");
-        for coll in [
-            "environments_v2",
-            "environment_revisions",
-            "runs",
-            "workspace",
-            "model_versions",
-            "models",
-            "projects",
-            "users",
-        ] {
+        for coll in ["environments_v2", "users"] {
             db.collection::<Document>(coll)
                 .insert_one(doc! { "x": 1 })
                 .await
                 .unwrap();
         }
+        support::mongo::create_protecting_collections(&db).await;
     });
     let k = support::kube::shared();
     rt.block_on(async {

@@ -568,6 +568,7 @@ async fn runs_in_flight_and_running_sessions_are_read_as_in_use_now() {
     let server = support::mongo::MongoServer::start();
     let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
     let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
     db.collection::<Document>("environments_v2")
         .insert_one(doc! { "_id": id(5), "name": "busy", "isArchived": false, "activeRevisionId": id(52) })
         .await
@@ -640,6 +641,8 @@ async fn run_dates_of_mixed_types_and_unreadable_ids_fail_closed() {
     let server = support::mongo::MongoServer::start();
     let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
     let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
+    support::mongo::create_protecting_collections(&db).await;
     db.collection::<Document>("environments_v2")
         .insert_one(doc! { "_id": id(6), "name": "mixed", "isArchived": false, "activeRevisionId": id(69) })
         .await
@@ -725,4 +728,188 @@ async fn an_enabled_account_with_an_unreadable_id_fails_the_directory_and_every_
         vec![oid(202)],
         "201 is carried by an enabled account's second value"
     );
+}
+
+/// issue 11.5: a protecting collection that is missing (dropped, renamed, wrong database)
+/// fails the Mongo source, naming the collection and the database, instead of reading as
+/// "nothing uses this image"; named in `optional_collections` it reads as absent. Every
+/// collection read is listed with the documents it gave.
+#[tokio::test]
+async fn a_missing_protecting_collection_fails_the_source_unless_named_optional() {
+    use registry_cleaner::model::domino::{CollectionRead, PROTECTING_COLLECTIONS};
+    let server = support::mongo::MongoServer::start();
+    seed_mongo(&server.uri).await;
+    let mut settings = MongoSettings {
+        uri: Some(server.uri.clone()),
+        ..MongoSettings::default()
+    };
+    let data = mongo::load(&settings).await.expect("mongo loads");
+    let counts: Vec<(&str, u64, bool)> = data
+        .collections
+        .iter()
+        .map(|c: &CollectionRead| (c.name.as_str(), c.documents, c.present))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("environments_v2", 4, true),
+            ("environment_revisions", 9, true),
+            ("models", 2, true),
+            ("model_versions", 2, true),
+            ("builds", 1, true),
+            ("sagas", 2, true),
+            // Two non-session runs, plus the session run still in flight.
+            ("runs", 3, true),
+            ("workspace", 1, true),
+            ("workspace_session", 1, true),
+            ("projects", 1, true),
+            ("scheduler_jobs", 1, true),
+            ("organizations", 0, false),
+            ("app_versions", 0, false),
+            ("model_products", 0, false),
+            ("userPreferences", 0, false),
+            ("users", 2, true),
+        ],
+        "collections read and what each gave"
+    );
+
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("domino");
+    // Cumulatively: each one missing fails the read on its own, even with the earlier ones
+    // allowed.
+    for (name, _) in PROTECTING_COLLECTIONS {
+        db.collection::<Document>(name).drop().await.expect("drop");
+        let err = mongo::load(&settings)
+            .await
+            .expect_err(&format!("{name} missing must fail the source"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("database 'domino' has no {name} collection"))
+                && msg.contains("mongo.optional_collections"),
+            "{msg}"
+        );
+        settings.optional_collections.push(name.to_string());
+        let data = mongo::load(&settings)
+            .await
+            .unwrap_or_else(|e| panic!("{name} named optional: {e}"));
+        let read = data.collections.iter().find(|c| c.name == *name).unwrap();
+        assert!(!read.present && read.documents == 0, "{read:?}");
+    }
+    let data = mongo::load(&settings).await.unwrap();
+    assert!(data.usage.runs.is_empty() && data.revisions.is_empty());
+    // environments_v2 cannot be made optional: its absence stays an error.
+    db.collection::<Document>("environments_v2").drop().await.unwrap();
+    let err = mongo::load(&settings).await.expect_err("no environments").to_string();
+    assert!(err.contains("has no environments_v2 collection"), "{err}");
+}
+
+/// issue 11.14: a Keycloak behind an internal CA is read when `--ca-cert` names the CA (or with
+/// `--insecure`), and refused without it: the Keycloak client trusts what the registry's does.
+#[tokio::test]
+async fn keycloak_behind_an_internal_ca_is_trusted_through_the_ca_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = support::internal_ca(dir.path());
+    let kc = support::keycloak::KeycloakServer::start_tls(&keycloak_seed(), 60, &cert, &key);
+    assert!(kc.url.starts_with("https://"), "{}", kc.url);
+    let err = keycloak::load(&keycloak_settings(&kc.url))
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(!err.to_string().is_empty());
+    let trusted = KeycloakSettings {
+        ca_cert: Some(ca.clone()),
+        ..keycloak_settings(&kc.url)
+    };
+    assert_eq!(keycloak::load(&trusted).await.expect("trusted through the CA").len(), 5);
+    let insecure = KeycloakSettings {
+        insecure: true,
+        ..keycloak_settings(&kc.url)
+    };
+    assert_eq!(keycloak::load(&insecure).await.expect("--insecure").len(), 5);
+    let missing = KeycloakSettings {
+        ca_cert: Some(dir.path().join("nope.pem")),
+        ..keycloak_settings(&kc.url)
+    };
+    let err = keycloak::load(&missing).await.expect_err("no CA file").to_string();
+    assert!(err.contains("nope.pem") && err.contains("--ca-cert"), "{err}");
+}
+
+/// A copy of the shared kubeconfig with contexts `a` and `b` on the same apiserver (different
+/// default namespaces) and `down`, whose server listens nowhere.
+fn multi_context_kubeconfig(dir: &std::path::Path, kubeconfig: &std::path::Path) -> std::path::PathBuf {
+    use kube::config::{Context, Kubeconfig, NamedCluster, NamedContext};
+    let mut kc = Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let cluster = kc.clusters[0].clone();
+    let user = kc.auth_infos[0].name.clone();
+    let mut down = cluster.cluster.clone().expect("cluster");
+    down.server = Some(format!("https://127.0.0.1:{}", support::free_port()));
+    kc.clusters.push(NamedCluster {
+        name: "down".into(),
+        cluster: Some(down),
+        ..cluster.clone()
+    });
+    let ctx = |name: &str, cluster: &str, ns: &str| NamedContext {
+        name: name.into(),
+        context: Some(Context {
+            cluster: cluster.into(),
+            user: Some(user.clone()),
+            namespace: Some(ns.into()),
+            ..Context::default()
+        }),
+        other: Default::default(),
+    };
+    kc.contexts = vec![
+        ctx("a", &cluster.name, "default"),
+        ctx("b", &cluster.name, "kube-system"),
+        ctx("down", "down", "default"),
+    ];
+    kc.current_context = Some("a".into());
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// issue 11.13: several clusters (contexts of one kubeconfig) are all read, each evidence
+/// naming its context; one context that cannot be read fails the whole source, naming it.
+#[tokio::test]
+async fn every_kube_context_is_read_and_each_fails_closed_on_its_own() {
+    let k = support::kube::shared();
+    let client = kube_client(&k.kubeconfig).await;
+    namespace(&client, "multi-ctx").await;
+    let spec =
+        json!({ "containers": [{ "name": "run", "image": format!("docker-registry:5000/{ENV_REPO}:{}", tag(2, 1)) }] });
+    pod(&client, "multi-ctx", "run-9", spec, json!({ "phase": "Running" })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = multi_context_kubeconfig(dir.path(), &k.kubeconfig);
+    let settings = |context: &str| KubeSettings {
+        kubeconfig: Some(kubeconfig.display().to_string()),
+        context: Some(context.into()),
+        namespaces: vec!["multi-ctx".into()],
+    };
+    let w = kube_source::load_contexts(&[settings("a"), settings("b")])
+        .await
+        .expect("both contexts load");
+    let mut seen: Vec<String> = w.images.iter().map(|i| i.evidence.to_string()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "Pod multi-ctx/run-9 container run (context a)",
+            "Pod multi-ctx/run-9 container run (context b)"
+        ]
+    );
+    // One context alone: as before, no context in the evidence.
+    let one = kube_source::load_contexts(&[settings("a")]).await.unwrap();
+    assert!(one.images.iter().all(|i| i.evidence.context.is_none()));
+    // A cluster that cannot be read fails the source whichever position it has.
+    for list in [
+        vec![settings("a"), settings("down")],
+        vec![settings("down"), settings("b")],
+    ] {
+        let err = kube_source::load_contexts(&list)
+            .await
+            .expect_err("an unreadable cluster fails closed")
+            .to_string();
+        assert!(err.starts_with("kubernetes context down: "), "{err}");
+    }
 }

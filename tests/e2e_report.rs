@@ -88,6 +88,8 @@ fn refs(list: &Value) -> BTreeSet<String> {
     list.as_array()
         .unwrap()
         .iter()
+        // Tag candidates; orphaned-references' candidates are Mongo records (no repository).
+        .filter(|c| c.get("collection").is_none())
         .map(|c| format!("{}:{}", c["repository"].as_str().unwrap(), c["tag"].as_str().unwrap()))
         .collect()
 }
@@ -151,6 +153,26 @@ fn report_answers_the_ground_truth_and_a_plan_frees_exactly_what_it_says() {
     for (source, s) in report["sources"].as_object().unwrap() {
         assert_eq!(s["status"], "ok", "source {source}: {s}");
     }
+    // The Mongo source lists every collection it read and how many documents each gave.
+    let read: std::collections::BTreeMap<&str, (bool, u64)> = report["sources"]["mongo"]["collections"]
+        .as_array()
+        .expect("mongo collections in the report")
+        .iter()
+        .map(|c| {
+            (
+                c["collection"].as_str().unwrap(),
+                (c["present"].as_bool().unwrap(), c["documents"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    for name in ["environments_v2", "environment_revisions", "runs"] {
+        assert!(matches!(read.get(name), Some((true, n)) if *n > 0), "{name}: {read:?}");
+    }
+    assert_eq!(
+        read["environments_v2"].1 as usize,
+        w.mongo["environments_v2"].len(),
+        "every environment read"
+    );
     let cats = report["categories"].as_array().unwrap();
     assert_eq!(cats.len(), w.expected.candidates.len());
     for c in cats {
@@ -165,21 +187,29 @@ fn report_answers_the_ground_truth_and_a_plan_frees_exactly_what_it_says() {
             "{id}: missing {missing:?}, extra {extra:?}"
         );
     }
-    // Orphaned Mongo records are listed as {collection, document_id, tag}.
-    let orphans: std::collections::BTreeSet<(String, String)> = category(&report, "orphaned-references")["records"]
+    // Orphaned Mongo records are its candidates, as {collection, document_id, tag} (+ reasons).
+    let orphaned = category(&report, "orphaned-references");
+    assert!(
+        orphaned.get("records").is_none(),
+        "records moved to candidates: {orphaned}"
+    );
+    let orphans: std::collections::BTreeSet<(String, String)> = orphaned["candidates"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["collection"].as_str().unwrap().to_string(),
-                        r["document_id"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["collection", "document_id", "reasons", "tag"], "{r}");
+            assert!(!r["tag"].as_str().unwrap().is_empty(), "{r}");
+            (
+                r["collection"].as_str().unwrap().to_string(),
+                r["document_id"].as_str().unwrap().to_string(),
+            )
         })
-        .unwrap_or_default();
-    assert_eq!(orphans, w.expected.orphans, "orphaned-references records");
+        .collect();
+    assert!(!orphans.is_empty(), "the world has orphaned references");
+    assert_eq!(orphans, w.expected.orphans, "orphaned-references candidates");
     for (cat, tag, why) in &w.expected.protected {
         let c = category(&report, cat);
         let p = c["protected"]

@@ -66,6 +66,7 @@ fn specs() -> Vec<TagSpec> {
 async fn seed(uri: &str) {
     let client = mongodb::Client::with_uri_str(uri).await.expect("connect");
     let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
     let insert = async |coll: &str, docs: Vec<Document>| {
         db.collection::<Document>(coll).insert_many(docs).await.expect("insert");
     };

@@ -195,13 +195,19 @@ fn unreadable_manifests_and_missing_configs_are_broken_tags_with_reasons() {
     let ds = dataset(inv);
     let report = json::build(&ds, &[], &PlanInput::Categories, "fp", &[]);
     let broken = report.categories.iter().find(|c| c.id == "broken-tags").unwrap();
-    let names: Vec<&str> = broken.candidates.iter().map(|c| c.tag.as_str()).collect();
+    let names: Vec<&str> = broken
+        .candidates
+        .iter()
+        .filter_map(|c| c.as_tag())
+        .map(|c| c.tag.as_str())
+        .collect();
     assert!(names.contains(&specs[0].tag.as_str()), "{names:?}");
     assert!(names.contains(&specs[model_spec].tag.as_str()), "{names:?}");
     assert_eq!(names.len(), 2, "{names:?}");
     let model = broken
         .candidates
         .iter()
+        .filter_map(|c| c.as_tag())
         .find(|c| c.tag == specs[model_spec].tag)
         .unwrap();
     assert!(

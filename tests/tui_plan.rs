@@ -69,6 +69,7 @@ fn world() -> World {
     rt.block_on(async {
         let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
         c.database("domino").create_collection("environments_v2").await.unwrap();
+        support::mongo::create_protecting_collections(&c.database("domino")).await;
     });
     let client = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -178,7 +178,56 @@ pub struct DominoData {
     pub versions: Vec<ModelVersion>,
     pub users: Vec<User>,
     pub usage: Usage,
+    /// Which collections were read and how many documents each gave, for the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionRead>,
 }
+
+/// One collection of the read: its documents used, or absent (allowed to be).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CollectionRead {
+    pub name: String,
+    /// Documents the read used (after its server-side filter); 0 when absent.
+    pub documents: u64,
+    pub present: bool,
+}
+
+/// Collections every category depends on: without environments nothing can be told apart.
+/// Never optional.
+pub const CORE_COLLECTION: &str = "environments_v2";
+
+/// Collections whose absence can only take protection away (or add candidates), with what
+/// each one gives. A missing one fails the Mongo source unless the operator names it in
+/// `mongo.optional_collections`: a renamed or unreadable collection must not read as "nothing
+/// uses this image".
+pub const PROTECTING_COLLECTIONS: &[(&str, &str)] = &[
+    (
+        "environment_revisions",
+        "revision images, active revisions and clone chains",
+    ),
+    ("models", "models that keep their environment in use"),
+    ("model_versions", "model version images and their base revisions"),
+    (
+        "builds",
+        "which model builds failed (failed builds are never orphaned references)",
+    ),
+    ("sagas", "deployed model versions"),
+    ("runs", "runs, in flight or recent"),
+    ("workspace", "workspaces and their environments"),
+    ("workspace_session", "workspace sessions and their revisions"),
+    ("projects", "project default environments"),
+    ("scheduler_jobs", "scheduled jobs' environments"),
+];
+
+/// Collections some Domino versions lack (domain.md §1.1: checked for existence by Domino's
+/// own tooling), or that only give names: their absence is expected and reported, not an error.
+pub const OPTIONAL_COLLECTIONS: &[&str] = &[
+    "organizations",
+    "app_versions",
+    "model_products",
+    "userPreferences",
+    "users",
+];
 
 /// Lookups over [`DominoData`] by id, built once per evaluation.
 #[derive(Debug)]

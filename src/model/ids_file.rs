@@ -1,12 +1,14 @@
 //! The `--ids FILE` format (domain.md §2): one ObjectId per line, optionally typed with a
 //! case-insensitive prefix (`environment:`, `revision:`, `model:`, `version:` and their
 //! spellings); a bare id applies to both environments and models. `#` comments and blank lines
-//! are skipped. Unlike the original (which skipped bad lines with a warning), a bad line is an
+//! are skipped. The shell tool's `environments` file is accepted too: `<envId> <rev> <rev> …`,
+//! where the whole numbers after an environment id are revisions to keep (their tags
+//! `<envId>-<rev>` are protected) while the rest of the environment is in scope. Unlike the original (which skipped bad lines with a warning), a bad line is an
 //! error naming the file, the line and the problem: a typo must not silently widen or narrow a
 //! deletion. Pure: the caller reads the file.
 
 use super::image::{ObjectId, tag_belongs_to};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What kind of record an id in the file names.
@@ -39,6 +41,10 @@ pub struct IdFilter {
     pub revisions: BTreeSet<ObjectId>,
     pub models: BTreeSet<ObjectId>,
     pub versions: BTreeSet<ObjectId>,
+    /// The shell tool's revisions to keep: environment → revision number → the line naming it.
+    pub keep: BTreeMap<ObjectId, BTreeMap<u64, usize>>,
+    /// The file, for protection reasons.
+    pub file: String,
 }
 
 impl IdFilter {
@@ -68,6 +74,19 @@ impl IdFilter {
         };
     }
 
+    /// The kept revision a tag is, as `(environment, revision, line)`: the tag is exactly
+    /// `<envId>-<rev>` for a listed revision (Domino's environment tag, domain.md §2).
+    pub fn kept_revision(&self, tag: &str) -> Option<(ObjectId, u64, usize)> {
+        let (id, rev) = tag.split_once('-')?;
+        let id = ObjectId::parse(id).ok()?;
+        if rev.is_empty() || !rev.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let rev: u64 = rev.parse().ok()?;
+        let line = *self.keep.get(&id)?.get(&rev)?;
+        Some((id, rev, line))
+    }
+
     /// Whether a registry tag belongs to one of the environment or model ids (prefix rule with
     /// a dash). Revision and version ids are resolved to tags through Mongo, not by prefix:
     /// real tags start with the environment id, not the revision id (domain.md §11).
@@ -95,9 +114,12 @@ impl fmt::Display for IdsFileError {
 
 impl std::error::Error for IdsFileError {}
 
-/// Parses the contents of an ids file; `file` is only used in error messages.
+/// Parses the contents of an ids file; `file` names it in errors and protection reasons.
 pub fn parse_ids_file(file: &str, contents: &str) -> Result<IdFilter, IdsFileError> {
-    let mut out = IdFilter::default();
+    let mut out = IdFilter {
+        file: file.to_string(),
+        ..IdFilter::default()
+    };
     for (i, raw) in contents.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -108,24 +130,64 @@ pub fn parse_ids_file(file: &str, contents: &str) -> Result<IdFilter, IdsFileErr
             line: i + 1,
             problem,
         };
-        match line.split_once(':') {
-            Some((prefix, id)) => {
+        let (kind, rest) = match line.split_once(':') {
+            Some((prefix, rest)) => {
                 let kind = IdKind::from_prefix(prefix.trim()).ok_or_else(|| {
                     err(format!(
                         "unknown prefix {:?} (use environment:, revision:, model: or version:)",
                         prefix.trim()
                     ))
                 })?;
-                out.insert(kind, ObjectId::parse(id.trim()).map_err(err)?);
+                (Some(kind), rest)
             }
-            None => {
-                let id = ObjectId::parse(line).map_err(err)?;
-                out.insert(IdKind::Environment, id);
-                out.insert(IdKind::Model, id);
+            None => (None, line),
+        };
+        let mut words = rest.split_whitespace();
+        let id = ObjectId::parse(words.next().unwrap_or("")).map_err(err)?;
+        let revisions: Vec<&str> = words.collect();
+        if revisions.is_empty() {
+            match kind {
+                Some(kind) => out.insert(kind, id),
+                None => {
+                    out.insert(IdKind::Environment, id);
+                    out.insert(IdKind::Model, id);
+                }
             }
+            continue;
         }
+        // `<envId> <rev> …`: the shell tool's environments file names environments only, so
+        // the id is not also a model id; numbers after another kind mean nothing we can keep.
+        if kind.is_some_and(|k| k != IdKind::Environment) {
+            return Err(err(format!(
+                "revision numbers to keep may follow only an environment id (`<envId> <rev> <rev> …`), not a {} id",
+                rest_kind_name(kind)
+            )));
+        }
+        for word in revisions {
+            let rev = word
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| word.parse::<u64>().ok())
+                .flatten()
+                .ok_or_else(|| {
+                    err(format!(
+                        "{word:?} is not a revision number (after an environment id only whole numbers may follow: the revisions to keep)"
+                    ))
+                })?;
+            out.keep.entry(id).or_default().entry(rev).or_insert(i + 1);
+        }
+        out.insert(IdKind::Environment, id);
     }
     Ok(out)
+}
+
+fn rest_kind_name(kind: Option<IdKind>) -> &'static str {
+    match kind {
+        Some(IdKind::EnvironmentRevision) => "revision",
+        Some(IdKind::Model) => "model",
+        Some(IdKind::ModelVersion) => "model version",
+        Some(IdKind::Environment) | None => "environment",
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +279,70 @@ mod tests {
             assert_eq!((e.file.as_str(), e.line), ("ids.txt", line), "{text}");
             assert!(e.to_string().starts_with(&format!("ids.txt:{line}: ")), "{e}");
             assert!(e.problem.contains(problem), "{e}");
+        }
+    }
+
+    /// issue 11.9: the shell tool's `environments` file, `<envId> <rev> <rev> …`.
+    #[test]
+    fn the_shell_tools_environments_file_keeps_the_listed_revisions() {
+        let a = ObjectId::parse(A).unwrap();
+        let b = ObjectId::parse(B).unwrap();
+        // (file, environments, models, kept (env, rev, line)) per case.
+        type Case = (String, Vec<ObjectId>, Vec<ObjectId>, Vec<(ObjectId, u64, usize)>);
+        let cases: Vec<Case> = vec![
+            (format!("{A} 3 5\n"), vec![a], vec![], vec![(a, 3, 1), (a, 5, 1)]),
+            (format!("{A}\t7   8 \n"), vec![a], vec![], vec![(a, 7, 1), (a, 8, 1)]),
+            (
+                format!("# env file\n{A} 1\nenvironment:{B} 2\nmodel:{A}\n"),
+                vec![a, b],
+                vec![a],
+                vec![(a, 1, 2), (b, 2, 3)],
+            ),
+            // The same revision twice: the first line is the one named.
+            (format!("{A} 4\n{A} 4 6\n"), vec![a], vec![], vec![(a, 4, 1), (a, 6, 2)]),
+            (format!("env: {A} 2\n"), vec![a], vec![], vec![(a, 2, 1)]),
+            (format!("{A}\n"), vec![a], vec![a], vec![]),
+        ];
+        for (text, envs, models, kept) in cases {
+            let f = parse(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(f.environments.iter().copied().collect::<Vec<_>>(), envs, "{text:?}");
+            assert_eq!(f.models.iter().copied().collect::<Vec<_>>(), models, "{text:?}");
+            let got: Vec<(ObjectId, u64, usize)> = f
+                .keep
+                .iter()
+                .flat_map(|(e, revs)| revs.iter().map(move |(r, l)| (*e, *r, *l)))
+                .collect();
+            assert_eq!(got, kept, "{text:?}");
+        }
+        let f = parse(&format!("{A} 3 10\n")).unwrap();
+        assert_eq!(f.kept_revision(&format!("{A}-3")), Some((a, 3, 1)));
+        assert_eq!(f.kept_revision(&format!("{A}-10")), Some((a, 10, 1)));
+        for tag in [
+            format!("{A}-4"),
+            format!("{A}-30"),
+            format!("{A}-3-x"),
+            format!("{A}-"),
+            format!("{B}-3"),
+            A.to_string(),
+        ] {
+            assert_eq!(f.kept_revision(&tag), None, "{tag}");
+        }
+        // Everything else stays a line-exact error.
+        let bad = [
+            (format!("{A} 3 x\n"), 1, "\"x\" is not a revision number"),
+            (format!("{A}\n{A} -1\n"), 2, "\"-1\" is not a revision number"),
+            (format!("\n{A} 2.5\n"), 2, "\"2.5\" is not a revision number"),
+            (format!("{A} 99999999999999999999999\n"), 1, "is not a revision number"),
+            (format!("model:{A} 3\n"), 1, "not a model id"),
+            (format!("revision:{A} 3\n"), 1, "not a revision id"),
+            (format!("version:{A} 3\n"), 1, "not a model version id"),
+            ("notanid 3\n".to_string(), 1, "not 24 characters"),
+            (format!("{A} 3 # keep\n"), 1, "\"#\" is not a revision number"),
+        ];
+        for (text, line, problem) in bad {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(e.problem.contains(problem), "{text:?}: {e}");
         }
     }
 

@@ -71,6 +71,9 @@ pub struct Evidence {
     pub kind: String,
     pub name: String,
     pub container: String,
+    /// The kubeconfig context it was seen in, when several clusters are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl std::fmt::Display for Evidence {
@@ -79,7 +82,11 @@ impl std::fmt::Display for Evidence {
             f,
             "{} {}/{} container {}",
             self.kind, self.namespace, self.name, self.container
-        )
+        )?;
+        match &self.context {
+            Some(c) => write!(f, " (context {c})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -164,7 +164,8 @@ pub async fn load_dataset_timed(
 /// A stable fingerprint of the settings that decide what a plan means.
 /// Every setting that changes what is a candidate or what protects: the registry and its
 /// repositories, whether config blobs are read (the grace period needs them), the policy, the
-/// sources turned off, which MongoDB database (never its credentials), the Kubernetes
+/// sources turned off, which MongoDB database (never its credentials) and which of its
+/// protecting collections may be absent, the Kubernetes
 /// namespaces and context, and the Keycloak realm.
 pub fn settings_fingerprint(settings: &Settings) -> String {
     let mongo = &settings.mongo;
@@ -189,10 +190,20 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
             "platform_namespace": k.platform_namespace,
             "compute_namespace": k.compute_namespace,
             "all_namespaces": k.all_namespaces,
-            "context": k.context,
+            // One context keeps the key (and plans) as before; several are all listed.
+            "context": k.contexts.first(),
         },
         "keycloak": { "host": settings.keycloak.host, "realm": settings.keycloak.realm },
     });
+    let mut key = key;
+    if k.contexts.len() > 1 {
+        key["kubernetes"]["contexts"] = serde_json::json!(k.contexts);
+    }
+    // Which absent collections are allowed changes what protects. Only when set, so plans
+    // written before the setting existed keep their fingerprint.
+    if !mongo.optional_collections.is_empty() {
+        key["mongo"]["optional_collections"] = serde_json::json!(mongo.optional_collections);
+    }
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
 }
 
@@ -236,6 +247,14 @@ mod tests {
                 Box::new(|s| s.kubernetes.all_namespaces = !s.kubernetes.all_namespaces),
             ),
             ("keycloak realm", Box::new(|s| s.keycloak.realm = "Other".into())),
+            (
+                "a second context",
+                Box::new(|s| s.kubernetes.contexts = vec!["a".into(), "b".into()]),
+            ),
+            (
+                "mongo.optional_collections",
+                Box::new(|s| s.mongo.optional_collections = vec!["sagas".into()]),
+            ),
             ("grace period", Box::new(|s| s.policy.grace_period_hours += 1)),
         ];
         for (what, change) in changes {

@@ -40,16 +40,8 @@ impl Check {
     }
 }
 
-/// Collections the rules read. Missing ones are reported; those whose absence removes
-/// protections fail.
-const PROTECTING: [&str; 5] = [
-    "environments_v2",
-    "environment_revisions",
-    "runs",
-    "workspace",
-    "model_versions",
-];
-const INFORMING: [&str; 3] = ["models", "projects", "users"];
+/// Collections that only label reports (owner names): missing ones warn.
+const INFORMING: [&str; 1] = ["users"];
 
 /// Runs every check. Never deletes, never writes.
 pub async fn run(settings: &Settings) -> Vec<Check> {
@@ -201,9 +193,15 @@ async fn mongo_checks(settings: &Settings, out: &mut Vec<Check>) {
             .map(|c| c.to_string())
             .collect()
     };
-    let gone = missing(&PROTECTING);
+    // The same rule as the source: environments_v2 and every protecting collection, unless
+    // named in mongo.optional_collections.
+    let protecting: Vec<&str> = std::iter::once(crate::model::domino::CORE_COLLECTION)
+        .chain(crate::model::domino::PROTECTING_COLLECTIONS.iter().map(|(n, _)| *n))
+        .filter(|n| !settings.mongo.optional_collections.iter().any(|o| o == n))
+        .collect();
+    let gone = missing(&protecting);
     out.push(if gone.is_empty() {
-        Check::new("mongo collections", Status::Pass, PROTECTING.join(", "), None)
+        Check::new("mongo collections", Status::Pass, protecting.join(", "), None)
     } else {
         Check::new(
             "mongo collections",
@@ -213,7 +211,7 @@ async fn mongo_checks(settings: &Settings, out: &mut Vec<Check>) {
                 db.name(),
                 gone.join(", ")
             ),
-            Some("check mongo.db (Domino's database is usually `domino`)"),
+            Some("check mongo.db (Domino's database is usually `domino`), or name a collection this Domino version lacks in mongo.optional_collections"),
         )
     });
     let gone = missing(&INFORMING);

@@ -94,15 +94,35 @@ fn mongo_settings_plain(settings: &Settings) -> mongo::MongoSettings {
         // without a password fails SCRAM against servers that need no authentication.
         username: Some(m.username.clone()).filter(|_| m.password.is_some()),
         password: m.password.as_ref().map(|p| p.expose().to_string()),
+        optional_collections: m.optional_collections.clone(),
+        ca_cert: settings.registry.ca_cert.clone(),
+        insecure: settings.registry.insecure,
         ..mongo::MongoSettings::default()
     }
 }
 
+/// The home cluster (the first context): where the registry, the Mongo secret and GC live.
 pub fn kube_settings(settings: &Settings) -> kube::KubeSettings {
+    kube_settings_for(settings, settings.kubernetes.contexts.first().cloned())
+}
+
+/// One per configured context (the current one when none is): every cluster whose workloads
+/// protect images.
+pub fn kube_settings_all(settings: &Settings) -> Vec<kube::KubeSettings> {
+    match settings.kubernetes.contexts.as_slice() {
+        [] => vec![kube_settings(settings)],
+        list => list
+            .iter()
+            .map(|c| kube_settings_for(settings, Some(c.clone())))
+            .collect(),
+    }
+}
+
+fn kube_settings_for(settings: &Settings, context: Option<String>) -> kube::KubeSettings {
     let k = &settings.kubernetes;
     kube::KubeSettings {
         kubeconfig: None,
-        context: k.context.clone(),
+        context,
         namespaces: if k.all_namespaces {
             vec!["*".into()]
         } else {
@@ -118,6 +138,9 @@ pub fn keycloak_settings(settings: &Settings) -> Option<keycloak::KeycloakSettin
         realm: k.realm.clone(),
         username: k.username.clone().unwrap_or_else(|| "admin".into()),
         password: k.password.as_ref().map(|p| p.expose().to_string()),
+        // One trust setting for every TLS peer: an internal CA signs them all.
+        ca_cert: settings.registry.ca_cert.clone(),
+        insecure: settings.registry.insecure,
         ..keycloak::KeycloakSettings::default()
     })
 }
@@ -150,7 +173,7 @@ pub async fn load_all(
 ) -> anyhow::Result<Dataset> {
     let policy = policy(settings).map_err(|e| anyhow::anyhow!(crate::exit::CannotRun(e)))?;
     let off = |k| settings.without.contains(&k);
-    let ks = kube_settings(settings);
+    let ks = kube_settings_all(settings);
     let kc = keycloak_settings(settings);
     let (reg, mongo, kubernetes, keycloak) = tokio::join!(
         registry,
@@ -163,7 +186,7 @@ pub async fn load_all(
         source(
             SourceKind::Kubernetes,
             off(SourceKind::Kubernetes),
-            kube::load(&ks),
+            kube::load_contexts(&ks),
             on_source
         ),
         source(
@@ -203,6 +226,7 @@ pub async fn load_all(
     ds.sources.insert(SourceKind::Kubernetes, status(&data.kubernetes));
     ds.sources.insert(SourceKind::Keycloak, status(&data.keycloak));
     ds.labels = labels(&inventory, data.mongo.ok(), &protections);
+    ds.mongo_collections = data.mongo.ok().map(|d| d.collections.clone()).unwrap_or_default();
     ds.inventory = inventory;
     ds.categories = categories;
     ds.protections = protections;
@@ -290,5 +314,57 @@ mod grace_tests {
         let max = i64::MAX as u64 / 3600;
         assert_eq!(policy(&with_grace(max)).unwrap().grace_period_secs, max as i64 * 3600);
         assert_eq!(policy(&with_grace(2)).unwrap().grace_period_secs, 7200);
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::{keycloak_settings, mongo_settings_plain};
+    use crate::settings::{Env, FlagOverrides, Settings};
+
+    /// issue 11.14: `--ca-cert` and `--insecure` reach the Keycloak and Mongo clients, not
+    /// only the registry's.
+    #[test]
+    fn the_ca_certificate_and_insecure_reach_keycloak_and_mongo() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "keycloak:\n  host: https://kc.internal\n").unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "pem").unwrap();
+        let flags = FlagOverrides {
+            ca_cert: Some(ca.clone()),
+            insecure: true,
+            ..FlagOverrides::default()
+        };
+        let s = Settings::load(Some(&path), &Env::default(), &flags).unwrap();
+        let k = keycloak_settings(&s).unwrap();
+        assert_eq!((k.ca_cert.as_deref(), k.insecure), (Some(ca.as_path()), true));
+        let m = mongo_settings_plain(&s);
+        assert_eq!((m.ca_cert.as_deref(), m.insecure), (Some(ca.as_path()), true));
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let k = keycloak_settings(&s).unwrap();
+        assert_eq!((k.ca_cert, k.insecure), (None, false));
+    }
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::{kube_settings, kube_settings_all};
+    use crate::settings::{Env, FlagOverrides, Settings};
+
+    /// issue 11.13: every context is read for workloads; the first is the home cluster.
+    #[test]
+    fn every_context_is_a_workload_source_and_the_first_is_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, "kubernetes:\n  contexts: [east, west]\n").unwrap();
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let all: Vec<Option<String>> = kube_settings_all(&s).into_iter().map(|k| k.context).collect();
+        assert_eq!(all, [Some("east".to_string()), Some("west".to_string())]);
+        assert_eq!(kube_settings(&s).context.as_deref(), Some("east"));
+        std::fs::write(&path, "{}\n").unwrap();
+        let s = Settings::load(Some(&path), &Env::default(), &FlagOverrides::default()).unwrap();
+        let all: Vec<Option<String>> = kube_settings_all(&s).into_iter().map(|k| k.context).collect();
+        assert_eq!(all, [None], "the current context");
     }
 }

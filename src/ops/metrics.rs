@@ -154,7 +154,9 @@ pub fn report_metrics(report: &Report, scan_secs: Option<f64>, now: i64, before:
     );
     for c in &report.categories {
         let l = [("category", c.id.as_str())];
-        pending = pending.with(&l, c.candidates.len() as f64);
+        // Tags only: orphaned references' candidates are Mongo records, not tags.
+        let tags = c.candidates.iter().filter_map(|x| x.as_tag()).count();
+        pending = pending.with(&l, tags as f64);
         bytes = bytes.with(&l, c.reclaimable_bytes as f64);
         protected = protected.with(&l, c.protected.len() as f64);
         available = available.with(&l, if c.status == "unavailable" { 0.0 } else { 1.0 });

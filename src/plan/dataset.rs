@@ -61,4 +61,6 @@ pub struct Dataset {
     pub protections: BTreeMap<TagId, Vec<String>>,
     /// When the sources were read (Unix seconds).
     pub generated_at: i64,
+    /// The Mongo collections read and their document counts (empty unless Mongo was read).
+    pub mongo_collections: Vec<crate::model::domino::CollectionRead>,
 }

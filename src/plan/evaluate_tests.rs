@@ -59,6 +59,7 @@ impl World {
             kind: "Pod".into(),
             name: "run-1".into(),
             container: "main".into(),
+            context: None,
         };
         self.pods.push(WorkloadImage {
             image: ImageRef::parse(image).unwrap(),
@@ -691,4 +692,54 @@ fn a_pod_pinned_to_a_broken_manifests_digest_protects_its_broken_tag() {
     assert!(out.candidates(CategoryId::BrokenTags).is_empty());
     let why = out.protected(CategoryId::BrokenTags, "odd");
     assert!(why.contains("(by digest sha256:"), "{why}");
+}
+
+/// issue 11.9: the shell tool's environments file, `<envId> <rev> <rev> …`: the environment
+/// is in scope, the listed revisions are kept in every category, with the file and line; a
+/// tag sharing a kept revision's digest is kept with it; other environments are out of scope.
+#[test]
+fn an_environments_file_keeps_the_listed_revisions_in_every_category() {
+    let mut w = World::default();
+    // Archived env 1 with 4 revisions, live env 2 with 7 (old-revisions keeps 5), env 3 not listed.
+    w.env(1, "A", true, 4).env(2, "B", false, 7).env(3, "C", true, 1);
+    // A second tag on the digest of kept revision 1-2.
+    w.tag(ENV_REPO, &format!("{}-extra", oid(1)), &t(1, 2));
+    let text = format!("{} 2 3\n{} 1\n", oid(1), oid(2));
+    let filter = crate::model::ids_file::parse_ids_file("environments", &text).unwrap();
+    let out = w.run(&Policy {
+        only_ids: Some(filter),
+        ..Policy::default()
+    });
+    // (category, candidates, kept tag, reason it shows)
+    let cases = [
+        (
+            CategoryId::ArchivedEnvironments,
+            vec![t(1, 1), t(1, 4)],
+            t(1, 3),
+            format!(
+                "revision 3 of environment {} is kept by the ids file (environments:1)",
+                oid(1)
+            ),
+        ),
+        (
+            CategoryId::OldRevisions,
+            vec![t(2, 2)],
+            t(2, 1),
+            format!(
+                "revision 1 of environment {} is kept by the ids file (environments:2)",
+                oid(2)
+            ),
+        ),
+    ];
+    for (cat, want, kept, why) in cases {
+        assert_eq!(out.candidates(cat), want, "{cat:?}");
+        let got = out.protected(cat, &kept);
+        assert!(got.contains(&why), "{cat:?} {kept}: {got}");
+    }
+    let sibling = out.protected(CategoryId::ArchivedEnvironments, &format!("{}-extra", oid(1)));
+    assert!(!sibling.is_empty(), "a digest sibling of a kept revision is kept");
+    assert!(
+        !out.candidates(CategoryId::ArchivedEnvironments).contains(&t(3, 1)),
+        "an environment not in the file is out of scope"
+    );
 }

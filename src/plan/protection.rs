@@ -1,6 +1,7 @@
 //! The one set of protections every category obeys: a tag listed here is never a candidate.
 //! Sources: running or scheduled workloads (by repository:tag and by digest), Mongo usage,
-//! active revisions of live environments, `protect` patterns, and the push grace period.
+//! active revisions of live environments, `protect` patterns, revisions the `--ids` file keeps
+//! (`<envId> <rev> …`), and the push grace period.
 //! Category-relative rules (clone sources of kept revisions, digest siblings) live in
 //! `evaluate.rs` because they depend on what the category keeps.
 
@@ -9,7 +10,7 @@ use super::policy::Policy;
 use super::usage::UsageFacts;
 use crate::model::domino::DominoIndex;
 use crate::model::workloads::Workloads;
-use crate::model::{Inventory, RevId, TagId};
+use crate::model::{ImageKind, Inventory, RevId, TagId};
 use std::collections::{BTreeMap, HashMap};
 
 /// Every protection reason per tag.
@@ -54,6 +55,19 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         let name = p.inv.tag_ref(tag);
         if let Some(re) = p.policy.protect.iter().find(|re| re.is_match(&name)) {
             out.add(tag, &format!("matches protect pattern '{}'", re.as_str()));
+        }
+        // The shell tool's environments file: `<envId> <rev> …` keeps those revisions' tags.
+        if let Some(f) = &p.policy.only_ids
+            && p.inv.repo(p.inv.tag(tag).repo).kind == ImageKind::Environment
+            && let Some((env, rev, line)) = f.kept_revision(&p.inv.tag(tag).name)
+        {
+            out.add(
+                tag,
+                &format!(
+                    "revision {rev} of environment {env} is kept by the ids file ({}:{line})",
+                    f.file
+                ),
+            );
         }
         // A tag whose creation time is unknown (config not read, broken tag) gets no grace:
         // the grace period guards fresh pushes, and an unreadable image is not one we can date.

@@ -30,6 +30,17 @@ pub struct SourceReport {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `mongo`: every collection the read knows, whether it exists, and how many documents
+    /// each gave (after its server-side filter), so a report shows what its decisions rest on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<CollectionReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionReport {
+    pub collection: String,
+    pub present: bool,
+    pub documents: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,17 +50,34 @@ pub struct CategoryReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub reclaimable_bytes: u64,
-    pub candidates: Vec<CandidateReport>,
+    /// Tags proposed for deletion; for `orphaned-references`, the Mongo records proposed
+    /// (`{collection, document_id, tag}`), as the report contract names them.
+    pub candidates: Vec<CandidateEntry>,
     pub protected: Vec<ProtectedReport>,
-    /// `orphaned-references`: Mongo records (not tags) proposed for deletion.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub records: Vec<RecordReport>,
     /// Mongo records a protection keeps, with every reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protected_records: Vec<RecordReport>,
     /// How the result was computed, e.g. a protection source turned off with `--without`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// One entry of `candidates`: a registry tag, or (only in `orphaned-references`) a Mongo record.
+/// Untagged on the wire: a record has no `repository`, a tag no `collection`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CandidateEntry {
+    Tag(CandidateReport),
+    Record(RecordReport),
+}
+
+impl CandidateEntry {
+    pub fn as_tag(&self) -> Option<&CandidateReport> {
+        match self {
+            CandidateEntry::Tag(t) => Some(t),
+            CandidateEntry::Record(_) => None,
+        }
+    }
 }
 
 /// A Mongo document: `{collection, document_id, tag}` plus why it is listed.
@@ -164,11 +192,24 @@ pub fn build(
                     Some(SourceStatus::Disabled) => ("disabled", None),
                     Some(SourceStatus::Loading) | None => ("failed", Some("not loaded".to_string())),
                 };
+                let collections = match k {
+                    SourceKind::Mongo => ds
+                        .mongo_collections
+                        .iter()
+                        .map(|c| CollectionReport {
+                            collection: c.name.clone(),
+                            present: c.present,
+                            documents: c.documents,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 (
                     k.as_str().to_string(),
                     SourceReport {
                         status: status.into(),
                         error,
+                        collections,
                     },
                 )
             })
@@ -242,12 +283,61 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         status: status.into(),
         reason,
         reclaimable_bytes: reclaimable,
-        candidates,
+        candidates: candidates
+            .into_iter()
+            .map(CandidateEntry::Tag)
+            .chain(c.records.iter().map(|r| CandidateEntry::Record(record(r, &r.reasons))))
+            .collect(),
         protected,
-        records: c.records.iter().map(|r| record(r, &r.reasons)).collect(),
         protected_records: c.protected_records.iter().map(|(r, why)| record(r, why)).collect(),
         notes: c.notes.clone(),
     }
 }
 
 pub use super::files::write_atomic;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::category::OrphanRecord;
+
+    /// The report contract: `orphaned-references` lists its records under `candidates`, each
+    /// `{collection, document_id, tag}` with its reasons; no `records` key; the report reads
+    /// back.
+    #[test]
+    fn orphaned_references_records_are_its_candidates() {
+        let id = ObjectId::parse("66000000000000000000000b").unwrap();
+        let mut c = CategoryResult::new(CategoryId::OrphanedReferences, CategoryStatus::Ok);
+        c.records.push(OrphanRecord {
+            collection: "environment_revisions",
+            document_id: id,
+            tag: format!("{id}-3"),
+            reasons: vec!["image is not in the registry".into()],
+        });
+        let ds = Dataset {
+            categories: vec![c],
+            ..Dataset::default()
+        };
+        let report = build(&ds, &[], &PlanInput::Categories, "fp", &[]);
+        let json = serde_json::to_value(&report).unwrap();
+        let cat = &json["categories"][0];
+        assert_eq!(cat["id"], "orphaned-references");
+        assert!(cat.get("records").is_none(), "{cat}");
+        assert_eq!(
+            cat["candidates"],
+            serde_json::json!([{
+                "collection": "environment_revisions",
+                "document_id": id.to_string(),
+                "tag": format!("{id}-3"),
+                "reasons": ["image is not in the registry"],
+            }])
+        );
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert!(
+            matches!(&back.categories[0].candidates[..], [CandidateEntry::Record(r)] if r.document_id == id.to_string()),
+            "{:?}",
+            back.categories[0].candidates
+        );
+        assert!(back.plan.tags.is_empty(), "records never enter the tag plan");
+    }
+}

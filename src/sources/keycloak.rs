@@ -26,6 +26,11 @@ pub struct KeycloakSettings {
     pub password: Option<String>,
     pub page_size: i32,
     pub timeout_secs: u64,
+    /// `--ca-cert` / `registry.ca_cert`: a PEM CA trusted besides the system roots (a
+    /// Keycloak behind an internal CA).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// `--insecure` / `registry.insecure`: skip certificate verification.
+    pub insecure: bool,
 }
 
 impl Default for KeycloakSettings {
@@ -39,6 +44,8 @@ impl Default for KeycloakSettings {
             password: None,
             page_size: 100,
             timeout_secs: 15,
+            ca_cert: None,
+            insecure: false,
         }
     }
 }
@@ -53,6 +60,8 @@ impl std::fmt::Debug for KeycloakSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("page_size", &self.page_size)
+            .field("ca_cert", &self.ca_cert)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -148,6 +157,31 @@ pub enum DirectoryError {
     Read { status: Option<u16>, message: String },
 }
 
+/// The HTTP client, trusting what the registry trusts: the same `--ca-cert` and `--insecure`,
+/// since an install with an internal CA signs Keycloak's certificate with it too.
+fn http_client(s: &KeycloakSettings) -> Result<reqwest::Client, DirectoryError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(Duration::from_secs(s.timeout_secs))
+        .danger_accept_invalid_certs(s.insecure);
+    if let Some(path) = &s.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            DirectoryError::Client(format!(
+                "reading CA certificate {} (--ca-cert / registry.ca_cert): {e}",
+                path.display()
+            ))
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            DirectoryError::Client(format!(
+                "CA certificate {} (--ca-cert / registry.ca_cert) is not valid PEM: {e}",
+                path.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| DirectoryError::Client(e.to_string()))
+}
+
 /// A connected admin client; keep it to read users more than once.
 pub struct Directory {
     admin: KeycloakAdmin<SharedToken>,
@@ -168,10 +202,7 @@ impl Directory {
         if settings.password.is_none() {
             return Err(DirectoryError::NoPassword);
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.timeout_secs))
-            .build()
-            .map_err(|e| DirectoryError::Client(e.to_string()))?;
+        let client = http_client(settings)?;
         let token = Arc::new(CachedToken::new(settings.clone(), client.clone()));
         let admin = KeycloakAdmin::new(&settings.base_url(), SharedToken(token.clone()), client);
         Ok(Directory {

@@ -65,6 +65,33 @@ async fn namespace_exists(client: &Client, name: &str) -> Result<(), KubeError> 
     }
 }
 
+/// Every cluster of `contexts` (one `KubeSettings` each), read concurrently, into one set of
+/// workloads. Each fails closed on its own: any cluster that cannot be read fails the source,
+/// naming its context, because its pods are as much in use as the others'. With more than one
+/// cluster each evidence names its context.
+pub async fn load_contexts(contexts: &[KubeSettings]) -> Result<Workloads, KubeError> {
+    if let [one] = contexts {
+        return load(one).await;
+    }
+    let results = futures::future::join_all(contexts.iter().map(load)).await;
+    let mut out = Workloads::default();
+    for (s, result) in contexts.iter().zip(results) {
+        let name = s.context.as_deref().unwrap_or("(current)");
+        let mut w = result.map_err(|e| {
+            let message = format!("kubernetes context {name}: {e}");
+            match e {
+                KubeError::Config(_) => KubeError::Config(message),
+                KubeError::List(_) | KubeError::NoNamespace(_) => KubeError::List(message),
+            }
+        })?;
+        for i in &mut w.images {
+            i.evidence.context = Some(name.to_string());
+        }
+        out.images.append(&mut w.images);
+    }
+    Ok(out)
+}
+
 /// Connects and scans; `Err` is a reason naming the setting to fix.
 pub async fn load(settings: &KubeSettings) -> Result<Workloads, KubeError> {
     let client = client(settings).await?;
@@ -236,6 +263,7 @@ fn evidence_base(ns: Option<&str>, kind: &str, name: Option<&str>) -> Evidence {
         kind: kind.into(),
         name: name.unwrap_or_default().into(),
         container: String::new(),
+        context: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Reads Domino's MongoDB (domain.md §1) into [`DominoData`]: server-side filters and
-//! projections only, optional collections may be absent. Owns the Mongo settings; never prints
+//! projections only; a protecting collection that is missing fails the read unless named in
+//! `mongo.optional_collections`, and every collection's document count is recorded. Owns the Mongo settings; never prints
 //! the password (redacting `Debug`, scrubbed error text).
 
 use crate::model::ObjectId;
@@ -28,6 +29,13 @@ pub struct MongoSettings {
     pub password: Option<String>,
     /// Server selection / connect timeout, so a down server fails the source quickly.
     pub timeout_secs: u64,
+    /// Protecting collections this install may lack (`mongo.optional_collections`): absent,
+    /// they read as empty instead of failing the source.
+    pub optional_collections: Vec<String>,
+    /// `--ca-cert` / `registry.ca_cert`, trusted when the URI turns TLS on (`tls=true`).
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// `--insecure` / `registry.insecure`: with TLS, skip certificate verification.
+    pub insecure: bool,
 }
 
 impl Default for MongoSettings {
@@ -41,6 +49,9 @@ impl Default for MongoSettings {
             username: None,
             password: None,
             timeout_secs: 10,
+            optional_collections: Vec::new(),
+            ca_cert: None,
+            insecure: false,
         }
     }
 }
@@ -56,6 +67,9 @@ impl std::fmt::Debug for MongoSettings {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout_secs", &self.timeout_secs)
+            .field("optional_collections", &self.optional_collections)
+            .field("ca_cert", &self.ca_cert)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -93,6 +107,16 @@ pub enum MongoError {
     /// A collection every protection depends on is missing (wrong `mongo.db`?).
     #[error("mongo: database '{db}' has no {collection} collection (check mongo.db)")]
     MissingCollection { db: String, collection: String },
+    /// A collection that protects images is missing: reading it as empty would drop those
+    /// protections, so the source fails unless the operator says the install has none.
+    #[error(
+        "mongo: database '{db}' has no {collection} collection, which gives {gives}; without it those protections would silently disappear, so the Mongo source fails (check mongo.db, or name {collection} in mongo.optional_collections / MONGODB_OPTIONAL_COLLECTIONS if this install really has none)"
+    )]
+    MissingProtectingCollection {
+        db: String,
+        collection: String,
+        gives: &'static str,
+    },
     /// A query failed after connecting.
     #[error("{0}")]
     Read(String),
@@ -101,10 +125,15 @@ pub enum MongoError {
 /// Connects and reads everything; `Err` is a reason fit for the status bar.
 pub async fn load(settings: &MongoSettings) -> Result<DominoData, MongoError> {
     let db = connect(settings).await?;
-    read(&db).await.map_err(|e| match e {
+    read(&db, &settings.optional_collections).await.map_err(|e| match e {
         ReadError::Missing(collection) => MongoError::MissingCollection {
             db: db.name().to_string(),
             collection,
+        },
+        ReadError::MissingProtecting(collection, gives) => MongoError::MissingProtectingCollection {
+            db: db.name().to_string(),
+            collection: collection.to_string(),
+            gives,
         },
         ReadError::Query(e) => {
             MongoError::Read(settings.scrub(format!("mongo: reading {} failed: {e}", settings.target())))
@@ -151,6 +180,7 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, MongoError> {
                 .build(),
         );
     }
+    apply_tls(&mut opts, s);
     opts.server_selection_timeout = Some(Duration::from_secs(s.timeout_secs));
     opts.connect_timeout = Some(Duration::from_secs(s.timeout_secs));
     opts.app_name = Some("registry-cleaner".into());
@@ -162,10 +192,27 @@ pub async fn connect(s: &MongoSettings) -> Result<Database, MongoError> {
     Ok(db)
 }
 
+/// The registry's trust settings for a TLS connection: a CA the URI does not name already
+/// (`tlsCAFile` wins, being more specific), and `--insecure`. TLS itself stays the URI's choice
+/// (`tls=true`): turning it on for a plain-text server would only break the connection.
+fn apply_tls(opts: &mut ClientOptions, s: &MongoSettings) {
+    if let Some(mongodb::options::Tls::Enabled(tls)) = &mut opts.tls {
+        if tls.ca_file_path.is_none() {
+            tls.ca_file_path = s.ca_cert.clone();
+        }
+        if s.insecure {
+            tls.allow_invalid_certificates = Some(true);
+        }
+    }
+}
+
 type R<T> = Result<T, mongodb::error::Error>;
 
 enum ReadError {
     Missing(String),
+    /// A collection of `PROTECTING_COLLECTIONS` (name, what it gives) that is absent and not
+    /// named optional.
+    MissingProtecting(&'static str, &'static str),
     Query(mongodb::error::Error),
     /// Documents the rules cannot read without guessing (which field, which value).
     Invalid(String),
@@ -177,16 +224,27 @@ impl From<mongodb::error::Error> for ReadError {
     }
 }
 
-async fn read(db: &Database) -> Result<DominoData, ReadError> {
+async fn read(db: &Database, optional: &[String]) -> Result<DominoData, ReadError> {
     let names: HashSet<String> = db
         .list_collection_names()
         .await
         .map_err(ReadError::Query)?
         .into_iter()
         .collect();
-    if !names.contains("environments_v2") {
-        return Err(ReadError::Missing("environments_v2".into()));
+    if !names.contains(CORE_COLLECTION) {
+        return Err(ReadError::Missing(CORE_COLLECTION.into()));
     }
+    // Checked before any query: an absent collection reads as empty, which for these is
+    // "nothing uses this image".
+    for (name, gives) in PROTECTING_COLLECTIONS {
+        if !names.contains(*name) && !optional.iter().any(|o| o == name) {
+            return Err(ReadError::MissingProtecting(name, gives));
+        }
+    }
+    let db = &Reader {
+        db,
+        counts: Default::default(),
+    };
     let run = async || -> Result<DominoData, ReadError> {
         let environments = environments(db).await?;
         let failed = failed_builds(db).await?;
@@ -203,12 +261,56 @@ async fn read(db: &Database) -> Result<DominoData, ReadError> {
                 defaults: defaults(db, &names).await?,
             },
             environments,
+            collections: Vec::new(),
         })
     };
-    run().await
+    let mut data = run().await?;
+    let counts = db.counts.lock().unwrap_or_else(|e| e.into_inner());
+    data.collections = std::iter::once(CORE_COLLECTION)
+        .chain(PROTECTING_COLLECTIONS.iter().map(|(n, _)| *n))
+        .chain(OPTIONAL_COLLECTIONS.iter().copied())
+        .map(|name| CollectionRead {
+            name: name.to_string(),
+            documents: counts.get(name).copied().unwrap_or(0),
+            present: names.contains(name),
+        })
+        .collect();
+    Ok(data)
 }
 
-async fn find(db: &Database, coll: &str, filter: Document, projection: Document) -> R<Vec<Document>> {
+/// The database plus how many documents each collection gave, for the report.
+struct Reader<'a> {
+    db: &'a Database,
+    counts: std::sync::Mutex<HashMap<&'static str, u64>>,
+}
+
+impl Reader<'_> {
+    fn add(&self, coll: &'static str, n: u64) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(coll)
+            .or_default() += n;
+    }
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        self.db
+    }
+}
+
+/// A counted query: its documents are what `coll` gave.
+async fn find(db: &Reader<'_>, coll: &'static str, filter: Document, projection: Document) -> R<Vec<Document>> {
+    let docs = find_uncounted(db, coll, filter, projection).await?;
+    db.add(coll, docs.len() as u64);
+    Ok(docs)
+}
+
+/// A second look at documents already counted (the runs recomputation).
+async fn find_uncounted(db: &Database, coll: &str, filter: Document, projection: Document) -> R<Vec<Document>> {
     db.collection::<Document>(coll)
         .find(filter)
         .projection(projection)
@@ -217,7 +319,7 @@ async fn find(db: &Database, coll: &str, filter: Document, projection: Document)
         .await
 }
 
-async fn environments(db: &Database) -> R<Vec<Environment>> {
+async fn environments(db: &Reader<'_>) -> R<Vec<Environment>> {
     let docs = find(
         db,
         "environments_v2",
@@ -240,7 +342,7 @@ async fn environments(db: &Database) -> R<Vec<Environment>> {
         .collect())
 }
 
-async fn revisions(db: &Database) -> R<Vec<EnvRevision>> {
+async fn revisions(db: &Reader<'_>) -> R<Vec<EnvRevision>> {
     let proj = doc! { "environmentId": 1, "metadata.dockerImageName": 1, "metadata.isBuilt": 1, "metadata.authorId": 1, "clonedEnvironmentRevisionId": 1 };
     let docs = find(db, "environment_revisions", doc! {}, proj).await?;
     Ok(docs
@@ -260,7 +362,7 @@ async fn revisions(db: &Database) -> R<Vec<EnvRevision>> {
         .collect())
 }
 
-async fn models(db: &Database) -> R<Vec<Model>> {
+async fn models(db: &Reader<'_>) -> R<Vec<Model>> {
     let proj =
         doc! { "name": 1, "isArchived": 1, "environmentId": 1, "metadata.createdBy": 1, "collaboratorSettings": 1 };
     let docs = find(db, "models", doc! {}, proj).await?;
@@ -288,13 +390,13 @@ async fn models(db: &Database) -> R<Vec<Model>> {
         .collect())
 }
 
-async fn failed_builds(db: &Database) -> R<HashSet<ObjectId>> {
+async fn failed_builds(db: &Reader<'_>) -> R<HashSet<ObjectId>> {
     let docs = find(db, "builds", doc! { "status": "Failed" }, doc! { "_id": 1 }).await?;
     Ok(docs.iter().filter_map(|d| oid(d, "_id")).collect())
 }
 
 /// Slugs of builds whose build document is not `Failed` (a missing build document is kept).
-async fn versions(db: &Database, failed: &HashSet<ObjectId>) -> R<Vec<ModelVersion>> {
+async fn versions(db: &Reader<'_>, failed: &HashSet<ObjectId>) -> R<Vec<ModelVersion>> {
     let proj = doc! { "modelId": 1, "environmentRevisionId": 1, "metadata.builds.slug.image": 1, "metadata.builds.buildId": 1 };
     let docs = find(db, "model_versions", doc! {}, proj).await?;
     Ok(docs
@@ -333,7 +435,7 @@ fn build_ids(build: &Document) -> Vec<ObjectId> {
     }
 }
 
-async fn users(db: &Database) -> R<Vec<User>> {
+async fn users(db: &Reader<'_>) -> R<Vec<User>> {
     let docs = find(db, "users", doc! {}, doc! { "fullName": 1, "loginId.id": 1 }).await?;
     Ok(docs
         .iter()
@@ -369,7 +471,7 @@ pub const FINAL_RUN_STATUSES: [&str; 9] = [
 /// its `completed`); a group whose dates are not all BSON dates (ISO strings compare as text,
 /// mixed types by type order) is recomputed here from its documents; a group whose ids are not
 /// ObjectIds stops the read, naming them, since nobody can tell which image it used.
-async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
+async fn runs(db: &Reader<'_>) -> Result<Vec<RunUsage>, ReadError> {
     let finals: Vec<Bson> = FINAL_RUN_STATUSES.iter().map(|s| Bson::String((*s).into())).collect();
     let group = |extra: Document| {
         let mut g = doc! {
@@ -398,7 +500,11 @@ async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
                 { "status": { "$exists": true, "$nin": finals } },
             ],
         } },
-        group(doc! {}),
+        // Sessions in flight are counted apart: they are the only session runs read at all,
+        // so the report's run count is the age groups plus these.
+        group(doc! { "sessions": { "$sum": { "$cond": [
+            { "$eq": ["$volumeSpecification._t", "RunReusableVolumeSpecification"] }, 1, 0,
+        ] } } }),
     ])
     .await?;
     let sessions_out = doc! { "$ne": "RunReusableVolumeSpecification" };
@@ -470,7 +576,7 @@ async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
             "$or": pairs.into_iter().chain(hex_pairs).collect::<Vec<_>>(),
             "volumeSpecification._t": sessions_out.clone(),
         };
-        let docs = find(
+        let docs = find_uncounted(
             db,
             "runs",
             filter,
@@ -515,6 +621,16 @@ async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
         .enumerate()
         .map(|(i, u)| ((u.environment, u.revision), i))
         .collect();
+    let counted = |d: &Document, field: &str| {
+        path(d, field)
+            .and_then(|c| c.as_i64().or_else(|| c.as_i32().map(i64::from)))
+            .unwrap_or(0)
+            .max(0) as u64
+    };
+    db.add(
+        "runs",
+        out.iter().map(|u| u.count).sum::<u64>() + in_flight.iter().map(|d| counted(d, "sessions")).sum::<u64>(),
+    );
     for d in &in_flight {
         let (environment, revision) = ids(d)?;
         let n = count(d);
@@ -535,7 +651,7 @@ async fn runs(db: &Database) -> Result<Vec<RunUsage>, ReadError> {
     Ok(out)
 }
 
-async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
+async fn workspaces(db: &Reader<'_>) -> R<Vec<WorkspaceUsage>> {
     let proj = doc! { "name": 1, "stateUpdatedAt": 1, "configTemplate.environmentId": 1, "configTemplate.environmentRevisionSpec": 1, "configTemplate.computeClusterProps.computeEnvironmentId": 1 };
     let docs = find(db, "workspace", doc! { "state": { "$ne": "Deleted" } }, proj).await?;
     let mut out: Vec<WorkspaceUsage> = docs
@@ -566,6 +682,7 @@ async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
         .projection(proj)
         .await?;
     while let Some(s) = cursor.try_next().await? {
+        db.add("workspace_session", 1);
         let Some(ws) = oid(&s, "workspaceId")
             .and_then(|id| by_id.get(&id))
             .map(|i| &mut out[*i])
@@ -588,7 +705,7 @@ async fn workspaces(db: &Database) -> R<Vec<WorkspaceUsage>> {
 }
 
 /// A version is active when its most recent qualifying saga is `StartModelVersion`.
-async fn active_versions(db: &Database) -> R<Vec<ActiveModelVersion>> {
+async fn active_versions(db: &Reader<'_>) -> R<Vec<ActiveModelVersion>> {
     let filter = doc! {
         "sagaName": { "$in": ["ModelVersionDeployment", "StartModelVersion", "StopModelVersion"] },
         "state": { "$in": ["slug-build-succeeded", "succeeded"] },
@@ -622,7 +739,7 @@ async fn active_versions(db: &Database) -> R<Vec<ActiveModelVersion>> {
     Ok(out)
 }
 
-async fn defaults(db: &Database, names: &HashSet<String>) -> R<Vec<DefaultUsage>> {
+async fn defaults(db: &Reader<'_>, names: &HashSet<String>) -> R<Vec<DefaultUsage>> {
     let mut out = Vec::new();
     let projects = find(
         db,
@@ -817,6 +934,44 @@ mod tests {
         for bad in [Bson::String(String::new()), Bson::String("invalid".into()), Bson::Null] {
             assert_eq!(time(&bad), None);
         }
+    }
+
+    /// issue 11.14: with TLS on in the URI, `--ca-cert` and `--insecure` reach the Mongo
+    /// client; a URI's own `tlsCAFile` wins; without TLS nothing turns it on.
+    #[tokio::test]
+    async fn the_ca_certificate_and_insecure_apply_to_a_tls_connection() {
+        use mongodb::options::Tls;
+        let s = MongoSettings {
+            ca_cert: Some("/etc/internal-ca.pem".into()),
+            insecure: true,
+            ..MongoSettings::default()
+        };
+        let tls_of = async |uri: &str, s: &MongoSettings| {
+            let mut opts = ClientOptions::parse(uri).await.unwrap();
+            apply_tls(&mut opts, s);
+            opts.tls
+        };
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true", &s).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!(
+            t.ca_file_path.as_deref(),
+            Some(std::path::Path::new("/etc/internal-ca.pem"))
+        );
+        assert_eq!(t.allow_invalid_certificates, Some(true));
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true&tlsCAFile=/own.pem", &s).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!(t.ca_file_path.as_deref(), Some(std::path::Path::new("/own.pem")));
+        let plain = MongoSettings::default();
+        let Some(Tls::Enabled(t)) = tls_of("mongodb://h/?tls=true", &plain).await else {
+            panic!("TLS stays on")
+        };
+        assert_eq!((t.ca_file_path, t.allow_invalid_certificates), (None, None));
+        assert!(
+            !matches!(tls_of("mongodb://h/", &s).await, Some(Tls::Enabled(_))),
+            "no TLS without tls=true"
+        );
     }
 
     #[test]

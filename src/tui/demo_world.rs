@@ -88,6 +88,7 @@ pub fn dataset(b: &DemoBundle) -> Result<Dataset, String> {
         protections,
         generated_at: b.now,
         inventory,
+        mongo_collections: b.domino.collections.clone(),
     })
 }
 
@@ -160,5 +161,6 @@ pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
             .filter_map(|(k, v)| map.get(k).map(|n| (*n, v.clone())))
             .collect(),
         generated_at: dataset.generated_at,
+        mongo_collections: dataset.mongo_collections.clone(),
     }
 }

@@ -938,6 +938,7 @@ impl World {
                                 kind: "Pod".into(),
                                 name: p.name.clone(),
                                 container: c.clone(),
+                                context: None,
                             },
                         })
                     })

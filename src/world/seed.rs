@@ -6,7 +6,8 @@
 use super::World;
 use mongodb::bson::Document;
 
-/// Inserts every collection of the world into database `db`.
+/// Inserts every collection of the world into database `db`, and creates the protecting
+/// collections the world leaves empty.
 pub async fn mongo(world: &World, uri: &str, db: &str) -> Result<(), String> {
     let client = mongodb::Client::with_uri_str(uri).await.map_err(|e| e.to_string())?;
     let db = client.database(db);
@@ -18,6 +19,14 @@ pub async fn mongo(world: &World, uri: &str, db: &str) -> Result<(), String> {
             .insert_many(docs.clone())
             .await
             .map_err(|e| format!("{coll}: {e}"))?;
+    }
+    // A Domino install has every protecting collection, empty or not; one missing fails the
+    // Mongo source.
+    let have = db.list_collection_names().await.map_err(|e| e.to_string())?;
+    for (name, _) in crate::model::domino::PROTECTING_COLLECTIONS {
+        if !have.iter().any(|h| h == name) {
+            db.create_collection(*name).await.map_err(|e| format!("{name}: {e}"))?;
+        }
     }
     Ok(())
 }

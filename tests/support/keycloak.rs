@@ -11,14 +11,32 @@ pub struct KeycloakServer {
 impl KeycloakServer {
     /// `seed` is the fake's seed JSON; tokens live `token_lifespan` seconds.
     pub fn start(seed: &serde_json::Value, token_lifespan: u64) -> KeycloakServer {
+        Self::start_with(seed, token_lifespan, None)
+    }
+
+    /// Over HTTPS with `(cert chain, key)` PEM files.
+    pub fn start_tls(
+        seed: &serde_json::Value,
+        token_lifespan: u64,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> KeycloakServer {
+        Self::start_with(seed, token_lifespan, Some((cert, key)))
+    }
+
+    fn start_with(
+        seed: &serde_json::Value,
+        token_lifespan: u64,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> KeycloakServer {
         let script = super::repo_path("scripts/test-servers/fake_keycloak.py");
         assert!(script.exists(), "{} missing", script.display());
         let dir = tempfile::tempdir().expect("temp dir");
         let seed_path = dir.path().join("seed.json");
         std::fs::write(&seed_path, seed.to_string()).expect("write seed");
         let port = super::free_port();
-        let child = Command::new("python3")
-            .arg(script)
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
             .args([
                 "--host",
                 "127.0.0.1",
@@ -28,7 +46,11 @@ impl KeycloakServer {
                 &token_lifespan.to_string(),
                 "--seed",
             ])
-            .arg(&seed_path)
+            .arg(&seed_path);
+        if let Some((cert, key)) = tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -36,7 +58,7 @@ impl KeycloakServer {
         super::wait_for_port(port, "fake keycloak");
         KeycloakServer {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{}://127.0.0.1:{port}", if tls.is_some() { "https" } else { "http" }),
             _dir: dir,
         }
     }

@@ -64,3 +64,14 @@ impl Drop for MongoServer {
         let _ = self.child.wait();
     }
 }
+
+/// Creates every collection whose absence fails the Mongo source (empty), as a fresh Domino
+/// install has them; tests that seed only a few collections call it first.
+pub async fn create_protecting_collections(db: &mongodb::Database) {
+    let have = db.list_collection_names().await.expect("list collections");
+    for (name, _) in registry_cleaner::model::domino::PROTECTING_COLLECTIONS {
+        if !have.iter().any(|h| h == name) {
+            db.create_collection(*name).await.expect("create collection");
+        }
+    }
+}
