@@ -852,7 +852,10 @@ pub fn parse_registry_url(raw: &str) -> Result<(Scheme, String), String> {
     };
     let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
-    if !name_ok || !port_ok || host.contains('/') {
+    // The HTTP client parses the same text as a URL: a name it refuses (`1.2.3.4.5` reads as
+    // a bad IPv4 address) is refused here, at start-up, rather than at the first request.
+    let url_ok = url::Url::parse(&format!("https://{host}")).is_ok();
+    if !name_ok || !port_ok || !url_ok || host.contains('/') {
         return Err(format!(
             "{raw:?} is not host[:port] (with an optional http:// or https://)"
         ));

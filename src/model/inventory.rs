@@ -191,14 +191,29 @@ impl Inventory {
         let t = self.tag(id);
         format!("{}:{}", self.repo(t.repo).name, t.name)
     }
-    /// Image creation time of a tag's manifest (for an index, the newest child's).
+    /// Image creation time of a tag's manifest (for an index, the newest image under it).
+    /// Iterative, each revision once: indexes may nest, and a snapshot file can even make
+    /// them list each other.
     pub fn created(&self, rev: RevId) -> Option<i64> {
-        let r = self.revision(rev);
-        let m = self.manifest(r.manifest)?;
-        match &m.kind {
-            ManifestKind::Image { .. } => m.created,
-            ManifestKind::Index { .. } => r.children.iter().filter_map(|c| self.created(*c)).max(),
+        let m = self.manifest(self.revision(rev).manifest)?;
+        if let ManifestKind::Image { .. } = m.kind {
+            return m.created;
         }
+        let mut newest = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![rev];
+        while let Some(r) = stack.pop() {
+            if !seen.insert(r) {
+                continue;
+            }
+            let r = self.revision(r);
+            match self.manifest(r.manifest).map(|m| (&m.kind, m.created)) {
+                Some((ManifestKind::Image { .. }, created)) => newest = newest.max(created),
+                Some((ManifestKind::Index { .. }, _)) => stack.extend(r.children.iter().copied()),
+                None => {}
+            }
+        }
+        newest
     }
 }
 

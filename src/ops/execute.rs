@@ -107,11 +107,15 @@ pub async fn execute(
     // Set on the first audit failure: jobs that start afterwards do nothing.
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut audit_error = None;
-    // Phase 1: manifests no planned index lists; phase 2: index children, once every planned
-    // index listing them is gone (a tagged child included).
-    for phase in [false, true] {
+    // Phase 0: manifests no planned index lists; then index children, each once every planned
+    // index listing it (a tagged child included) is gone, outermost indexes first
+    // (`recheck::phases`). Manifests below a cycle of planned parents come last and, their
+    // parents never being gone, are skipped.
+    let phase_of = crate::plan::recheck::phases(manifests, parents);
+    let last = phase_of.iter().flatten().max().map_or(0, |p| p + 1);
+    for phase in 0..=last {
         let jobs: Vec<(usize, bool)> = (0..manifests.len())
-            .filter(|i| (!parents_of(*i).is_empty() || manifests[*i].child_of.is_some()) == phase)
+            .filter(|i| phase_of[*i].unwrap_or(last) == phase)
             .map(|i| {
                 let parent_gone = parents_of(i).iter().all(|p| {
                     results[*p]

@@ -347,7 +347,9 @@ async fn delete_one(
 }
 
 /// Appends one document and fsyncs before returning (the delete follows only after this).
-fn append_backup(
+/// Public only for `tests/fuzz.rs` (the backup round trip).
+#[doc(hidden)]
+pub fn append_backup(
     path: &Path,
     file: &mut Option<std::fs::File>,
     collection: Collection,

@@ -311,7 +311,7 @@ pub fn build(
     // Per revision: the categories it was asked under and the tags asked for.
     let mut revs: BTreeMap<RevId, (BTreeSet<CategoryId>, BTreeSet<TagId>)> = BTreeMap::new();
     // Broken tags by (repository, digest): their names, categories and kind.
-    type Broken = (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind);
+    type Broken = (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind, Option<RevId>);
     let mut broken: BTreeMap<(String, String), Broken> = BTreeMap::new();
     let mut excluded = Vec::new();
     for &(t, cat) in wanted {
@@ -327,7 +327,14 @@ pub fn build(
             (None, Some(d)) => {
                 let e = broken
                     .entry((repo.name.clone(), inv.digests.name(d).to_string()))
-                    .or_insert_with(|| (BTreeSet::new(), BTreeSet::new(), repo.kind));
+                    .or_insert_with(|| {
+                        (
+                            BTreeSet::new(),
+                            BTreeSet::new(),
+                            repo.kind,
+                            inv.find_revision(tag.repo, d),
+                        )
+                    });
                 e.0.insert(tag.name.clone());
                 e.1.extend(cat);
             }
@@ -380,20 +387,26 @@ pub fn build(
         }
         let mut tags: Vec<String> = rev.tags.iter().map(|t| inv.tag(*t).name.clone()).collect();
         tags.sort();
-        for &c in &rev.children {
-            if engine.is_removed(c) && !revs.get(&c).is_some_and(|(_, a)| whole(c, a)) {
-                let child = inv.digests.name(inv.revision(c).manifest).to_string();
-                manifests.push(PlanManifest {
-                    repository: repository.clone(),
-                    digest: child,
-                    tags: vec![],
-                    index: false,
-                    child_of: Some(digest.clone()),
-                    categories: categories.clone(),
-                    kind: Some(repo.kind),
-                    untag: false,
-                });
+        // Children the deletion removes, and theirs when a child is an index itself (each
+        // under the index that lists it), each once.
+        let mut below: Vec<(RevId, RevId)> = rev.children.iter().map(|&c| (c, r)).collect();
+        let mut seen = BTreeSet::new();
+        while let Some((c, parent)) = below.pop() {
+            if !seen.insert(c) || !engine.is_removed(c) || revs.get(&c).is_some_and(|(_, a)| whole(c, a)) {
+                continue;
             }
+            let child = inv.digests.name(inv.revision(c).manifest).to_string();
+            manifests.push(PlanManifest {
+                repository: repository.clone(),
+                digest: child,
+                tags: vec![],
+                index: inv.manifest(inv.revision(c).manifest).is_some_and(|m| m.is_index()),
+                child_of: Some(inv.digests.name(inv.revision(parent).manifest).to_string()),
+                categories: categories.clone(),
+                kind: Some(repo.kind),
+                untag: false,
+            });
+            below.extend(inv.revision(c).children.iter().map(|&g| (g, c)));
         }
         manifests.push(PlanManifest {
             repository,
@@ -406,7 +419,22 @@ pub fn build(
             untag: false,
         });
     }
-    for ((repository, digest), (tags, cats, kind)) in broken {
+    for ((repository, digest), (tags, cats, kind, rev)) in broken {
+        // The digest is also readable here (an index lists it, or readable tags point at it;
+        // a snapshot file can say so, one scan cannot) and the selection keeps it: deleting it
+        // by digest would break that index or take those tags.
+        if rev.is_some_and(|r| !engine.is_removed(r)) {
+            for tag in tags {
+                excluded.push(ExcludedTag {
+                    repository: repository.clone(),
+                    tag,
+                    reason: format!(
+                        "{digest} is also kept by an index or a tag that stays; deleting it would take that along"
+                    ),
+                });
+            }
+            continue;
+        }
         manifests.push(PlanManifest {
             repository,
             digest,
@@ -425,7 +453,26 @@ pub fn build(
     manifests.sort_by(|a, b| {
         (a.child_of.is_some(), &a.repository, &a.digest).cmp(&(b.child_of.is_some(), &b.repository, &b.digest))
     });
-    manifests.dedup_by(|a, b| a.repository == b.repository && a.digest == b.digest);
+    // One entry per digest: a broken tag and readable tags on the same digest (possible in a
+    // snapshot file, never in one scan) merge, so no wanted tag drops out of the plan.
+    manifests.dedup_by(|later, kept| {
+        let same = later.repository == kept.repository && later.digest == kept.digest;
+        if same {
+            for t in later.tags.drain(..) {
+                if !kept.tags.contains(&t) {
+                    kept.tags.push(t);
+                }
+            }
+            kept.tags.sort();
+            for c in later.categories.drain(..) {
+                if !kept.categories.contains(&c) {
+                    kept.categories.push(c);
+                }
+            }
+            kept.categories.sort();
+        }
+        same
+    });
     let mut tags: Vec<PlanTag> = manifests
         .iter()
         .flat_map(|m| {

@@ -73,7 +73,8 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         // the grace period guards fresh pushes, and an unreadable image is not one we can date.
         let created = p.inv.tag(tag).revision().and_then(|r| p.inv.created(r));
         if let Some(age) = created
-            .map(|c| p.now - c)
+            // Saturating: a creation time from a snapshot file can be any i64.
+            .map(|c| p.now.saturating_sub(c))
             .filter(|age| *age < p.policy.grace_period_secs)
         {
             let mins = p.policy.grace_period_secs / 60;

@@ -31,10 +31,55 @@ pub fn recheck(
     membership: &Membership,
 ) -> Vec<Verdict> {
     let facts = Facts::new(fresh);
+    let phase = phases(manifests, &planned_parents(manifests, fresh));
     manifests
         .iter()
-        .map(|m| verdict(m, manifests, fresh, &facts, protected, membership))
+        .zip(phase)
+        .map(
+            |(m, phase)| match verdict(m, manifests, fresh, &facts, protected, membership) {
+                // The executor never reaches it (it would wait for itself): say so now.
+                Verdict::Delete if phase.is_none() => Verdict::Skip(
+                    "the planned indexes it waits for wait for each other in a cycle (a hand-made plan); not deleting it"
+                        .into(),
+                ),
+                v => v,
+            },
+        )
         .collect()
+}
+
+/// The executor phase of each planned manifest (`parents`: [`planned_parents`]): 0 when it
+/// waits for nothing and is not a planned index child, 1 for a planned child without a
+/// planned parent, else one more than its latest planned parent, so nested indexes go
+/// outermost first. `None` when a cycle of planned parents is at or above it: it would wait
+/// for ever, and is never deleted.
+pub fn phases(manifests: &[PlanManifest], parents: &[Vec<usize>]) -> Vec<Option<usize>> {
+    let n = manifests.len();
+    let parents_of = |i: usize| parents.get(i).map_or(&[][..], Vec::as_slice);
+    let mut waiting: Vec<usize> = (0..n).map(|i| parents_of(i).len()).collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for i in 0..n {
+        // An out-of-range parent never goes: whatever waits for it stays in no phase.
+        for &p in parents_of(i).iter().filter(|p| **p < n) {
+            children[p].push(i);
+        }
+    }
+    let base = |i: usize| usize::from(manifests[i].child_of.is_some());
+    let mut phase: Vec<Option<usize>> = vec![None; n];
+    let mut at_least: Vec<usize> = (0..n).map(base).collect();
+    let mut ready: Vec<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
+    while let Some(p) = ready.pop() {
+        let this = at_least[p];
+        phase[p] = Some(this);
+        for &c in &children[p] {
+            at_least[c] = at_least[c].max(this + 1);
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.push(c);
+            }
+        }
+    }
+    phase
 }
 
 /// Per available category, the tags that are its candidates.
@@ -55,8 +100,9 @@ struct Facts {
     unresolved: HashMap<crate::model::RepoId, TagId>,
     /// Per (repository, digest), the tags that point at it, unreadable manifests included.
     pointed: HashMap<(crate::model::RepoId, crate::model::DigestId), Vec<TagId>>,
-    /// Per repository, broken tags (other than 404): a manifest, config or child that could not
-    /// be read. One whose body is unknown may be an index listing any child there.
+    /// Per repository, broken tags that exist (all but a 404 without a digest): a manifest,
+    /// config or child that could not be read. One whose body is unknown may be an index
+    /// listing any child there.
     unreadable: HashMap<crate::model::RepoId, Vec<TagId>>,
 }
 
@@ -70,11 +116,10 @@ impl Facts {
             if unresolved_reason(fresh, t).is_some() {
                 unresolved.entry(repo).or_insert(t);
             }
-            // A tag that does not exist (404, digest unknown) hides nothing; a tag whose digest
-            // is known but whose manifest, config or child is unreadable (a child 404 included)
-            // may be an index that lists anything here.
+            // A 404 says the tag does not exist only while its digest is unknown: with a
+            // digest, the tag exists and it is something under it that answered 404.
             if let crate::model::TagState::Broken { reason, digest } = &fresh.tag(t).state
-                && (digest.is_some() || !reason.contains("HTTP 404"))
+                && (digest.is_some() || !not_found(reason))
             {
                 unreadable.entry(repo).or_default().push(t);
             }
@@ -94,11 +139,26 @@ impl Facts {
 /// in the same repository, in the fresh data or by the plan's `child_of`). The executor deletes
 /// a manifest only after every one of them is gone, so an index never loses a child it keeps.
 pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec<usize>> {
-    let index_of = |repo: &str, digest: &str| {
-        manifests
-            .iter()
-            .position(|x| x.repository == repo && x.digest == digest)
-    };
+    // The first entry of each (repository, digest).
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, x) in manifests.iter().enumerate() {
+        first.entry((x.repository.as_str(), x.digest.as_str())).or_insert(i);
+    }
+    let index_of = |repo: &str, digest: &str| first.get(&(repo, digest)).copied();
+    // Planned indexes by the children their fresh body lists, revision or not: an index whose
+    // tag is broken (a child unreadable) has no revision but still lists its other children.
+    let mut listed_by: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (&(repo, digest), &i) in &first {
+        let body = fresh.digests.get(digest).and_then(|d| fresh.manifest(d));
+        if let Some(crate::model::ManifestKind::Index { children }) = body.map(|b| &b.kind) {
+            for (c, _) in children {
+                listed_by
+                    .entry((repo, fresh.digests.name(c.digest)))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
     manifests
         .iter()
         .map(|m| {
@@ -120,6 +180,16 @@ pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec
                     }
                 }
             }
+            for &i in listed_by
+                .get(&(m.repository.as_str(), m.digest.as_str()))
+                .into_iter()
+                .flatten()
+            {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+            out.sort_unstable();
             out
         })
         .collect()
@@ -128,18 +198,23 @@ pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec
 fn find_rev(fresh: &Inventory, repo: &str, digest: &str) -> Option<crate::model::RevId> {
     let repo = fresh.repo_by_name(repo)?;
     let d = fresh.digests.get(digest)?;
-    fresh
-        .rev_ids()
-        .find(|r| fresh.revision(*r).repo == repo && fresh.revision(*r).manifest == d)
+    fresh.find_revision(repo, d)
 }
 
 /// Whether the fresh scan could not tell where this tag points for a reason other than "it
 /// does not exist": then anything in its repository may be shared with it.
 fn unresolved_reason(fresh: &Inventory, t: TagId) -> Option<&str> {
     match &fresh.tag(t).state {
-        crate::model::TagState::Broken { digest: None, reason } if !reason.contains("HTTP 404") => Some(reason),
+        crate::model::TagState::Broken { digest: None, reason } if !not_found(reason) => Some(reason),
         _ => None,
     }
+}
+
+/// Whether a broken tag's reason is a 404: the status of the first `HTTP nnn` in it (the
+/// request's own answer, as `RegistryError` shows it), not an `HTTP 404` that the registry's
+/// error message of another status happens to contain.
+fn not_found(reason: &str) -> bool {
+    reason.find("HTTP ").is_some_and(|i| reason[i + 5..].starts_with("404"))
 }
 
 fn verdict(
@@ -214,8 +289,13 @@ fn verdict(
         }
     }
     // A child the plan names must have its index in the plan too.
+    // (An untag entry for it does not count: the index stays.)
+    let deletes = |digest: &str| {
+        all.iter()
+            .any(|x| x.repository == m.repository && x.digest == digest && !x.untag)
+    };
     if let Some(parent) = &m.child_of
-        && !all.iter().any(|x| x.repository == m.repository && x.digest == *parent)
+        && !deletes(parent)
     {
         return Verdict::Skip(format!("its index {parent} is not in the plan"));
     }
@@ -259,6 +339,18 @@ fn verdict(
             fresh.tag(*t).name
         ));
     }
+    // Any tag the DELETE takes, a broken one included, may be protected.
+    if let Some((t, reasons)) = tags_at(&m.digest)
+        .iter()
+        .find_map(|t| protected.get(t).map(|r| (*t, r)))
+    {
+        return Verdict::Skip(format!(
+            "{}:{} is protected now: {}",
+            m.repository,
+            fresh.tag(t).name,
+            reasons.join("; ")
+        ));
+    }
     for t in &fresh.revision(rev).tags {
         let name = fresh.tag(*t).name.as_str();
         if !planned.contains(name) {
@@ -294,7 +386,7 @@ fn verdict(
     // A child is deleted only when every index that lists it goes too.
     for p in &fresh.revision(rev).parents {
         let parent = fresh.digests.name(fresh.revision(*p).manifest);
-        if !all.iter().any(|x| x.repository == m.repository && x.digest == parent) {
+        if !deletes(parent) {
             return Verdict::Skip(format!(
                 "index {parent} that is not in the plan still lists this manifest"
             ));

@@ -7,6 +7,12 @@ use std::path::Path;
 
 pub const SNAPSHOT_SCHEMA: u32 = 1;
 
+/// Docker manifest list and OCI index (`sources::registry::manifest`'s constants).
+const INDEX_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Snapshot {
@@ -152,7 +158,10 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
     for (i, m) in s.manifests.iter().enumerate() {
         let at = |field: &str| format!("manifests[{i}].{field}");
         let digest = b.digest(&m.digest);
-        let kind = if m.children.is_empty() {
+        // An index with no children is written with neither `config` nor `children`.
+        let empty_index =
+            m.children.is_empty() && m.config.is_none() && INDEX_MEDIA_TYPES.contains(&m.media_type.as_str());
+        let kind = if m.children.is_empty() && !empty_index {
             let c = m
                 .config
                 .as_ref()

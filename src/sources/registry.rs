@@ -10,3 +10,9 @@ pub use client::{
     DeleteAnswer, MANIFEST_UNKNOWN, ManifestResponse, RegistryClient, RegistryError, RegistryOptions, RequestStats,
 };
 pub use manifest::{ACCEPT_MANIFESTS, ParsedManifest, parse_config_created, parse_manifest};
+/// Header parsers of outside input, exposed for `tests/fuzz.rs`.
+#[doc(hidden)]
+pub use {
+    auth::{Challenge, parse_challenge},
+    client::next_link,
+};

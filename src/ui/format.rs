@@ -22,7 +22,7 @@ pub fn bytes(n: u64) -> String {
 /// Age of `created` at `now`: `5h`, `12d`, `7mo`, `2y`; `?` when unknown.
 pub fn age(created: Option<i64>, now: i64) -> String {
     let Some(c) = created else { return "?".into() };
-    let secs = (now - c).max(0);
+    let secs = now.saturating_sub(c).max(0);
     let days = secs / 86_400;
     match days {
         0 => format!("{}h", secs / 3600),
@@ -53,5 +53,15 @@ mod tests {
         assert_eq!(age(Some(0), 3 * 86_400), "3d");
         assert_eq!(age(Some(0), 400 * 86_400), "13mo");
         assert_eq!(age(None, 0), "?");
+    }
+
+    #[test]
+    fn a_creation_time_from_a_snapshot_file_cannot_overflow_the_age() {
+        // `created` comes from the snapshot file as any i64.
+        assert_eq!(
+            age(Some(i64::MIN), 1_760_000_000),
+            format!("{}y", i64::MAX / 86_400 / 365)
+        );
+        assert_eq!(age(Some(i64::MAX), 1_760_000_000), "0h");
     }
 }

@@ -951,7 +951,7 @@ fn is_blob_path(path: &str) -> bool {
 }
 
 /// The `rel="next"` target of a `Link` header.
-pub(crate) fn next_link(link: &str) -> Option<String> {
+pub fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params
