@@ -10,7 +10,6 @@ use registry_cleaner::ops::scan::{ScanOptions, scan};
 use registry_cleaner::settings::Secret;
 use registry_cleaner::sources::registry::{Credentials, RegistryClient, RegistryOptions};
 use registry_cleaner::world::{self, sample_registry};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use support::proxy::{Fault, Proxy};
@@ -30,18 +29,7 @@ struct Signer {
 
 /// An EC P-256 key and self-signed certificate made with openssl; the registry trusts it.
 fn make_signer(dir: &std::path::Path) -> Signer {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| support::openssl(dir, args);
     run(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"]);
     run(&[
         "pkcs8", "-topk8", "-nocrypt", "-in", "key.pem", "-outform", "DER", "-out", "key.p8",

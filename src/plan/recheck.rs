@@ -529,6 +529,31 @@ mod tests {
         }
     }
 
+    /// Index `f` over children `a` and `b` (their manifests are the caller's).
+    fn index_f(b: &mut InventoryBuilder) -> crate::model::DigestId {
+        let idx = b.digest(&d('f'));
+        let children = ['a', 'b']
+            .iter()
+            .map(|c| {
+                (
+                    Blob {
+                        digest: b.digest(&d(*c)),
+                        size: 10,
+                    },
+                    None,
+                )
+            })
+            .collect();
+        b.manifest(Manifest {
+            digest: idx,
+            media_type: "i".into(),
+            size: 10,
+            kind: ManifestKind::Index { children },
+            created: None,
+        });
+        idx
+    }
+
     /// An index `i` (tag "multi") over children `a` and `b`; `b` also tagged "b-only" when
     /// `tag_child`; child `a` unreadable when `broken_child`; an extra tag per `extra`.
     fn world(tag_child: bool, broken_child: bool, extra: Option<(&str, Option<char>, &str)>) -> Inventory {
@@ -551,26 +576,7 @@ mod tests {
                 created: None,
             });
         }
-        let idx = b.digest(&d('f'));
-        let children = ['a', 'b']
-            .iter()
-            .map(|c| {
-                (
-                    Blob {
-                        digest: b.digest(&d(*c)),
-                        size: 10,
-                    },
-                    None,
-                )
-            })
-            .collect();
-        b.manifest(Manifest {
-            digest: idx,
-            media_type: "i".into(),
-            size: 10,
-            kind: ManifestKind::Index { children },
-            created: None,
-        });
+        let idx = index_f(&mut b);
         b.tag(repo, "multi", idx);
         if tag_child {
             let child = b.digest(&d('b'));
@@ -793,26 +799,7 @@ mod tests {
             digest
         };
         let child_b = image(&mut b, 'b');
-        let idx = b.digest(&d('f'));
-        let children = ['a', 'b']
-            .iter()
-            .map(|c| {
-                (
-                    Blob {
-                        digest: b.digest(&d(*c)),
-                        size: 10,
-                    },
-                    None,
-                )
-            })
-            .collect();
-        b.manifest(Manifest {
-            digest: idx,
-            media_type: "i".into(),
-            size: 10,
-            kind: ManifestKind::Index { children },
-            created: None,
-        });
+        let idx = index_f(&mut b);
         b.tag(repo, "b-only", child_b);
         b.broken_tag(
             repo,

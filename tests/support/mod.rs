@@ -65,18 +65,7 @@ pub fn binary(var: &str, default: &str) -> PathBuf {
 /// `dir`: returns (ca.pem, server chain cert.pem, key.pem). A TLS server with these is trusted
 /// only by a client given the CA.
 pub fn internal_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&[
         "req",
         "-x509",
@@ -135,4 +124,18 @@ pub fn internal_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
         "cert.pem",
     ]);
     (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// Runs `openssl ARGS` in `dir`; a failure panics with openssl's message.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
