@@ -114,6 +114,9 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Re-insert the Mongo documents that `delete --mongo-cleanup` backed up (idempotent).
     Restore(RestoreArgs),
+    /// Delete the Domino Mongo records of images listed in a file, for images removed by other
+    /// means; each image must be confirmed gone first. Dry run unless --apply; backed up first.
+    MongoCleanup(MongoCleanupArgs),
     /// Garbage-collect the in-cluster registry (read-only mode on, GC, read-only mode off).
     Gc(GcArgs),
     /// Check everything a run depends on (registry, auth, deletes, Mongo, RBAC, Keycloak) and
@@ -247,6 +250,26 @@ pub struct RestoreArgs {
     /// A backup file written by `delete --mongo-cleanup` (JSON Lines).
     #[arg(long, value_name = "FILE")]
     pub backup: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MongoCleanupArgs {
+    /// One image per line: `[host/]repository:tag`, a bare tag (both image repositories) or a
+    /// 24-hex environment/model/revision/version id (every image recorded for it); `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Back up and delete (default: dry run, print what would go).
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation (for scripts).
+    #[arg(long)]
+    pub force: bool,
+    /// Backup file (default: <analysis.output_dir>/mongo-backup-<time>.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+    /// Audit log (default: <analysis.output_dir>/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -126,7 +126,7 @@ async fn run(
     // Registry credentials from the Kubernetes secret, for the commands that talk to it.
     let needs_registry = match command {
         Some(Command::Tui(a)) => !a.demo && a.snapshot.is_none(),
-        Some(Command::Scan(_) | Command::Delete(_)) => true,
+        Some(Command::Scan(_) | Command::Delete(_) | Command::MongoCleanup(_)) => true,
         Some(Command::Report(a)) => a.snapshot.is_none(),
         _ => false,
     };
@@ -153,6 +153,11 @@ async fn run(
             }
         }
         Some(Command::Restore(a)) => headless::maintenance::run_restore(settings, a).await?,
+        Some(Command::MongoCleanup(a)) => {
+            if !headless::maintenance::run_mongo_cleanup(settings, a, now).await? {
+                return Ok(ExitCode::from(EXIT_FAILURES));
+            }
+        }
         Some(Command::Gc(a)) => {
             if !headless::maintenance::run_gc(settings, a).await? {
                 return Ok(ExitCode::from(EXIT_FAILURES));

@@ -15,4 +15,5 @@ pub mod progress;
 pub mod registry_secret;
 pub mod scan;
 pub mod scan_cache;
+pub mod tag_file;
 pub mod untag;

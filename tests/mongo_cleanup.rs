@@ -746,7 +746,8 @@ fn an_environment_unarchived_after_the_report_keeps_its_tags() {
             .iter()
             .any(|t| env1.iter().any(|e| t == e.as_str()));
         if on_env1 {
-            // The active revision is protected again; the other one is no longer a candidate.
+            // Un-archived and used by nothing, it is no candidate of archived-environments any
+            // more (as an unused environment it would go whole, but it was not planned so).
             assert_eq!(i["result"], "skipped", "{i}");
             if i["reason"]
                 .as_str()
@@ -757,7 +758,7 @@ fn an_environment_unarchived_after_the_report_keeps_its_tags() {
             }
         }
     }
-    assert_eq!(not_candidate, 1, "{v}");
+    assert_eq!(not_candidate, 2, "{v}");
     let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
     for t in &env1 {
         assert!(rt.block_on(c.head_manifest(ENV, t)).unwrap().is_some(), "{t} kept");
@@ -767,4 +768,173 @@ fn an_environment_unarchived_after_the_report_keeps_its_tags() {
         rt.block_on(c.head_manifest(ENV, &env_tag(2, 1))).unwrap().is_none(),
         "{v}"
     );
+}
+
+/// Deletes `repo:tag`'s manifest straight through the API ("by other means").
+fn delete_by_other_means(url: &str, repo: &str, tag: &str) {
+    let client = RegistryClient::new(RegistryOptions::new(url)).unwrap();
+    support::runtime().block_on(async {
+        let digest = client.head_manifest(repo, tag).await.unwrap().expect("tag exists");
+        assert!(client.delete_manifest(repo, &digest).await.unwrap());
+    });
+}
+
+/// issue 11.11: `mongo-cleanup --file` deletes (backed up) only the records of listed images
+/// confirmed gone, keeps records something needs and records of images still present, and
+/// `restore` brings them back.
+#[test]
+fn mongo_cleanup_from_a_tag_file_deletes_only_records_of_images_confirmed_gone() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    push(&reg.url());
+    let url = reg.url();
+    delete_by_other_means(&url, ENV, &env_tag(1, 1));
+    delete_by_other_means(&url, ENV, &env_tag(1, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tags.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "# removed by hand last week\n{ENV}:{}\ndocker-registry:5000/{ENV}:{}   trailing words ignored\n\n{ENV}:{}\n{}\n",
+            env_tag(1, 1),
+            env_tag(1, 2),
+            env_tag(2, 1),
+            id(50).to_hex()
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let before = rt.block_on(all_ids(&mongo.uri));
+    let v = ok_json(&run(dir.path(), &url, &mongo.uri, &["mongo-cleanup", "--file", f]));
+    assert_eq!(v["dry_run"], true, "{v}");
+    let state = |image: &str| {
+        v["listed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["image"] == image)
+            .map(|l| l["state"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{image} not listed: {v}"))
+    };
+    assert_eq!(state(&format!("{ENV}:{}", env_tag(1, 1))), "gone");
+    assert_eq!(state(&format!("{ENV}:{}", env_tag(1, 2))), "gone");
+    assert_eq!(state(&format!("{ENV}:{}", env_tag(2, 1))), "present");
+    // The id line expands to model 50's recorded slugs (short form); their full tags exist.
+    assert_eq!(state(&format!("{MODEL}:{}-v1", id(50).to_hex())), "present");
+    assert_eq!(v["mongo"]["would_delete"], 1, "only revision 11: {v}");
+    assert_eq!(before, rt.block_on(all_ids(&mongo.uri)), "a dry run changes nothing");
+    let item = |id_: u8| {
+        v["mongo"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id(id_).to_hex())
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {id_}: {v}"))
+    };
+    // Revision 12 is the environment's active revision: orphaned-references keeps it.
+    assert!(
+        item(12)["reason"].as_str().unwrap().contains("kept: active revision"),
+        "{v}"
+    );
+    // Environment 1 keeps its active revision, so it stays.
+    assert!(
+        item(1)["reason"].as_str().unwrap().contains("1 revision(s) remain"),
+        "{v}"
+    );
+
+    let backup = dir.path().join("b.jsonl");
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "mongo-cleanup",
+            "--file",
+            f,
+            "--apply",
+            "--force",
+            "--backup",
+            backup.to_str().unwrap(),
+        ],
+    );
+    let v = ok_json(&out);
+    assert_eq!(v["mongo"]["deleted"]["environment_revisions"], 1, "{v}");
+    assert!(rt.block_on(get(&mongo.uri, "environment_revisions", 11)).is_none());
+    for (coll, n) in [
+        ("environment_revisions", 12),
+        ("environment_revisions", 21),
+        ("environments_v2", 1),
+        ("model_versions", 51),
+    ] {
+        assert!(rt.block_on(get(&mongo.uri, coll, n)).is_some(), "{coll} {n} must stay");
+    }
+    assert_eq!(
+        backed_up(&backup),
+        vec![(
+            "environment_revisions".to_string(),
+            format!("{{\"$oid\":\"{}\"}}", id(11).to_hex())
+        )]
+    );
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["restore", "--backup", backup.to_str().unwrap()],
+    );
+    ok_json(&out);
+    assert_eq!(before, rt.block_on(all_ids(&mongo.uri)), "restore brings it back");
+}
+
+/// A GET answered with a bare 404 (no MANIFEST_UNKNOWN) does not confirm an image is gone:
+/// nothing is deleted. A line that is not a Domino image is a line-exact error (exit 2).
+#[test]
+fn mongo_cleanup_from_a_tag_file_fails_closed() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    push(&reg.url());
+    delete_by_other_means(&reg.url(), ENV, &env_tag(1, 1));
+    let gone = format!("/manifests/{}", env_tag(1, 1));
+    let proxy = Proxy::start(
+        &rt,
+        reg.url(),
+        Arc::new(move |_n: u64, _m: &str, path: &str| {
+            if path.ends_with(&gone) {
+                Fault::Status(404, None)
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tags.txt");
+    std::fs::write(&file, format!("{ENV}:{}\n", env_tag(1, 1))).unwrap();
+    let before = rt.block_on(all_ids(&mongo.uri));
+    let f = file.to_str().unwrap();
+    let v = ok_json(&run(
+        dir.path(),
+        &proxy.url(),
+        &mongo.uri,
+        &["mongo-cleanup", "--file", f, "--apply", "--force"],
+    ));
+    assert_eq!(v["listed"][0]["state"], "unconfirmed", "{v}");
+    assert_eq!(before, rt.block_on(all_ids(&mongo.uri)), "{v}");
+    for (text, want) in [
+        (
+            "library/redis:7\n",
+            ":1: \"library/redis:7\": library/redis is not an environment or model repository",
+        ),
+        (&*format!("# ok\n{ENV}@sha256:{}\n", "a".repeat(64)), ":2: "),
+        (&*format!("{ENV}:bad!tag\n"), "is not a valid tag"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let out = run(dir.path(), &reg.url(), &mongo.uri, &["mongo-cleanup", "--file", f]);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{text}: {err}");
+    }
 }

@@ -389,7 +389,7 @@ pub fn group_name(data: &Dataset, tag: TagId) -> String {
         return g;
     }
     let t = data.inventory.tag(tag);
-    match ObjectId::prefix_of_tag(&t.name) {
+    match ObjectId::prefix_of_tag(&data.inventory.domino_tag(tag)) {
         Some(id) => id.to_string(),
         None => data.inventory.repo(t.repo).name.clone(),
     }

@@ -1,5 +1,6 @@
 //! `restore --backup FILE` (re-insert the Mongo documents `delete --mongo-cleanup` backed up)
-//! and `gc` (garbage-collect an in-cluster registry).
+//! `mongo-cleanup --file` (records of images removed by other means) and `gc` (garbage-collect an
+//! in-cluster registry).
 
 use super::{CannotRun, write_output};
 use crate::cli::{GcArgs, RestoreArgs};
@@ -21,6 +22,48 @@ pub async fn run_restore(settings: &Settings, args: &RestoreArgs) -> anyhow::Res
         .await
         .map_err(|e| anyhow!("restore: {e}"))?;
     write_output(None, &serde_json::to_vec_pretty(&summary)?)
+}
+
+/// Runs `mongo-cleanup --file`; `Ok(false)` = a record failed (exit 1).
+pub async fn run_mongo_cleanup(
+    settings: &Settings,
+    args: &crate::cli::MongoCleanupArgs,
+    now: i64,
+) -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let text = std::fs::read_to_string(&args.file).map_err(|e| CannotRun(format!("{}: {e}", args.file.display())))?;
+    let entries = crate::plan::mongo_cleanup::parse_tag_file(
+        &args.file.display().to_string(),
+        &text,
+        &settings.registry.repository,
+    )
+    .map_err(CannotRun)?;
+    if entries.is_empty() {
+        return Err(CannotRun(format!("{}: lists no image", args.file.display())).into());
+    }
+    if args.apply && !args.force && !std::io::stdin().is_terminal() {
+        return Err(CannotRun("--apply without --force needs a terminal to confirm".into()).into());
+    }
+    let backup = (args.backup.clone())
+        .unwrap_or_else(|| crate::ops::mongo_cleanup::default_backup_path(&settings.output_dir, now));
+    let audit = (args.audit_log.clone()).unwrap_or_else(|| settings.output_dir.join("audit.jsonl"));
+    let confirm = |n: usize| {
+        if args.force {
+            return true;
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "About to delete {n} Mongo documents (backed up to {}). Type {n} to confirm: ",
+            backup.display()
+        );
+        let _ = err.flush();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).is_ok() && line.trim() == n.to_string()
+    };
+    let r = crate::ops::tag_file::run(settings, &entries, args.apply, &backup, &audit, &confirm, now).await?;
+    write_output(None, &serde_json::to_vec_pretty(&r)?)?;
+    Ok(!r.failed())
 }
 
 /// Runs `gc`; `Ok(false)` = finished with a failure (exit 1).

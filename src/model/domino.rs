@@ -32,6 +32,18 @@ pub struct EnvRevision {
     pub cloned_from: Option<ObjectId>,
 }
 
+impl EnvRevision {
+    /// The recorded tag in the current layout: a revision recorded in a legacy repository
+    /// (`domino-<env>`, tag `<rev>`) is named `<env>-<rev>`, as its registry tag is.
+    pub fn domino_tag(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let tag = self.tag.as_deref().filter(|t| !t.is_empty())?;
+        Some(crate::model::image::domino_tag(
+            self.repository.as_deref().unwrap_or(""),
+            tag,
+        ))
+    }
+}
+
 /// `models`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Model {

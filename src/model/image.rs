@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What a repository holds, from its last path segment under the configured prefix.
+/// What a repository holds, from its last path segment: `environment` and `model` under the
+/// configured prefix, and `domino-<environmentId>`, the one-repository-per-environment layout of
+/// older Domino installs (tags are revision numbers there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageKind {
@@ -14,11 +16,13 @@ pub enum ImageKind {
 }
 
 impl ImageKind {
-    /// `dominodatalab/environment` → Environment, `dominodatalab/model` → Model.
+    /// `dominodatalab/environment` → Environment, `dominodatalab/model` → Model,
+    /// `domino-<24 hex>` → Environment (legacy layout).
     pub fn of_repository(repository: &str) -> ImageKind {
         match repository.rsplit('/').next() {
             Some("environment") => ImageKind::Environment,
             Some("model") => ImageKind::Model,
+            _ if legacy_environment(repository).is_some() => ImageKind::Environment,
             _ => ImageKind::Other,
         }
     }
@@ -113,6 +117,23 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// The environment a legacy repository holds: `[host/][path/]domino-<environmentId>` (domain.md
+/// Corrections: older installs push `<server>:5000/domino-<envId>:<revision>`).
+pub fn legacy_environment(repository: &str) -> Option<ObjectId> {
+    let last = repository.rsplit('/').next()?;
+    ObjectId::parse(last.strip_prefix("domino-")?).ok()
+}
+
+/// A tag's name in the current layout, which every Domino rule is written against:
+/// `domino-<envId>:<rev>` is `<envId>-<rev>`; a tag of any other repository is unchanged. Both
+/// layouts of one revision then have one name, so they get the same categories and protections.
+pub fn domino_tag<'a>(repository: &str, tag: &'a str) -> std::borrow::Cow<'a, str> {
+    match legacy_environment(repository) {
+        Some(env) => std::borrow::Cow::Owned(format!("{env}-{tag}")),
+        None => std::borrow::Cow::Borrowed(tag),
+    }
+}
+
 /// A tag belongs to ObjectId `id` iff it equals it or starts with `id-` (prefix, not substring).
 pub fn tag_belongs_to(tag: &str, id: &ObjectId) -> bool {
     let id = id.to_string();
@@ -143,6 +164,53 @@ mod tests {
     use super::*;
 
     const ID: &str = "507f1f77bcf86cd799439011";
+
+    #[test]
+    fn legacy_repositories_are_environment_repositories_named_in_the_current_layout() {
+        let cases = [
+            // (repository, tag, kind, name in the current layout)
+            (
+                "domino-507f1f77bcf86cd799439011",
+                "3",
+                ImageKind::Environment,
+                "507f1f77bcf86cd799439011-3",
+            ),
+            (
+                "registry:5000/domino-507f1f77bcf86cd799439011",
+                "12",
+                ImageKind::Environment,
+                "507f1f77bcf86cd799439011-12",
+            ),
+            (
+                "dominodatalab/domino-507f1f77bcf86cd799439011",
+                "1",
+                ImageKind::Environment,
+                "507f1f77bcf86cd799439011-1",
+            ),
+            (
+                "dominodatalab/environment",
+                "507f1f77bcf86cd799439011-3",
+                ImageKind::Environment,
+                "507f1f77bcf86cd799439011-3",
+            ),
+            ("dominodatalab/model", "x-v1", ImageKind::Model, "x-v1"),
+            // Not a legacy repository: the id must be exactly 24 hex characters.
+            ("domino-507f1f77bcf86cd79943901", "3", ImageKind::Other, "3"),
+            ("domino-507f1f77bcf86cd799439011x", "3", ImageKind::Other, "3"),
+            ("xdomino-507f1f77bcf86cd799439011", "3", ImageKind::Other, "3"),
+            ("domino-507f1f77bcf86cd799439011/app", "3", ImageKind::Other, "3"),
+            ("library/redis", "7", ImageKind::Other, "7"),
+        ];
+        for (repo, tag, kind, name) in cases {
+            assert_eq!(ImageKind::of_repository(repo), kind, "{repo}");
+            assert_eq!(domino_tag(repo, tag), name, "{repo}:{tag}");
+        }
+        assert_eq!(
+            legacy_environment("DOMINO-507f1f77bcf86cd799439011"),
+            None,
+            "repository names are lowercase; DOMINO- is not the legacy layout"
+        );
+    }
 
     #[test]
     fn object_id_validation_names_the_problem() {

@@ -186,6 +186,12 @@ impl Inventory {
             None => Vec::new(),
         }
     }
+    /// The tag's name in the current Domino layout (`domino-<env>:<rev>` → `<env>-<rev>`,
+    /// others unchanged): what every Domino rule matches against.
+    pub fn domino_tag(&self, id: TagId) -> std::borrow::Cow<'_, str> {
+        let t = self.tag(id);
+        crate::model::image::domino_tag(&self.repo(t.repo).name, &t.name)
+    }
     /// `repository:tag`, the form protections and filters match against.
     pub fn tag_ref(&self, id: TagId) -> String {
         let t = self.tag(id);

@@ -329,7 +329,7 @@ fn would_delete(plan: &Plan, verdicts: &[Verdict]) -> Vec<ItemOutcome> {
 }
 
 /// A protection source that is down (not disabled on purpose) stops the run.
-fn fail_closed(fresh: &Dataset) -> anyhow::Result<()> {
+pub(crate) fn fail_closed(fresh: &Dataset) -> anyhow::Result<()> {
     for (kind, status) in &fresh.sources {
         if let SourceStatus::Failed(e) = status {
             return Err(CannotRun(format!(

@@ -264,7 +264,7 @@ pub fn labels(
     };
     for t in inv.tag_ids() {
         let tag = inv.tag(t);
-        let id = ObjectId::prefix_of_tag(&tag.name);
+        let id = ObjectId::prefix_of_tag(&inv.domino_tag(t));
         let named = id.and_then(|id| match inv.repo(tag.repo).kind {
             ImageKind::Environment => envs.get(&id),
             ImageKind::Model => models.get(&id),

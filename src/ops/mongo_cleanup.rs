@@ -79,7 +79,7 @@ pub struct MongoSummary {
 }
 
 impl MongoSummary {
-    fn push(&mut self, d: &Decision, result: MongoResult, reason: String) {
+    pub(crate) fn push(&mut self, d: &Decision, result: MongoResult, reason: String) {
         match result {
             MongoResult::Deleted => *self.deleted.entry(d.collection.name()).or_default() += 1,
             MongoResult::AlreadyDeleted => self.already_deleted += 1,

@@ -237,10 +237,14 @@ async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec
     let prefix = format!("{}/", opts.prefix.trim_end_matches('/'));
     let mut repos: BTreeSet<String> = [format!("{prefix}environment"), format!("{prefix}model")].into();
     match client.catalog().await {
-        Ok(all) => repos.extend(all.into_iter().filter(|r| r.starts_with(&prefix))),
+        // The prefix's repositories, and the legacy per-environment repositories of older
+        // Domino installs (`domino-<envId>`, at the top level or under the prefix).
+        Ok(all) => repos.extend(all.into_iter().filter(|r| {
+            r.starts_with(&prefix) || (!r.contains('/') && crate::model::image::legacy_environment(r).is_some())
+        })),
         // Managed registries often forbid the catalog; the two Domino repositories still work.
         Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
-            tracing::warn!(error = %e, "catalog unavailable; scanning {prefix}environment and {prefix}model only");
+            tracing::warn!(error = %e, "catalog unavailable; scanning {prefix}environment and {prefix}model only (legacy domino-<envId> repositories are found only through the catalog)");
         }
         Err(e) => return Err(e),
     }

@@ -142,7 +142,7 @@ pub fn broken_tags(inv: &Inventory) -> CategoryResult {
         .filter_map(|id| match &inv.tag(id).state {
             TagState::Broken { reason, .. } => Some(Candidate {
                 tag: id,
-                object_id: ObjectId::prefix_of_tag(&inv.tag(id).name),
+                object_id: ObjectId::prefix_of_tag(&inv.domino_tag(id)),
                 reasons: vec![format!("broken: {reason}")],
             }),
             TagState::Ok(_) => None,

@@ -146,7 +146,12 @@ impl Scope<'_> {
     pub fn contains(&self, repo: &str) -> bool {
         match self.repositories {
             Some(list) => list.iter().any(|r| r == repo),
-            None => repo.strip_prefix(self.prefix).is_some_and(|rest| rest.starts_with('/')),
+            // Under the prefix, or a top-level legacy `domino-<envId>` repository: what the
+            // scan reads.
+            None => {
+                repo.strip_prefix(self.prefix).is_some_and(|rest| rest.starts_with('/'))
+                    || (!repo.contains('/') && crate::model::image::legacy_environment(repo).is_some())
+            }
         }
     }
 }
@@ -603,12 +608,19 @@ mod tests {
         };
         let d = format!("sha256:{}", "a".repeat(64));
         assert!(validate_names(&plan_with("dominodatalab/environment", "x-1", &d), scope).is_ok());
+        // The legacy layout's repositories, which the scan reads at the top level.
+        let legacy = "domino-507f1f77bcf86cd799439011";
+        assert!(validate_names(&plan_with(legacy, "3", &d), scope).is_ok());
+        let nested_legacy = format!("other/{legacy}");
         let victim = format!("dominodatalab/environment/manifests/sha256:{}?x=", "b".repeat(64));
         for (repo, tag, digest) in [
             (victim.as_str(), "x", d.as_str()),
             ("dominodatalab/../other", "x", &d),
             ("other/environment", "x", &d),
             ("dominodatalabx/environment", "x", &d),
+            (nested_legacy.as_str(), "3", &d),
+            ("domino-507f1f77bcf86cd79943901", "3", &d),
+            ("domino-environment", "3", &d),
             ("dominodatalab/environment", "x?y=1", &d),
             ("dominodatalab/environment", "../x", &d),
             ("dominodatalab/environment", "x", "sha256:../../x"),

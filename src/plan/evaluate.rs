@@ -38,6 +38,7 @@ pub fn evaluate(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) 
             .collect(),
         None => HashMap::new(),
     };
+    let unmatched_note = ix.as_ref().and_then(|ix| unmatched_revisions(ix, &lookup));
     let keycloak = on(&data.keycloak, policy, SourceKind::Keycloak).map(Vec::as_slice);
     let keep = Keep {
         inv,
@@ -48,10 +49,15 @@ pub fn evaluate(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) 
     CategoryId::ALL
         .into_iter()
         .map(|id| {
-            let notes = match availability(id, data, policy) {
+            let mut notes = match availability(id, data, policy) {
                 Ok(notes) => notes,
                 Err(reason) => return CategoryResult::unavailable(id, reason),
             };
+            if matches!(id, CategoryId::OrphanedReferences | CategoryId::OldRevisions)
+                && let Some(note) = &unmatched_note
+            {
+                notes.push(note.clone());
+            }
             let proposals = match &ix {
                 Some(ix) => propose(
                     id,
@@ -73,6 +79,30 @@ pub fn evaluate(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) 
             }
         })
         .collect()
+}
+
+/// When many built revisions match no registry tag although tags of their environments exist
+/// (by id prefix), the recorded `metadata.dockerImageName` probably names tags in a form the
+/// registry does not use: orphaned references and old revisions are then suspect, so say so.
+/// "Many": at least 5, and at least a quarter of the built revisions of those environments.
+fn unmatched_revisions(ix: &DominoIndex, lookup: &TagLookup) -> Option<String> {
+    let (mut unmatched, mut of_envs) = (0usize, 0usize);
+    for (env, revs) in &ix.revisions_by_env {
+        if lookup.of_object(crate::model::ImageKind::Environment, env).is_empty() {
+            continue;
+        }
+        for rev in revs.iter().filter(|r| r.built && r.domino_tag().is_some()) {
+            of_envs += 1;
+            unmatched += usize::from(lookup.of_revision(rev).is_empty());
+        }
+    }
+    (unmatched >= 5 && unmatched * 4 >= of_envs).then(|| {
+        format!(
+            "{unmatched} of {of_envs} built revisions match no registry tag although their environments have \
+             <envId>-* tags: their recorded metadata.dockerImageName may name another tag form; check before \
+             deleting orphaned references"
+        )
+    })
 }
 
 /// The loaded value of a source that is neither failed nor turned off in the policy.
@@ -193,7 +223,7 @@ fn restrict(
         );
     }
     p.tags
-        .retain(|t| listed.contains(&t.tag) || f.matches_tag(&inv.tag(t.tag).name));
+        .retain(|t| listed.contains(&t.tag) || f.matches_tag(&inv.domino_tag(t.tag)));
     let keep_record =
         |doc: &ObjectId, tag: &str| f.revisions.contains(doc) || f.versions.contains(doc) || f.matches_tag(tag);
     p.records.retain(|r| keep_record(&r.document_id, &r.tag));

@@ -486,10 +486,14 @@ fn runs_protect_inside_the_window_and_config_usage_always() {
         unused_since_days: Some(30),
         ..Policy::default()
     };
+    // Unused environments go whole, active revision included.
     let out = w.run(&windowed);
-    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1), t(4, 1)]);
+    assert_eq!(
+        out.candidates(CategoryId::UnusedEnvironments),
+        vec![t(2, 1), t(2, 2), t(4, 1), t(4, 2)]
+    );
     let out = w.run(&Policy::default());
-    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(4, 1)]);
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(4, 1), t(4, 2)]);
 }
 
 #[test]
@@ -518,22 +522,72 @@ fn a_run_in_flight_protects_however_old_the_last_completed_one_is() {
         ..Policy::default()
     };
     let out = w.run(&windowed);
-    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1)]);
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(2, 1), t(2, 2)]);
     assert!(!out.candidates(CategoryId::OldRevisions).contains(&t(1, 1)));
     let why = out.protected(CategoryId::OldRevisions, &t(1, 1));
     assert!(why.contains("has not completed (in use now)"), "{why}");
 }
 
 #[test]
-fn the_active_revision_of_a_live_environment_is_always_protected() {
+fn an_unused_environment_goes_whole_and_old_revisions_still_keep_its_active_revision() {
+    // issue 11.12: every tag of an unused environment, its active revision included.
     let mut w = World::default();
     w.env(1, "Idle", false, 2);
-    let out = w.run(&Policy::default());
-    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(1, 1)]);
+    let out = w.run(&Policy {
+        keep_revisions: 1,
+        ..Policy::default()
+    });
+    assert_eq!(out.candidates(CategoryId::UnusedEnvironments), vec![t(1, 1), t(1, 2)]);
+    assert_eq!(out.candidates(CategoryId::OldRevisions), vec![t(1, 1)]);
+    // Active revision 1 of 3, keep 1: revision 2 is old, revision 1 is active (never old).
+    let mut w = World::default();
+    w.env(1, "Idle", false, 3);
+    w.data.environments[0].active_revision = Some(oid(11));
+    let out = w.run(&Policy {
+        keep_revisions: 1,
+        ..Policy::default()
+    });
+    assert_eq!(out.candidates(CategoryId::OldRevisions), vec![t(1, 2)]);
     assert!(
-        out.protected(CategoryId::UnusedEnvironments, &t(1, 2))
-            .starts_with("active revision of environment 'Idle'")
+        out.protected(CategoryId::OldRevisions, &t(1, 1))
+            .contains("(never an old revision)")
     );
+    assert_eq!(
+        out.candidates(CategoryId::UnusedEnvironments),
+        vec![t(1, 1), t(1, 2), t(1, 3)]
+    );
+}
+
+#[test]
+fn a_deactivated_owners_private_environment_nothing_uses_goes_whole() {
+    let mut w = World::default();
+    w.env(1, "Mine", false, 2).env(2, "Used", false, 2);
+    for e in &mut w.data.environments {
+        e.private = true;
+    }
+    w.users.push(KeycloakUser {
+        username: "ann".into(),
+        domino_id: Some(oid(200)),
+        enabled: false,
+    });
+    // Env 2 is used (a run on its first revision); its active revision stays protected.
+    w.data.usage.runs.push(RunUsage {
+        environment: oid(2),
+        revision: oid(21),
+        last_used: Some(NOW - DAY),
+        count: 1,
+        in_flight: 0,
+    });
+    let out = w.run(&Policy::default());
+    let id = CategoryId::DeactivatedOwnerEnvironments;
+    assert_eq!(out.candidates(id), vec![t(1, 1), t(1, 2)]);
+    assert!(
+        out.protected(id, &t(2, 2))
+            .starts_with("active revision of environment 'Used'"),
+        "{}",
+        out.protected(id, &t(2, 2))
+    );
+    assert!(out.protected(id, &t(2, 1)).contains("used by 1 run"));
 }
 
 #[test]
@@ -742,4 +796,330 @@ fn an_environments_file_keeps_the_listed_revisions_in_every_category() {
         !out.candidates(CategoryId::ArchivedEnvironments).contains(&t(3, 1)),
         "an environment not in the file is out of scope"
     );
+}
+
+/// `domino-<envId>`: the legacy per-environment repository (leaked: the world keeps `&'static`).
+fn legacy(env: u8) -> &'static str {
+    Box::leak(format!("domino-{}", oid(env)).into_boxed_str())
+}
+
+impl Outcome {
+    /// Candidates as `repository:tag`, sorted (legacy tags are only told apart by repository).
+    fn refs(&self, id: CategoryId) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .get(id)
+            .candidates
+            .iter()
+            .map(|c| self.inv.tag_ref(c.tag))
+            .collect();
+        v.sort();
+        v
+    }
+    fn protected_ref(&self, id: CategoryId, tag_ref: &str) -> String {
+        let p = self
+            .get(id)
+            .protected
+            .iter()
+            .find(|p| self.inv.tag_ref(p.tag) == tag_ref);
+        p.map(|p| p.protected_by.join(" | ")).unwrap_or_default()
+    }
+}
+
+/// An environment whose `n` revisions live only in the legacy layout `domino-<env>:<i>`,
+/// recorded in Mongo either in that layout or (`recorded_new`) as `<env>-<i>`.
+fn legacy_env(w: &mut World, id: u8, name: &str, archived: bool, n: u8, recorded_new: bool) {
+    w.env(id, name, archived, n);
+    let new_tags: Vec<String> = (1..=n).map(|i| t(id, i)).collect();
+    w.tags.retain(|x| !new_tags.contains(&x.1));
+    for i in 1..=n {
+        w.tag(legacy(id), &i.to_string(), &format!("legacy {id} {i}"));
+        if !recorded_new {
+            let r = w.data.revisions.iter_mut().find(|r| r.id == oid(id * 10 + i)).unwrap();
+            r.tag = Some(i.to_string());
+            r.repository = Some(format!("registry:5000/{}", legacy(id)));
+        }
+    }
+}
+
+#[test]
+fn legacy_repositories_get_every_category_the_current_layout_has() {
+    // issue 11.8: `domino-<envId>:<rev>` beside `dominodatalab/environment:<envId>-<rev>`.
+    let mut w = World::default();
+    legacy_env(&mut w, 1, "OldArchived", true, 2, false);
+    legacy_env(&mut w, 2, "OldIdle", false, 2, true);
+    legacy_env(&mut w, 3, "Revs", false, 4, false);
+    // Env 3 is used (a recent run on revision 4, its active one), so it is not unused.
+    w.data.usage.runs.push(RunUsage {
+        environment: oid(3),
+        revision: oid(34),
+        last_used: Some(NOW - DAY),
+        count: 1,
+        in_flight: 0,
+    });
+    // A legacy repository of an environment Mongo does not know, and a stray tag in a known one.
+    w.tag(legacy(9), "7", "unknown env");
+    let out = w.run(&Policy {
+        keep_revisions: 2,
+        ..Policy::default()
+    });
+    let l = |env: u8, i: u8| format!("{}:{i}", legacy(env));
+    assert_eq!(out.refs(CategoryId::ArchivedEnvironments), vec![l(1, 1), l(1, 2)]);
+    assert_eq!(out.refs(CategoryId::UnusedEnvironments), vec![l(2, 1), l(2, 2)]);
+    assert_eq!(out.refs(CategoryId::OldRevisions), vec![l(3, 1), l(3, 2)]);
+    assert_eq!(out.refs(CategoryId::UnreferencedTags), vec![l(9, 7)]);
+    let c = out.get(CategoryId::ArchivedEnvironments).candidates[0].clone();
+    assert_eq!(
+        c.object_id,
+        Some(oid(1)),
+        "a legacy tag belongs to the repository's environment"
+    );
+    // Env 3's active revision (4) and revision 3 are the newest 2; the run protects revision 4.
+    assert!(out.protected_ref(CategoryId::OldRevisions, &l(3, 4)).is_empty());
+    assert!(
+        out.get(CategoryId::OrphanedReferences).records.is_empty(),
+        "every legacy revision's image was found: none is an orphan"
+    );
+}
+
+#[test]
+fn legacy_tags_get_every_protection_the_current_layout_has() {
+    let mut w = World::default();
+    legacy_env(&mut w, 1, "Old", true, 6, false);
+    // Pods: one by the legacy name, one by the current-layout name of revision 2 (the image
+    // under another name: a mirror or an old registry host), one by digest.
+    w.pod(&format!("registry:5000/{}:1", legacy(1)));
+    w.pod(&format!(
+        "old-registry.example.com/dominodatalab/environment:{}",
+        t(1, 2)
+    ));
+    let digest = crate::model::digest::sha256_digest(b"legacy 1 3");
+    w.pod(&format!("registry:5000/{}@{digest}", legacy(1)));
+    // A workspace pinned to revision 4 (recorded in the legacy layout).
+    w.data.usage.workspaces.push(WorkspaceUsage {
+        name: "ws".into(),
+        environment: Some(oid(1)),
+        revision_spec: Some(RevisionSpec::Some(oid(14))),
+        ..WorkspaceUsage::default()
+    });
+    // The shell tool's environments file keeps revision 5.
+    let text = format!("{} 5\n", oid(1));
+    let filter = crate::model::ids_file::parse_ids_file("environments", &text).unwrap();
+    let out = w.run(&Policy {
+        only_ids: Some(filter),
+        protect: vec![regex::Regex::new(&format!("^{}:6$", legacy(1))).unwrap()],
+        ..Policy::default()
+    });
+    let l = |i: u8| format!("{}:{i}", legacy(1));
+    let id = CategoryId::ArchivedEnvironments;
+    assert_eq!(out.refs(id), Vec::<String>::new());
+    for (i, why) in [
+        (1, "used by Pod domino-compute/run-1".to_string()),
+        (2, "used by Pod domino-compute/run-1".to_string()),
+        (3, format!("(by digest {digest})")),
+        (4, "workspace 'ws'".to_string()),
+        (
+            5,
+            format!(
+                "revision 5 of environment {} is kept by the ids file (environments:1)",
+                oid(1)
+            ),
+        ),
+        (6, "matches protect pattern".to_string()),
+    ] {
+        let got = out.protected_ref(id, &l(i));
+        assert!(got.contains(&why), "{}: {got}", l(i));
+    }
+}
+
+#[test]
+fn a_legacy_revision_whose_repository_was_not_scanned_is_no_orphan() {
+    // The catalog is the only way to find legacy repositories; without it they are unseen.
+    let mut w = World::default();
+    legacy_env(&mut w, 1, "Old", false, 2, false);
+    w.tags.retain(|x| x.0 != legacy(1));
+    // A current-layout environment, so environment repositories were scanned; its revision
+    // 2-1's image is really missing: that one is an orphan.
+    w.env(2, "New", false, 2);
+    w.tags.retain(|x| x.1 != t(2, 1));
+    let out = w.run(&Policy::default());
+    let o = out.get(CategoryId::OrphanedReferences);
+    let docs: Vec<ObjectId> = o.records.iter().map(|r| r.document_id).collect();
+    assert_eq!(docs, vec![oid(21)]);
+    for rev in [oid(11), oid(12)] {
+        let (_, why) = o
+            .protected_records
+            .iter()
+            .find(|(r, _)| r.document_id == rev)
+            .unwrap_or_else(|| panic!("{rev} not protected: {:?}", o.protected_records));
+        assert!(why[0].contains("was not scanned"), "{why:?}");
+    }
+}
+
+/// issue 11.3: a revision recorded under another registry host *and* path is proposed by its
+/// environment's id prefix; every protection source must still find its tag by name.
+#[test]
+fn every_protection_source_finds_a_revision_recorded_under_another_repository() {
+    type Arrange = fn(&mut World);
+    let sources: [(&str, Arrange, &str); 8] = [
+        (
+            "run",
+            |w| {
+                w.data.usage.runs.push(RunUsage {
+                    environment: oid(1),
+                    revision: oid(11),
+                    last_used: Some(NOW - DAY),
+                    count: 1,
+                    in_flight: 0,
+                })
+            },
+            "used by 1 run",
+        ),
+        (
+            "run in flight",
+            |w| {
+                w.data.usage.runs.push(RunUsage {
+                    environment: oid(1),
+                    revision: oid(11),
+                    last_used: Some(NOW - 400 * DAY),
+                    count: 1,
+                    in_flight: 1,
+                })
+            },
+            "in use now",
+        ),
+        (
+            "workspace revision",
+            |w| {
+                w.data.usage.workspaces.push(WorkspaceUsage {
+                    name: "ws".into(),
+                    environment: Some(oid(1)),
+                    revision_spec: Some(RevisionSpec::Some(oid(11))),
+                    ..WorkspaceUsage::default()
+                })
+            },
+            "workspace 'ws'",
+        ),
+        (
+            "workspace session",
+            |w| {
+                w.data.usage.workspaces.push(WorkspaceUsage {
+                    name: "ws".into(),
+                    session_revisions: vec![oid(11)],
+                    ..WorkspaceUsage::default()
+                })
+            },
+            "workspace 'ws'",
+        ),
+        (
+            "workspace compute environment",
+            |w| {
+                w.data.environments[0].active_revision = Some(oid(11));
+                w.data.usage.workspaces.push(WorkspaceUsage {
+                    name: "ws".into(),
+                    compute_environment: Some(oid(1)),
+                    ..WorkspaceUsage::default()
+                })
+            },
+            "workspace 'ws'",
+        ),
+        (
+            "running model version",
+            |w| {
+                w.data.models.push(Model {
+                    id: oid(100),
+                    name: "m".into(),
+                    archived: false,
+                    environment: None,
+                    owner: None,
+                });
+                w.data.versions.push(ModelVersion {
+                    id: oid(101),
+                    model: oid(100),
+                    revision: Some(oid(11)),
+                    slugs: vec![],
+                    repository: None,
+                });
+                w.data
+                    .usage
+                    .active_model_versions
+                    .push(ActiveModelVersion { version: oid(101) });
+            },
+            "model version",
+        ),
+        (
+            "project default",
+            |w| {
+                w.data.usage.defaults.push(DefaultUsage {
+                    kind: DefaultKind::Project,
+                    id: oid(90),
+                    name: "p".into(),
+                    environment: oid(1),
+                    revision_spec: Some(RevisionSpec::Some(oid(11))),
+                })
+            },
+            "default environment of project 'p'",
+        ),
+        (
+            "pod under another host and path",
+            |w| {
+                w.pod(&format!("old-registry.example.com/legacy/environment:{}", t(1, 1)));
+            },
+            "used by Pod",
+        ),
+    ];
+    for (source, arrange, why) in sources {
+        let mut w = World::default();
+        w.env(1, "Moved", true, 2);
+        w.data.revisions[0].repository = Some("old-registry.example.com/legacy/environment".into());
+        arrange(&mut w);
+        let out = w.run(&Policy::default());
+        let id = CategoryId::ArchivedEnvironments;
+        assert_eq!(out.candidates(id), vec![t(1, 2)], "{source}");
+        let got = out.protected(id, &t(1, 1));
+        assert!(got.contains(why), "{source}: {got}");
+    }
+    // The active revision of a used, live environment, recorded elsewhere: the deactivated
+    // owner's category proposes it by id prefix.
+    let mut w = World::default();
+    w.env(1, "Moved", false, 2);
+    w.data.environments[0].private = true;
+    w.data.revisions[1].repository = Some("old-registry.example.com/legacy/environment".into());
+    w.users.push(KeycloakUser {
+        username: "ann".into(),
+        domino_id: Some(oid(200)),
+        enabled: false,
+    });
+    w.data.usage.runs.push(RunUsage {
+        environment: oid(1),
+        revision: oid(11),
+        last_used: Some(NOW - DAY),
+        count: 1,
+        in_flight: 0,
+    });
+    let out = w.run(&Policy::default());
+    let got = out.protected(CategoryId::DeactivatedOwnerEnvironments, &t(1, 2));
+    assert!(got.contains("active revision of environment 'Moved'"), "{got}");
+}
+
+#[test]
+fn many_revisions_matching_no_tag_beside_their_environments_tags_are_noted() {
+    let mut w = World::default();
+    w.env(1, "Odd", false, 8);
+    // Domino recorded every revision under a tag form the registry does not use.
+    for r in &mut w.data.revisions {
+        r.tag = Some(format!("{}:{}", r.tag.clone().unwrap(), "x"));
+    }
+    let out = w.run(&Policy::default());
+    let notes = &out.get(CategoryId::OrphanedReferences).notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("8 of 8 built revisions match no registry tag")),
+        "{notes:?}"
+    );
+    // A normal world has no such note.
+    let mut w = World::default();
+    w.env(1, "Fine", false, 8);
+    let out = w.run(&Policy::default());
+    assert!(out.get(CategoryId::OrphanedReferences).notes.is_empty());
 }

@@ -3,42 +3,53 @@
 //! tag matching, full or short form), per domain.md §2. Built once per evaluation.
 
 use crate::model::domino::{EnvRevision, ModelVersion};
-use crate::model::image::{model_tags_match, tag_belongs_to};
+use crate::model::image::{legacy_environment, model_tags_match, tag_belongs_to};
 use crate::model::{ImageKind, Inventory, ObjectId, TagId};
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
-/// Tags of the environment and model repositories, indexed by their first 24 characters
-/// (the ObjectId every Domino tag starts with), so lookups do not scan every tag.
+/// Tags of the environment and model repositories, indexed by their name in the current layout
+/// (legacy `domino-<env>:<rev>` is `<env>-<rev>`) and by its first 24 characters (the ObjectId
+/// every Domino tag starts with), so lookups do not scan every tag.
 #[derive(Debug)]
 pub struct TagLookup<'a> {
     inv: &'a Inventory,
-    by_head: HashMap<(ImageKind, &'a str), Vec<TagId>>,
-    by_name: HashMap<(ImageKind, &'a str), Vec<TagId>>,
+    by_head: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>>,
+    by_name: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>>,
     has_kind: [bool; 2],
+    /// Environments whose legacy repository `domino-<env>` was scanned.
+    legacy: HashSet<ObjectId>,
 }
 
 impl<'a> TagLookup<'a> {
     pub fn new(inv: &'a Inventory) -> Self {
-        let mut by_head: HashMap<(ImageKind, &str), Vec<TagId>> = HashMap::new();
-        let mut by_name: HashMap<(ImageKind, &str), Vec<TagId>> = HashMap::new();
+        let mut by_head: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>> = HashMap::new();
+        let mut by_name: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>> = HashMap::new();
         let mut has_kind = [false; 2];
+        let legacy: HashSet<ObjectId> = (0..inv.repos.len())
+            .filter_map(|i| legacy_environment(&inv.repos[i].name))
+            .collect();
         for id in inv.tag_ids() {
-            let tag = inv.tag(id);
-            let kind = inv.repo(tag.repo).kind;
+            let kind = inv.repo(inv.tag(id).repo).kind;
             match kind {
                 ImageKind::Environment => has_kind[0] = true,
                 ImageKind::Model => has_kind[1] = true,
                 ImageKind::Other => continue,
             }
-            let head = tag.name.get(..24).unwrap_or(&tag.name);
+            let name = inv.domino_tag(id);
+            let head = match &name {
+                Cow::Borrowed(n) => Cow::Borrowed(n.get(..24).unwrap_or(n)),
+                Cow::Owned(n) => Cow::Owned(n.get(..24).unwrap_or(n).to_string()),
+            };
             by_head.entry((kind, head)).or_default().push(id);
-            by_name.entry((kind, tag.name.as_str())).or_default().push(id);
+            by_name.entry((kind, name)).or_default().push(id);
         }
         TagLookup {
             inv,
             by_head,
             by_name,
             has_kind,
+            legacy,
         }
     }
 
@@ -51,36 +62,66 @@ impl<'a> TagLookup<'a> {
         }
     }
 
-    /// Tags of `kind` that are `id` or start with `id-`.
+    /// Whether the legacy repository of `env` (`domino-<env>`) was scanned. It is found only
+    /// through the catalog, so a registry that forbids the catalog never shows it.
+    pub fn legacy_scanned(&self, env: &ObjectId) -> bool {
+        self.legacy.contains(env)
+    }
+
+    /// Tags of `kind` that are `id` or start with `id-` (in the current layout's names, so a
+    /// legacy `domino-<id>` repository's tags all belong to `id`).
     pub fn of_object(&self, kind: ImageKind, id: &ObjectId) -> Vec<TagId> {
         let head = id.to_string();
         self.by_head
-            .get(&(kind, head.as_str()))
+            .get(&(kind, Cow::Borrowed(head.as_str())))
             .map(|tags| {
                 tags.iter()
                     .copied()
-                    .filter(|t| tag_belongs_to(&self.inv.tag(*t).name, id))
+                    .filter(|t| tag_belongs_to(&self.inv.domino_tag(*t), id))
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Registry tags holding a revision's image: same tag name in an environment repository
-    /// whose name agrees with the repository Mongo recorded (when it recorded one).
+    /// Registry tags holding a revision's image, for proposing it: the same name in an
+    /// environment repository whose name agrees with the repository Mongo recorded (when it
+    /// recorded one). Either layout holds the revision: a legacy name carries its environment.
     pub fn of_revision(&self, rev: &EnvRevision) -> Vec<TagId> {
-        let Some(tag) = rev.tag.as_deref().filter(|t| !t.is_empty()) else {
+        self.named_revision(rev)
+            .into_iter()
+            .filter(|t| {
+                let repo = &self.inv.repo(self.inv.tag(*t).repo).name;
+                let recorded = rev.repository.as_deref();
+                legacy_environment(repo).is_some()
+                    || recorded.is_some_and(|r| legacy_environment(r).is_some())
+                    || repository_agrees(repo, recorded)
+            })
+            .collect()
+    }
+
+    /// Registry tags holding a revision's image, for protecting it: the same name in any
+    /// scanned environment repository, whatever repository (host, path) Mongo recorded. At least
+    /// as wide as [`of_revision`](Self::of_revision) and the id-prefix lookups, so a revision in
+    /// use is protected under every name a category could propose it by.
+    pub fn of_revision_named(&self, rev: &EnvRevision) -> Vec<TagId> {
+        self.named_revision(rev)
+    }
+
+    fn named_revision(&self, rev: &EnvRevision) -> Vec<TagId> {
+        let Some(tag) = rev.domino_tag() else {
             return Vec::new();
         };
         self.by_name
-            .get(&(ImageKind::Environment, tag))
-            .map(|tags| {
-                tags.iter()
-                    .copied()
-                    .filter(|t| {
-                        repository_agrees(&self.inv.repo(self.inv.tag(*t).repo).name, rev.repository.as_deref())
-                    })
-                    .collect()
-            })
+            .get(&(ImageKind::Environment, Cow::Borrowed(tag.as_ref())))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Registry tags of `kind` whose current-layout name is `name` (any repository of the kind).
+    pub fn named(&self, kind: ImageKind, name: &str) -> Vec<TagId> {
+        self.by_name
+            .get(&(kind, Cow::Borrowed(name)))
+            .cloned()
             .unwrap_or_default()
     }
 
@@ -98,7 +139,7 @@ impl<'a> TagLookup<'a> {
         }
         let head = slug.get(..24).unwrap_or(slug);
         self.by_head
-            .get(&(ImageKind::Model, head))
+            .get(&(ImageKind::Model, Cow::Borrowed(head)))
             .map(|tags| {
                 tags.iter()
                     .copied()

@@ -15,7 +15,7 @@
 //! is never deleted.
 
 use crate::model::domino::{DominoData, EnvRevision, ModelVersion};
-use crate::model::image::{model_tags_match, tag_belongs_to};
+use crate::model::image::{domino_tag, legacy_environment, model_tags_match, tag_belongs_to};
 use crate::model::{ImageKind, ObjectId};
 use crate::plan::lookup::repository_agrees;
 use serde::Serialize;
@@ -38,6 +38,11 @@ impl RegistryTag {
 
     fn kind(&self) -> ImageKind {
         ImageKind::of_repository(&self.repository)
+    }
+
+    /// The name in the current layout (`domino-<env>:<rev>` → `<env>-<rev>`).
+    fn domino_name(&self) -> std::borrow::Cow<'_, str> {
+        domino_tag(&self.repository, &self.tag)
     }
 }
 
@@ -96,6 +101,21 @@ pub struct Decision {
 /// `gone`: tags whose manifests this run deleted (or found already deleted); `present`: tags
 /// that still exist in the registry. A tag in both counts as present.
 pub fn decide(data: &DominoData, gone: &[RegistryTag], present: &[RegistryTag]) -> Vec<Decision> {
+    decide_keeping(data, gone, present, &HashMap::new())
+}
+
+/// [`decide`], with revision and version records that something still needs (`keep`: id →
+/// why) never deleted, and so their parents kept too.
+pub fn decide_keeping(
+    data: &DominoData,
+    gone: &[RegistryTag],
+    present: &[RegistryTag],
+    keep: &HashMap<ObjectId, Vec<String>>,
+) -> Vec<Decision> {
+    let kept = |c: Collection, id: ObjectId| {
+        keep.get(&id)
+            .map(|why| skip(c, id, format!("kept: {}", why.join("; "))))
+    };
     let present_set: HashSet<&RegistryTag> = present.iter().collect();
     let gone: Vec<&RegistryTag> = gone
         .iter()
@@ -121,6 +141,10 @@ pub fn decide(data: &DominoData, gone: &[RegistryTag], present: &[RegistryTag]) 
         let Some(g) = gone_model.iter().find(|t| version_names(v, t)) else {
             continue;
         };
+        if let Some(d) = kept(Collection::ModelVersions, v.id) {
+            out.push(d);
+            continue;
+        }
         let decision = match present_model.iter().find(|t| version_names(v, t)) {
             Some(p) => skip(
                 Collection::ModelVersions,
@@ -188,6 +212,10 @@ pub fn decide(data: &DominoData, gone: &[RegistryTag], present: &[RegistryTag]) 
                 && !deleted_versions.contains(&v.id)
                 && models.get(&v.model).is_none_or(|m| !m.archived)
         });
+        if let Some(d) = kept(Collection::EnvironmentRevisions, r.id) {
+            out.push(d);
+            continue;
+        }
         let decision = if let Some(p) = present_env.iter().find(|t| revision_names(r, t)) {
             skip(
                 Collection::EnvironmentRevisions,
@@ -215,9 +243,69 @@ pub fn decide(data: &DominoData, gone: &[RegistryTag], present: &[RegistryTag]) 
         out.push(decision);
     }
 
+    // 3b. Failed builds never had an image, so no deletion touches them; they go with their
+    //     environment (an environment goes whole): when this run deletes every built revision
+    //     of it, no tag of it remains, and nothing else keeps the environment document.
+    for r in data.revisions.iter().filter(|r| !r.built) {
+        let mut built = data
+            .revisions
+            .iter()
+            .filter(|x| x.environment == r.environment && x.built)
+            .peekable();
+        if built.peek().is_none() || !built.all(|x| deleted_revisions.contains(&x.id)) {
+            continue;
+        }
+        let present = present_env
+            .iter()
+            .find(|t| tag_belongs_to(&t.domino_name(), &r.environment));
+        let live_model = data
+            .models
+            .iter()
+            .find(|m| m.environment == Some(r.environment) && !m.archived && !deleted_models.contains(&m.id));
+        let referenced = data
+            .versions
+            .iter()
+            .find(|v| v.revision == Some(r.id) && !deleted_versions.contains(&v.id));
+        let decision = if let Some(d) = kept(Collection::EnvironmentRevisions, r.id) {
+            d
+        } else if let Some(p) = present {
+            skip(
+                Collection::EnvironmentRevisions,
+                r.id,
+                format!("failed build of an environment whose image {p} still exists"),
+            )
+        } else if let Some(m) = live_model {
+            skip(
+                Collection::EnvironmentRevisions,
+                r.id,
+                format!(
+                    "failed build of an environment non-archived model '{}' ({}) uses",
+                    m.name, m.id
+                ),
+            )
+        } else if let Some(v) = referenced {
+            skip(
+                Collection::EnvironmentRevisions,
+                r.id,
+                format!("model version {} references it", v.id),
+            )
+        } else {
+            deleted_revisions.insert(r.id);
+            del(
+                Collection::EnvironmentRevisions,
+                r.id,
+                format!(
+                    "failed build (no image) of environment {}, whose built revisions are all deleted in this run",
+                    r.environment
+                ),
+            )
+        };
+        out.push(decision);
+    }
+
     // 4. Environments.
     for e in &data.environments {
-        let gone_tag = gone_env.iter().find(|t| tag_belongs_to(&t.tag, &e.id));
+        let gone_tag = gone_env.iter().find(|t| tag_belongs_to(&t.domino_name(), &e.id));
         let child_goes = data
             .revisions
             .iter()
@@ -234,7 +322,7 @@ pub fn decide(data: &DominoData, gone: &[RegistryTag], present: &[RegistryTag]) 
             .models
             .iter()
             .find(|m| m.environment == Some(e.id) && !m.archived && !deleted_models.contains(&m.id));
-        let decision = if let Some(p) = present_env.iter().find(|t| tag_belongs_to(&t.tag, &e.id)) {
+        let decision = if let Some(p) = present_env.iter().find(|t| tag_belongs_to(&t.domino_name(), &e.id)) {
             skip(
                 Collection::Environments,
                 e.id,
@@ -291,10 +379,115 @@ fn version_names(v: &ModelVersion, t: &RegistryTag) -> bool {
         && v.slugs.iter().any(|s| !s.is_empty() && model_tags_match(&t.tag, s))
 }
 
-/// Whether an environment-repository tag is the revision's image.
+/// Whether an environment-repository tag is the revision's image, in either layout: the names
+/// agree in the current layout (a legacy name carries its environment id), and for two current
+/// layout names the repositories agree too.
 fn revision_names(r: &EnvRevision, t: &RegistryTag) -> bool {
-    r.tag.as_deref().is_some_and(|tag| !tag.is_empty() && tag == t.tag)
-        && repository_agrees(&t.repository, r.repository.as_deref())
+    r.domino_tag().is_some_and(|tag| tag == t.domino_name())
+        && (legacy_environment(&t.repository).is_some()
+            || r.repository.as_deref().is_some_and(|x| legacy_environment(x).is_some())
+            || repository_agrees(&t.repository, r.repository.as_deref()))
+}
+
+/// One entry of a `mongo-cleanup --file` tag file (the original's `mongo_cleanup --file`): the
+/// records of these images go, once each image is confirmed gone from the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagFileEntry {
+    /// `[host/]repository:tag`; a bare tag names it in both image repositories.
+    Tags(Vec<RegistryTag>, usize),
+    /// A bare 24-hex id: every recorded image whose tag belongs to it (`<id>` or `<id>-…`).
+    Id(ObjectId, usize),
+}
+
+/// Parses a tag file: one entry per line (first token), blank lines and `#` comments ignored.
+/// Every other line is an error naming `file:line` and the problem; nothing is guessed.
+pub fn parse_tag_file(file: &str, text: &str, prefix: &str) -> Result<Vec<TagFileEntry>, String> {
+    let prefix = prefix.trim_end_matches('/');
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let Some(token) = line.split_whitespace().next().filter(|t| !t.starts_with('#')) else {
+            continue;
+        };
+        let err = |why: String| format!("{file}:{n}: {token:?}: {why}");
+        if token.contains('@') {
+            return Err(err("a digest names no tag; list repository:tag".into()));
+        }
+        if let Ok(id) = ObjectId::parse(token) {
+            out.push(TagFileEntry::Id(id, n));
+            continue;
+        }
+        let image =
+            crate::model::workloads::ImageRef::parse(token).ok_or_else(|| err("not an image reference".into()))?;
+        let tags = match &image.tag {
+            Some(tag) => {
+                if ImageKind::of_repository(&image.repository) == ImageKind::Other {
+                    return Err(err(format!(
+                        "{} is not an environment or model repository",
+                        image.repository
+                    )));
+                }
+                vec![RegistryTag::new(&image.repository, tag)]
+            }
+            // No `:` — a bare tag, in either image repository.
+            None if !token.contains('/') => ["environment", "model"]
+                .iter()
+                .map(|kind| RegistryTag::new(&format!("{prefix}/{kind}"), token))
+                .collect(),
+            None => return Err(err("names no tag (repository:tag)".into())),
+        };
+        for t in &tags {
+            if !valid_tag(&t.tag) {
+                return Err(err(format!("{:?} is not a valid tag", t.tag)));
+            }
+        }
+        out.push(TagFileEntry::Tags(tags, n));
+    }
+    Ok(out)
+}
+
+/// The distribution tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+fn valid_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// The recorded images an id entry names: revision tags (in the layout recorded) and version
+/// slugs whose current-layout name belongs to `id`.
+pub fn tags_of_id(data: &DominoData, id: &ObjectId, prefix: &str) -> Vec<RegistryTag> {
+    let prefix = prefix.trim_end_matches('/');
+    let mut out: BTreeSet<RegistryTag> = BTreeSet::new();
+    for r in &data.revisions {
+        let Some(name) = r.domino_tag() else { continue };
+        if r.environment != *id && r.id != *id && !tag_belongs_to(&name, id) {
+            continue;
+        }
+        let repo = r.repository.as_deref().map(strip_host);
+        match repo.filter(|x| legacy_environment(x).is_some()) {
+            Some(legacy) => out.insert(RegistryTag::new(legacy, r.tag.as_deref().unwrap_or_default())),
+            None => out.insert(RegistryTag::new(&format!("{prefix}/environment"), &name)),
+        };
+    }
+    for v in &data.versions {
+        for s in v.slugs.iter().filter(|s| !s.is_empty()) {
+            if v.model == *id || v.id == *id || tag_belongs_to(s, id) {
+                out.insert(RegistryTag::new(&format!("{prefix}/model"), s));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `host:5000/path` → `path` (Docker's rule: a first segment with `.` or `:` is a host).
+fn strip_host(repo: &str) -> &str {
+    match repo.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => rest,
+        _ => repo,
+    }
 }
 
 #[cfg(test)]
@@ -437,6 +630,83 @@ mod tests {
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(order, sorted);
+    }
+
+    #[test]
+    fn an_environment_goes_whole_with_its_failed_builds() {
+        // issue 11.12: env 4's built revisions 41 and 42 are deleted in this run; 43 is a failed
+        // build (no image). All three records and the environment go.
+        let mut d = data();
+        d.environments.push(env(4, false));
+        d.revisions.extend([
+            rev(41, 4, 1),
+            rev(42, 4, 2),
+            EnvRevision {
+                built: false,
+                ..rev(43, 4, 3)
+            },
+        ]);
+        let ds = decide(&d, &[e(4, 1), e(4, 2)], &[e(2, 1)]);
+        assert_eq!(
+            deleted(&ds),
+            vec![
+                (Collection::EnvironmentRevisions, id(41)),
+                (Collection::EnvironmentRevisions, id(42)),
+                (Collection::EnvironmentRevisions, id(43)),
+                (Collection::Environments, id(4)),
+            ]
+        );
+        assert!(
+            find(&ds, Collection::EnvironmentRevisions, 43)
+                .reason
+                .starts_with("failed build (no image)")
+        );
+        // One built revision stays: the failed build is out of scope and the environment stays.
+        let ds = decide(&d, &[e(4, 1)], &[e(4, 2)]);
+        assert_eq!(deleted(&ds), vec![(Collection::EnvironmentRevisions, id(41))]);
+        assert!(ds.iter().all(|x| x.id != id(43)));
+        // A live model names the environment: its failed build stays with it.
+        d.models.push(model(80, false, Some(4)));
+        let ds = decide(&d, &[e(4, 1), e(4, 2)], &[]);
+        let failed = find(&ds, Collection::EnvironmentRevisions, 43);
+        assert!(
+            !failed.delete && failed.reason.contains("non-archived model"),
+            "{}",
+            failed.reason
+        );
+        assert!(!find(&ds, Collection::Environments, 4).delete);
+    }
+
+    #[test]
+    fn legacy_layout_tags_name_their_revisions_in_either_layout() {
+        // Revision 91 recorded in the legacy layout, 92 recorded in the current layout while its
+        // image is the legacy tag: both are named by `domino-<env>:<n>`.
+        let legacy_repo = format!("domino-{}", id(9));
+        let mut d = data();
+        d.environments.push(env(9, true));
+        d.revisions.push(EnvRevision {
+            tag: Some("1".into()),
+            repository: Some(format!("docker-registry:5000/{legacy_repo}")),
+            ..rev(91, 9, 1)
+        });
+        d.revisions.push(rev(92, 9, 2));
+        let l = |n: &str| RegistryTag::new(&legacy_repo, n);
+        let ds = decide(&d, &[l("1"), l("2")], &[]);
+        assert_eq!(
+            deleted(&ds),
+            vec![
+                (Collection::EnvironmentRevisions, id(91)),
+                (Collection::EnvironmentRevisions, id(92)),
+                (Collection::Environments, id(9)),
+            ]
+        );
+        // The legacy tag of revision 92 still exists: its record and the environment stay.
+        let ds = decide(&d, &[l("1")], &[l("2")]);
+        assert_eq!(deleted(&ds), vec![(Collection::EnvironmentRevisions, id(91))]);
+        assert!(find(&ds, Collection::Environments, 9).reason.contains("still exists"));
+        // And the current-layout tag of revision 91's number keeps it too.
+        let ds = decide(&d, &[l("1")], &[e(9, 1)]);
+        assert!(!find(&ds, Collection::EnvironmentRevisions, 91).delete);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The one set of protections every category obeys: a tag listed here is never a candidate.
 //! Sources: running or scheduled workloads (by repository:tag and by digest), Mongo usage,
-//! active revisions of live environments, `protect` patterns, revisions the `--ids` file keeps
+//! active revisions of live environments something uses, `protect` patterns, revisions the `--ids` file keeps
 //! (`<envId> <rev> …`), and the push grace period.
 //! Category-relative rules (clone sources of kept revisions, digest siblings) live in
 //! `evaluate.rs` because they depend on what the category keeps.
@@ -9,6 +9,7 @@ use super::lookup::TagLookup;
 use super::policy::Policy;
 use super::usage::UsageFacts;
 use crate::model::domino::DominoIndex;
+use crate::model::image::domino_tag;
 use crate::model::workloads::Workloads;
 use crate::model::{ImageKind, Inventory, RevId, TagId};
 use std::collections::{BTreeMap, HashMap};
@@ -46,7 +47,7 @@ pub struct ProtectionInputs<'a> {
 pub fn protections(p: &ProtectionInputs) -> Protections {
     let mut out = Protections::default();
     if let Some(w) = p.workloads {
-        workloads(&mut out, p.inv, w);
+        workloads(&mut out, p.inv, p.lookup, w);
     }
     if let Some((ix, facts)) = p.mongo {
         mongo(&mut out, p.lookup, ix, facts);
@@ -59,7 +60,7 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         // The shell tool's environments file: `<envId> <rev> …` keeps those revisions' tags.
         if let Some(f) = &p.policy.only_ids
             && p.inv.repo(p.inv.tag(tag).repo).kind == ImageKind::Environment
-            && let Some((env, rev, line)) = f.kept_revision(&p.inv.tag(tag).name)
+            && let Some((env, rev, line)) = f.kept_revision(&p.inv.domino_tag(tag))
         {
             out.add(
                 tag,
@@ -88,8 +89,11 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
 }
 
 /// Pods and templates protect by `repository:tag` and by digest; a digest protects every tag
-/// on that manifest, and on any index that lists it, in that repository.
-fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
+/// on that manifest, and on any index that lists it, in that repository. A Domino image named
+/// under another host or path (an old registry name, a mirror) protects by its tag name in every
+/// scanned repository of its kind, legacy layout included: protecting too much is the safe
+/// mistake, and candidates are found by name too.
+fn workloads(out: &mut Protections, inv: &Inventory, lookup: &TagLookup, w: &Workloads) {
     let mut by_digest: HashMap<&str, Vec<RevId>> = HashMap::new();
     for rev in inv.rev_ids() {
         by_digest
@@ -114,10 +118,16 @@ fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
     }
     for wi in &w.images {
         let why = format!("used by {}", wi.evidence);
-        if let Some(tag) = &wi.image.tag
-            && let Some(id) = inv.find_tag(&wi.image.repository, tag)
-        {
-            out.add(id, &why);
+        if let Some(tag) = &wi.image.tag {
+            if let Some(id) = inv.find_tag(&wi.image.repository, tag) {
+                out.add(id, &why);
+            }
+            let kind = ImageKind::of_repository(&wi.image.repository);
+            if kind != ImageKind::Other {
+                for id in lookup.named(kind, &domino_tag(&wi.image.repository, tag)) {
+                    out.add(id, &why);
+                }
+            }
         }
         let Some(digest) = &wi.image.digest else {
             continue;
@@ -140,13 +150,13 @@ fn workloads(out: &mut Protections, inv: &Inventory, w: &Workloads) {
     }
 }
 
-/// Usage records, and the active revision of every environment that is not archived.
+/// Usage records, and the active revision of every used environment that is not archived.
 fn mongo(out: &mut Protections, lookup: &TagLookup, ix: &DominoIndex, facts: &UsageFacts) {
     for (rev, reasons) in &facts.revisions {
         let Some(r) = ix.revisions.get(rev) else {
             continue;
         };
-        for tag in lookup.of_revision(r) {
+        for tag in lookup.of_revision_named(r) {
             reasons.iter().for_each(|why| out.add(tag, why));
         }
     }
@@ -158,11 +168,20 @@ fn mongo(out: &mut Protections, lookup: &TagLookup, ix: &DominoIndex, facts: &Us
             reasons.iter().for_each(|why| out.add(tag, why));
         }
     }
-    for env in ix.data.environments.iter().filter(|e| !e.archived) {
+    // The active revision of a live environment that something uses: what Domino starts when
+    // that use runs again. An environment nothing uses goes whole, active revision included (the
+    // original's unused-environments semantics); old-revisions keeps every active revision by
+    // its own rule, whatever the usage.
+    for env in ix
+        .data
+        .environments
+        .iter()
+        .filter(|e| !e.archived && facts.environments.contains_key(&e.id))
+    {
         let Some(r) = env.active_revision.and_then(|a| ix.revisions.get(&a)) else {
             continue;
         };
-        for tag in lookup.of_revision(r) {
+        for tag in lookup.of_revision_named(r) {
             out.add(tag, &format!("active revision of {}", ix.env_label(env.id)));
         }
     }

@@ -245,7 +245,7 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
                 kind: inv.repo(t.repo).kind.as_str().into(),
                 object_id: cand
                     .object_id
-                    .or_else(|| ObjectId::prefix_of_tag(&t.name))
+                    .or_else(|| ObjectId::prefix_of_tag(&inv.domino_tag(cand.tag)))
                     .map(|o| o.to_string()),
                 exclusive_bytes: t.revision().map_or(0, |r| engine.exclusive_bytes(r)),
                 siblings: inv

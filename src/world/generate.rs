@@ -11,15 +11,17 @@
 //! | run | global, a run on its active revision; one failed build (no image); owned by a deactivated user (global: not selected); cycle 0: revision 1 has no image (orphaned reference) | old revisions 1..R-K |
 //! | workspace | global, a workspace pinned to revision 1 (`SomeRevision`) | old 2..R-K; rev 1 protected |
 //! | job / org / app / pref | global, a default of a scheduler job, organization, live app, user preference | old 1..R-K |
-//! | unused | global; only an archived project, a deleted workspace, a reusable-volume run and an archived app name it; active revision cloned from revision 1 | unused 2..R-1; old 2..R-K; rev 1 clone source, rev R active |
+//! | unused | global; only an archived project, a deleted workspace, a reusable-volume run and an archived app name it; active revision cloned from revision 1 | unused 1..R (goes whole); old 2..R-K; rev 1 clone source |
 //! | archived-alias | archived; an unreferenced alias tag shares revision R's digest | archived 1..R-1; rev R and the alias protected (siblings) |
 //! | archived-running | archived; revision 1 runs in a pod referenced by digest only | archived 2..R; rev 1 protected by the pod |
 //! | archived-source | archived; revision 1 is the clone source of `clone`'s only revision | archived 2..R; rev 1 clone source |
 //! | clone | global, one revision cloned from `archived-source`, used by a run | — |
-//! | private-leaver | private, owner disabled in Keycloak, unused | deactivated and unused 1..R-1 |
+//! | private-leaver | private, owner disabled in Keycloak, unused | deactivated and unused 1..R (goes whole) |
 //! | private-project | private, owner disabled, a project default | deactivated 1..R-1; rev R protected by the project |
 //! | private-kept | private, owner enabled, used by a run | old 1..R-K |
 //! | multiarch | archived, one revision that is a multi-arch index | archived: the index tag |
+//! | legacy-archived | archived, images in `domino-<envId>:<i>` and recorded so in Mongo | archived 1..R; old 1..R-K |
+//! | legacy-pinned | global, images only in `domino-<envId>:<i>`, recorded as `<envId>-<i>`; a workspace pinned to revision 1 | old 2..R-K; rev 1 protected |
 //!
 //! Models (built on the `run` environment's active revision, so layers are shared across
 //! repositories): `deployed` (latest version running by sagas; cycle 0: a version whose image
@@ -535,10 +537,11 @@ impl Gen {
             "app_versions",
             doc! { "_id": bson(av), "appId": bson(dead_product), "versionNumber": 2, "environmentId": bson(unused.id) },
         );
-        let mut prot: Vec<(usize, &str)> = vec![(1, "clone source of kept revision"), (r, "active revision of")];
-        self.expect_all("unused-environments", &unused, &prot);
-        prot.pop();
-        self.expect_old(&unused, &[], &prot);
+        // An unused environment goes whole, active revision included, and with it the clone
+        // source of its active revision; old-revisions still keeps the active one (and so its
+        // clone source).
+        self.expect_all("unused-environments", &unused, &[]);
+        self.expect_old(&unused, &[], &[(1, "clone source of kept revision")]);
 
         // archived, with an unreferenced alias on revision R's digest.
         let alias_env = self.env(&nm(7), true, false, owner, r, |_| true, false, None);
@@ -603,8 +606,8 @@ impl Gen {
             false,
             None,
         );
-        self.expect_all("deactivated-owner-environments", &gone, &[(r, "active revision of")]);
-        self.expect_all("unused-environments", &gone, &[(r, "active revision of")]);
+        self.expect_all("deactivated-owner-environments", &gone, &[]);
+        self.expect_all("unused-environments", &gone, &[]);
         self.expect_old(&gone, &[], &[]);
         let proj_env = self.env(
             &format!("{} (private)", nm(4)),
@@ -670,8 +673,80 @@ impl Gen {
         });
         self.expect_all("archived-environments", &multi, &[]);
 
+        self.legacy(c, owner);
         self.models(c, &run_env, owner);
         self.strays(c);
+    }
+
+    /// Legacy layout (older installs, kept on upgrade): `domino-<envId>:<revision>`. An
+    /// archived environment recorded in that layout, and a live one whose records name the
+    /// current layout while its images are still only in the legacy repository, with a
+    /// workspace pinned to revision 1.
+    fn legacy(&mut self, c: usize, owner: ObjectId) {
+        let r = self.w.size.revisions;
+        let name = |what: &str| format!("Legacy {what} #{c}");
+        let archived = self.env(&name("archived"), true, false, owner, r, |_| true, false, None);
+        let refs = self.move_to_legacy(&archived, true);
+        for x in &refs {
+            self.expect("archived-environments", x.clone());
+        }
+        for x in &refs[..r - KEEP_REVISIONS] {
+            self.expect("old-revisions", x.clone());
+        }
+        let live = self.env(&name("pinned"), false, false, owner, r, |_| true, false, None);
+        let refs = self.move_to_legacy(&live, false);
+        let ws = self.oid();
+        let ws_name = format!("legacy-ws-{c}");
+        let pin = live.revs[0].0;
+        self.insert("workspace", doc! {
+            "_id": bson(ws), "name": &ws_name, "state": "Stopped", "ownerId": bson(owner), "stateUpdatedAt": self.date(5),
+            "configTemplate": { "environmentId": bson(live.id), "environmentRevisionSpec": format!("SomeRevision({pin})") },
+        });
+        self.w.domino.usage.workspaces.push(WorkspaceUsage {
+            id: Some(ws),
+            name: ws_name.clone(),
+            environment: Some(live.id),
+            revision_spec: Some(RevisionSpec::Some(pin)),
+            compute_environment: None,
+            last_change: Some(self.w.now - 5 * DAY),
+            session_environments: vec![],
+            session_revisions: vec![],
+        });
+        self.expect_protected("old-revisions", refs[0].clone(), &format!("workspace '{ws_name}'"));
+        for x in &refs[1..r - KEEP_REVISIONS] {
+            self.expect("old-revisions", x.clone());
+        }
+    }
+
+    /// Moves an environment's images to `domino-<envId>:<i>`; with `recorded`, its revision
+    /// records name that layout too. Returns the revisions' tag references, oldest first.
+    fn move_to_legacy(&mut self, e: &Env, recorded: bool) -> Vec<String> {
+        let repo = format!("domino-{}", e.id);
+        let mut refs = vec![];
+        for (i, (rid, tag)) in e.revs.iter().enumerate() {
+            let n = (i + 1).to_string();
+            for t in self.w.tags.iter_mut().filter(|t| &t.tag == tag) {
+                t.repository = repo.clone();
+                t.tag = n.clone();
+            }
+            refs.push(format!("{repo}:{n}"));
+            if !recorded {
+                continue;
+            }
+            let full = format!("{REGISTRY_HOST}/{repo}");
+            for d in self.w.mongo.get_mut("environment_revisions").into_iter().flatten() {
+                if d.get_object_id("_id").ok() == Some(bson(*rid))
+                    && let Ok(m) = d.get_document_mut("metadata")
+                {
+                    m.insert("dockerImageName", doc! { "repository": &full, "tag": &n });
+                }
+            }
+            for x in self.w.domino.revisions.iter_mut().filter(|x| x.id == *rid) {
+                x.tag = Some(n.clone());
+                x.repository = Some(full.clone());
+            }
+        }
+        refs
     }
 
     fn set_clone(&mut self, rev: ObjectId, source: ObjectId) {

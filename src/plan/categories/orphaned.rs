@@ -5,7 +5,8 @@
 //! Domino's own references.
 
 use super::{Ctx, Proposals};
-use crate::model::ImageKind;
+use crate::model::image::legacy_environment;
+use crate::model::{ImageKind, ObjectId};
 use crate::plan::category::OrphanRecord;
 
 pub fn orphaned_references(ctx: &Ctx) -> Proposals {
@@ -16,6 +17,17 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
                 continue;
             };
             if !ctx.lookup.of_revision(rev).is_empty() {
+                continue;
+            }
+            // Recorded in a legacy `domino-<env>` repository that the scan did not see (it is
+            // found only through the catalog): its image may well exist, so it is no orphan.
+            let unscanned = rev
+                .repository
+                .as_deref()
+                .and_then(legacy_environment)
+                .filter(|env| !ctx.lookup.legacy_scanned(env));
+            if let Some(env) = unscanned {
+                unscanned_legacy(&mut out, rev, tag, &env);
                 continue;
             }
             let why = format!(
@@ -66,6 +78,24 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
         }
     }
     out
+}
+
+fn unscanned_legacy(out: &mut Proposals, rev: &crate::model::domino::EnvRevision, tag: &str, env: &ObjectId) {
+    let record = OrphanRecord {
+        collection: "environment_revisions",
+        document_id: rev.id,
+        tag: tag.to_string(),
+        reasons: vec![format!(
+            "image {tag} of revision {} is recorded in domino-{env}",
+            rev.id
+        )],
+    };
+    out.protected_records.push((
+        record,
+        vec![format!(
+            "legacy repository domino-{env} was not scanned (it is found only through the catalog), so its image may exist"
+        )],
+    ));
 }
 
 fn push(out: &mut Proposals, record: OrphanRecord, keep: Vec<String>) {

@@ -18,7 +18,9 @@ pub fn unreferenced_tags(ctx: &Ctx) -> Proposals {
         .chain(data.revisions.iter().map(|r| r.id))
         .chain(data.versions.iter().map(|v| v.id))
         .collect();
-    let revision_tags: HashSet<&str> = data.revisions.iter().filter_map(|r| r.tag.as_deref()).collect();
+    // Names in the current layout on both sides, so a legacy `domino-<env>:<rev>` tag and a
+    // revision recorded in either layout meet.
+    let revision_tags: HashSet<std::borrow::Cow<str>> = data.revisions.iter().filter_map(|r| r.domino_tag()).collect();
     let slugs: HashSet<&str> = data
         .versions
         .iter()
@@ -29,10 +31,11 @@ pub fn unreferenced_tags(ctx: &Ctx) -> Proposals {
     for id in ctx.inv.tag_ids() {
         let tag = ctx.inv.tag(id);
         let kind = ctx.inv.repo(tag.repo).kind;
-        let name = tag.name.as_str();
+        let domino_name = ctx.inv.domino_tag(id);
+        let name = domino_name.as_ref();
         let referenced = match kind {
             ImageKind::Other => true,
-            _ if name == "buildcache" => true,
+            _ if tag.name == "buildcache" => true,
             ImageKind::Environment => revision_tags.contains(name),
             ImageKind::Model => model_tag_referenced(name, &slugs, &slug_heads),
         };
