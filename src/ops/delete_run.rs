@@ -76,13 +76,17 @@ pub struct Results {
     /// What the Mongo cleanup did (or would do) to Domino's records.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mongo: Option<MongoSummary>,
+    /// What became of the orphaned Mongo references the plan lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<MongoSummary>,
     pub next_step: String,
 }
 
 impl Results {
     /// Anything failed (exit code 1).
     pub fn failed(&self) -> bool {
-        self.summary.failed > 0 || self.stopped.is_some() || self.mongo.as_ref().is_some_and(|m| m.failed > 0)
+        let mongo_failed = |m: &Option<MongoSummary>| m.as_ref().is_some_and(|m| m.failed > 0 || m.error.is_some());
+        self.summary.failed > 0 || self.stopped.is_some() || mongo_failed(&self.mongo) || mongo_failed(&self.references)
     }
 }
 
@@ -285,6 +289,29 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     } else {
         None
     };
+    // Orphaned Mongo references the plan lists: after the registry, re-checked on the fresh
+    // data (still orphaned, image confirmed missing), backed up, and not at all when the run
+    // stopped early.
+    let references = if plan.records.is_empty() || executed.audit_error.is_some() {
+        None
+    } else {
+        observer.step("orphaned Mongo references");
+        let backup =
+            (req.backup.clone()).unwrap_or_else(|| mongo_cleanup::default_backup_path(&settings.output_dir, now));
+        Some(
+            super::references::run(super::references::Step {
+                settings,
+                client: &client,
+                fresh: &fresh,
+                records: &plan.records,
+                mongo_on,
+                apply: req.apply,
+                backup: &backup,
+                audit: audit.as_ref(),
+            })
+            .await,
+        )
+    };
     if let Some(a) = &audit
         && executed.audit_error.is_none()
     {
@@ -305,6 +332,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         audit_log: audit.as_ref().map(|a| a.path().display().to_string()),
         stopped: executed.audit_error,
         mongo,
+        references,
         next_step: if req.apply {
             "space returns after the registry's garbage collection: run `registry-cleaner gc` (in-cluster registry) or let the managed registry collect".into()
         } else {
