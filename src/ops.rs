@@ -12,6 +12,7 @@ pub mod load;
 pub mod metrics;
 pub mod mongo_cleanup;
 pub mod progress;
+pub mod references;
 pub mod registry_secret;
 pub mod scan;
 pub mod scan_cache;

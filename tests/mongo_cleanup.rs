@@ -938,3 +938,119 @@ fn mongo_cleanup_from_a_tag_file_fails_closed() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+/// issue 11.10: orphaned references are planned (`report --category orphaned-references`) and
+/// deleted by `delete --plan --apply --mongo-cleanup`, backed up, each re-checked on the fresh
+/// data: one whose image came back after the report stays. Without --mongo-cleanup nothing in
+/// Mongo changes; `restore` brings the deleted one back.
+#[test]
+fn orphaned_references_are_planned_re_checked_and_deleted_with_backup() {
+    let reg = Registry::start();
+    let mongo = MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    push(&reg.url());
+    let url = reg.url();
+    // Revision 21 (not active) and version 61 lose their images by other means.
+    delete_by_other_means(&url, ENV, &env_tag(2, 1));
+    delete_by_other_means(&url, MODEL, &model_tag(60, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orphans.json");
+    let out = run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &[
+            "report",
+            "--category",
+            "orphaned-references",
+            "--output",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut planned: Vec<String> = report["plan"]["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no records in the plan: {}", report["plan"]))
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["collection"].as_str().unwrap(),
+                r["document_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        vec![
+            format!("environment_revisions/{}", id(21).to_hex()),
+            format!("model_versions/{}", id(61).to_hex())
+        ]
+    );
+    let p = path.to_str().unwrap();
+    let before = rt.block_on(all_ids(&mongo.uri));
+    // A dry run and a run without --mongo-cleanup change nothing in Mongo.
+    let v = ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["delete", "--plan", p, "--mongo-cleanup"],
+    ));
+    assert_eq!(v["references"]["would_delete"], 2, "{v}");
+    let v = json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["delete", "--plan", p, "--apply", "--force"],
+    ));
+    assert_eq!(v["references"]["skipped"], 2, "{v}");
+    assert!(
+        v["references"]["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("only with --mongo-cleanup"),
+        "{v}"
+    );
+    assert_eq!(before, rt.block_on(all_ids(&mongo.uri)));
+    // The revision's image comes back before the run: its record is no orphan any more.
+    push(&url);
+    delete_by_other_means(&url, MODEL, &model_tag(60, 1));
+    let backup = dir.path().join("refs.jsonl");
+    let out = apply_cleanup(dir.path(), &url, &mongo.uri, p, &backup, None);
+    let v = ok_json(&out);
+    assert_eq!(v["references"]["deleted"]["model_versions"], 1, "{v}");
+    let rev = v["references"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id(21).to_hex())
+        .cloned()
+        .unwrap();
+    assert_eq!(rev["result"], "skipped", "{v}");
+    assert!(
+        rev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer an orphaned reference"),
+        "{rev}"
+    );
+    assert!(rt.block_on(get(&mongo.uri, "model_versions", 61)).is_none());
+    assert!(rt.block_on(get(&mongo.uri, "environment_revisions", 21)).is_some());
+    assert_eq!(
+        backed_up(&backup),
+        vec![(
+            "model_versions".to_string(),
+            format!("{{\"$oid\":\"{}\"}}", id(61).to_hex())
+        )]
+    );
+    ok_json(&run(
+        dir.path(),
+        &url,
+        &mongo.uri,
+        &["restore", "--backup", backup.to_str().unwrap()],
+    ));
+    assert_eq!(before, rt.block_on(all_ids(&mongo.uri)));
+}

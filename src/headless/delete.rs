@@ -44,11 +44,21 @@ fn exit_code(r: &Results) -> u8 {
     let s = &r.summary;
     if r.failed() {
         crate::exit::EXIT_FAILURES
-    } else if !r.dry_run && !r.items.is_empty() && s.deleted + s.untagged + s.already_deleted == 0 {
+    } else if !r.dry_run
+        && (!r.items.is_empty() || r.references.is_some())
+        && s.deleted + s.untagged + s.already_deleted + references_deleted(r) == 0
+    {
         crate::exit::EXIT_NOTHING_DELETED
     } else {
         0
     }
+}
+
+/// Orphaned references the run deleted (or found already deleted).
+fn references_deleted(r: &Results) -> usize {
+    r.references
+        .as_ref()
+        .map_or(0, |m| m.deleted.values().sum::<usize>() + m.already_deleted)
 }
 
 async fn run_inner(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64) -> anyhow::Result<Results> {

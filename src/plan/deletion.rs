@@ -41,6 +41,17 @@ pub struct PlanManifest {
     pub untag: bool,
 }
 
+/// A Mongo record the plan deletes: an orphaned reference (`environment_revisions` or
+/// `model_versions` document whose image is missing from the registry). Deleted only if it is
+/// still an orphaned reference on the fresh data, backed up first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub collection: String,
+    pub document_id: String,
+    /// The image tag the document names (for people; the re-check reads the document).
+    pub tag: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExcludedTag {
     pub repository: String,
@@ -74,6 +85,9 @@ pub struct Plan {
     /// Also delete the Domino records of what the run removes (backed up first).
     #[serde(default)]
     pub mongo_cleanup: bool,
+    /// Orphaned Mongo references to delete (backed up first), after the registry part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<PlanRecord>,
     /// `categories` (union of the listed categories' candidates) or `selection`.
     #[serde(default)]
     pub source: String,
@@ -105,6 +119,9 @@ impl Plan {
             settings_fingerprint: &'a str,
             snapshot_time: &'a str,
             expires_at: &'a str,
+            // Absent when empty: plans without records keep the checksum bytes of before.
+            #[serde(skip_serializing_if = "<[PlanRecord]>::is_empty")]
+            records: &'a [PlanRecord],
         }
         let key = Key {
             registry,
@@ -115,6 +132,7 @@ impl Plan {
             settings_fingerprint: &self.settings_fingerprint,
             snapshot_time: &self.snapshot_time,
             expires_at: &self.expires_at,
+            records: &self.records,
         };
         let bytes = serde_json::to_vec(&key).expect("a plan always serializes");
         crate::model::digest::sha256_digest(&bytes)
@@ -132,6 +150,17 @@ impl Plan {
 
     pub fn tag_count(&self) -> usize {
         self.tags.len()
+    }
+
+    /// Adds orphaned references to delete (the orphaned-references category's candidates) and
+    /// re-seals.
+    pub fn add_records(&mut self, records: &[super::category::OrphanRecord]) {
+        self.records.extend(records.iter().map(|r| PlanRecord {
+            collection: r.collection.to_string(),
+            document_id: r.document_id.to_string(),
+            tag: r.tag.clone(),
+        }));
+        self.seal();
     }
 }
 
@@ -236,6 +265,16 @@ pub fn validate_names(plan: &Plan, scope: Scope<'_>) -> Result<(), String> {
         if let Some(t) = m.tags.iter().find(|t| !is_valid_tag(t)) {
             return Err(format!("{what}: tag {t:?} is not a valid tag"));
         }
+    }
+    for (i, r) in plan.records.iter().enumerate() {
+        let what = format!("plan.records[{i}]");
+        if !matches!(r.collection.as_str(), "environment_revisions" | "model_versions") {
+            return Err(format!(
+                "{what}: collection {:?} is not environment_revisions or model_versions",
+                r.collection
+            ));
+        }
+        crate::model::ObjectId::parse(&r.document_id).map_err(|e| format!("{what}.document_id: {e}"))?;
     }
     // `plan.tags` is what limits and prompts count; it must be exactly the manifests' tags.
     let mut from_manifests: Vec<PlanTag> = (plan.manifests.iter())
@@ -497,6 +536,7 @@ pub fn build(
         manifests,
         excluded,
         mongo_cleanup: false,
+        records: Vec::new(),
         source: source.into(),
         settings_fingerprint: fingerprint.into(),
         snapshot_time: timefmt::rfc3339(now),
@@ -592,6 +632,7 @@ mod tests {
             excluded: vec![],
             per_category: vec![],
             mongo_cleanup: false,
+            records: vec![],
             source: "selection".into(),
             settings_fingerprint: String::new(),
             snapshot_time: String::new(),
@@ -641,6 +682,41 @@ mod tests {
             let err = validate_names(&plan_with(repo, tag, digest), scope).unwrap_err();
             assert!(err.contains("plan."), "{err}");
         }
+    }
+
+    #[test]
+    fn crafted_records_are_refused() {
+        let scope = Scope {
+            prefix: "dominodatalab",
+            repositories: None,
+        };
+        let d = format!("sha256:{}", "a".repeat(64));
+        let rec = |c: &str, id: &str| PlanRecord {
+            collection: c.into(),
+            document_id: id.into(),
+            tag: "x".into(),
+        };
+        let mut plan = plan_with("dominodatalab/environment", "x-1", &d);
+        plan.records = vec![rec("model_versions", "507f1f77bcf86cd799439011")];
+        assert!(validate_names(&plan, scope).is_ok());
+        for (r, want) in [
+            (rec("users", "507f1f77bcf86cd799439011"), "collection \"users\""),
+            (rec("environments_v2", "507f1f77bcf86cd799439011"), "collection"),
+            (
+                rec("environment_revisions", "507f1f77bcf86cd79943901"),
+                "not 24 characters",
+            ),
+            (rec("environment_revisions", "{\"$ne\": null}"), "document_id"),
+        ] {
+            plan.records = vec![r];
+            let err = validate_names(&plan, scope).unwrap_err();
+            assert!(err.contains("plan.records[0]") && err.contains(want), "{err}");
+        }
+        // Records are in the checksum; an empty list keeps the bytes of older plans.
+        let mut a = plan_with("dominodatalab/environment", "x-1", &d);
+        let before = a.compute_checksum("r");
+        a.records = vec![rec("model_versions", "507f1f77bcf86cd799439011")];
+        assert_ne!(a.compute_checksum("r"), before);
     }
 
     #[test]

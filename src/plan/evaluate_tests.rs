@@ -1123,3 +1123,34 @@ fn many_revisions_matching_no_tag_beside_their_environments_tags_are_noted() {
     let out = w.run(&Policy::default());
     assert!(out.get(CategoryId::OrphanedReferences).notes.is_empty());
 }
+
+#[test]
+fn scheduled_jobs_and_app_versions_protect_every_revision_of_their_environment() {
+    // issue 11.7: which revision they pin is not recorded (domain.md), so all of them.
+    for kind in [DefaultKind::SchedulerJob, DefaultKind::AppVersion] {
+        let mut w = World::default();
+        w.env(1, "Job env", true, 3).env(2, "Org env", true, 3);
+        w.data.usage.defaults.push(DefaultUsage {
+            kind,
+            id: oid(90),
+            name: "nightly".into(),
+            environment: oid(1),
+            revision_spec: None,
+        });
+        // An organization default still protects only the active revision.
+        w.data.usage.defaults.push(DefaultUsage {
+            kind: DefaultKind::Organization,
+            id: oid(91),
+            name: "acme".into(),
+            environment: oid(2),
+            revision_spec: None,
+        });
+        let out = w.run(&Policy::default());
+        let id = CategoryId::ArchivedEnvironments;
+        assert_eq!(out.candidates(id), vec![t(2, 1), t(2, 2)], "{kind:?}");
+        for i in 1..=3 {
+            let why = out.protected(id, &t(1, i));
+            assert!(why.contains("'nightly'"), "{kind:?} {i}: {why}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::policy::Policy;
 use crate::model::ObjectId;
-use crate::model::domino::{DominoIndex, RunUsage, WorkspaceUsage};
+use crate::model::domino::{DefaultKind, DominoIndex, RunUsage, WorkspaceUsage};
 use std::collections::HashMap;
 
 const DAY: i64 = 86_400;
@@ -66,6 +66,21 @@ pub fn usage_facts(ix: &DominoIndex, policy: &Policy, now: i64) -> UsageFacts {
         let why = format!("{} '{}' ({})", d.kind.describe(), d.name, d.id);
         facts.environment(d.environment, &why);
         facts.revision(ix, ix.resolve(d.environment, d.revision_spec), &why);
+        // A scheduled job or an app version may pin a revision of its environment, and
+        // domain.md documents no field that records which: protect at environment level,
+        // every built revision of it.
+        if matches!(d.kind, DefaultKind::SchedulerJob | DefaultKind::AppVersion) {
+            let any = format!("{why}, which may pin any revision of it");
+            for r in ix
+                .revisions_by_env
+                .get(&d.environment)
+                .into_iter()
+                .flatten()
+                .filter(|r| r.built)
+            {
+                facts.revision(ix, Some(r.id), &any);
+            }
+        }
     }
     facts
 }

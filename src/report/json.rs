@@ -171,7 +171,19 @@ pub fn build(
                 .filter(|c| c.status == CategoryStatus::Ok)
                 .flat_map(|c| c.candidates.iter().map(|x| (x.tag, Some(c.id))))
                 .collect();
-            crate::plan::deletion::build(inv, &mut engine, &wanted, "categories", fingerprint, ds.generated_at)
+            let mut plan =
+                crate::plan::deletion::build(inv, &mut engine, &wanted, "categories", fingerprint, ds.generated_at);
+            // Orphaned references are Mongo records, planned as such (deleted only with
+            // --mongo-cleanup, and only if still orphaned on the fresh data).
+            let records: Vec<_> = categories
+                .iter()
+                .filter(|c| c.status == CategoryStatus::Ok && c.id == CategoryId::OrphanedReferences)
+                .flat_map(|c| c.records.iter().cloned())
+                .collect();
+            if !records.is_empty() {
+                plan.add_records(&records);
+            }
+            plan
         }
         PlanInput::Selection(tags) => {
             let wanted: Vec<crate::plan::deletion::Wanted> = tags.iter().map(|t| (*t, None)).collect();

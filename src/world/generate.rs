@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | run | global, a run on its active revision; one failed build (no image); owned by a deactivated user (global: not selected); cycle 0: revision 1 has no image (orphaned reference) | old revisions 1..R-K |
 //! | workspace | global, a workspace pinned to revision 1 (`SomeRevision`) | old 2..R-K; rev 1 protected |
-//! | job / org / app / pref | global, a default of a scheduler job, organization, live app, user preference | old 1..R-K |
+//! | job / org / app / pref | global, a default of a scheduler job, organization, live app, user preference | old 1..R-K; for the job and the app all protected (any revision may be pinned) |
 //! | unused | global; only an archived project, a deleted workspace, a reusable-volume run and an archived app name it; active revision cloned from revision 1 | unused 1..R (goes whole); old 2..R-K; rev 1 clone source |
 //! | archived-alias | archived; an unreferenced alias tag shares revision R's digest | archived 1..R-1; rev R and the alias protected (siblings) |
 //! | archived-running | archived; revision 1 runs in a pod referenced by digest only | archived 2..R; rev 1 protected by the pod |
@@ -518,7 +518,14 @@ impl Gen {
                 apps.last_mut().unwrap().insert("appId", bson(product));
                 let _ = id;
             }
-            self.expect_old(&e, &[], &[]);
+            // Jobs and app versions may pin any revision (none recorded): all are protected.
+            let pinned: Vec<(usize, &str)> = match kind {
+                DefaultKind::SchedulerJob | DefaultKind::AppVersion => {
+                    (1..=r).map(|i| (i, "which may pin any revision of it")).collect()
+                }
+                _ => vec![],
+            };
+            self.expect_old(&e, &[], &pinned);
         }
 
         // unused: only dead references; active revision cloned from revision 1.
