@@ -913,3 +913,73 @@ async fn every_kube_context_is_read_and_each_fails_closed_on_its_own() {
         assert!(err.starts_with("kubernetes context down: "), "{err}");
     }
 }
+
+/// issue 11.7: compute-cluster environments of jobs and of scheduled jobs are read from real
+/// Mongo documents: a run's cluster revision is a run group under the run's own rules, a
+/// cluster environment with no revision protects at environment level, a scheduled job's
+/// cluster environment is a default like its own; a cluster id that is not an ObjectId fails.
+#[tokio::test]
+async fn compute_cluster_environments_of_jobs_and_scheduled_jobs_are_read() {
+    let server = support::mongo::MongoServer::start();
+    let client = mongodb::Client::with_uri_str(&server.uri).await.unwrap();
+    let db = client.database("domino");
+    support::mongo::create_protecting_collections(&db).await;
+    db.collection::<Document>("environments_v2")
+        .insert_many(vec![
+            doc! { "_id": id(5), "name": "job", "isArchived": false, "activeRevisionId": id(51) },
+            doc! { "_id": id(6), "name": "spark", "isArchived": false, "activeRevisionId": id(62) },
+            doc! { "_id": id(7), "name": "ray", "isArchived": false, "activeRevisionId": id(71) },
+            doc! { "_id": id(8), "name": "dask", "isArchived": false, "activeRevisionId": id(81) },
+        ])
+        .await
+        .unwrap();
+    db.collection::<Document>("runs")
+        .insert_many(vec![
+            doc! { "environmentId": id(5), "environmentRevisionId": id(51), "computeClusterEnvironmentId": id(6), "computeClusterEnvironmentRevisionId": id(61), "started": date_days_ago(41), "completed": date_days_ago(40), "status": "Succeeded" },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(51), "computeClusterEnvironmentId": id(6), "computeClusterEnvironmentRevisionId": id(61), "started": date_days_ago(1), "status": "Running" },
+            doc! { "environmentId": id(5), "environmentRevisionId": id(51), "computeClusterProps": { "computeEnvironmentId": id(7) }, "started": date_days_ago(90), "completed": date_days_ago(90) },
+        ])
+        .await
+        .unwrap();
+    db.collection::<Document>("scheduler_jobs")
+        .insert_one(doc! { "_id": id(90), "jobName": "nightly", "jobDataPlain": { "computeClusterProps": { "computeEnvironmentId": id(8) } } })
+        .await
+        .unwrap();
+    let settings = MongoSettings {
+        uri: Some(server.uri.clone()),
+        ..MongoSettings::default()
+    };
+    let data = mongo::load(&settings).await.expect("mongo loads");
+    let g = data
+        .usage
+        .runs
+        .iter()
+        .find(|r| r.environment == oid(6) && r.revision == oid(61))
+        .unwrap_or_else(|| panic!("cluster run group: {:?}", data.usage.runs));
+    assert_eq!((g.count, g.in_flight), (1, 1), "{g:?}");
+    assert!(
+        data.usage
+            .workspaces
+            .iter()
+            .any(|w| w.compute_environment == Some(oid(7))),
+        "a cluster environment without a revision protects at environment level: {:?}",
+        data.usage.workspaces
+    );
+    assert!(
+        data.usage
+            .defaults
+            .iter()
+            .any(|d| d.environment == oid(8) && d.name == "nightly"),
+        "{:?}",
+        data.usage.defaults
+    );
+    db.collection::<Document>("runs")
+        .insert_one(doc! { "environmentId": id(5), "environmentRevisionId": id(51), "computeClusterEnvironmentId": "not-an-id" })
+        .await
+        .unwrap();
+    let err = mongo::load(&settings).await.unwrap_err().to_string();
+    assert!(
+        err.contains("computeClusterEnvironmentId") && err.contains("not an ObjectId"),
+        "{err}"
+    );
+}

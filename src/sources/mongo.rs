@@ -248,14 +248,18 @@ async fn read(db: &Database, optional: &[String]) -> Result<DominoData, ReadErro
     let run = async || -> Result<DominoData, ReadError> {
         let environments = environments(db).await?;
         let failed = failed_builds(db).await?;
-        let live_workspaces = workspaces(db).await?;
+        let mut live_workspaces = workspaces(db).await?;
+        let mut all_runs = runs(db).await?;
+        let (cluster_runs, cluster_envs) = cluster_runs(db).await?;
+        all_runs.extend(cluster_runs);
+        live_workspaces.extend(cluster_envs);
         Ok(DominoData {
             revisions: revisions(db).await?,
             models: models(db).await?,
             versions: versions(db, &failed).await?,
             users: users(db).await?,
             usage: Usage {
-                runs: runs(db).await?,
+                runs: all_runs,
                 workspaces: live_workspaces,
                 active_model_versions: active_versions(db).await?,
                 defaults: defaults(db, &names).await?,
@@ -651,6 +655,97 @@ async fn runs(db: &Reader<'_>) -> Result<Vec<RunUsage>, ReadError> {
     Ok(out)
 }
 
+/// Where a run names its compute cluster's (Spark/Ray/Dask) environment: the fields
+/// `workspace_session` documents carry (domain.md §1.1), read on runs too.
+const CLUSTER_ENV_FIELDS: [&str; 3] = [
+    "computeClusterEnvironmentId",
+    "computeClusterProps.computeEnvironmentId",
+    "config.computeClusterProps.computeEnvironmentId",
+];
+
+/// The compute-cluster environments of runs (jobs), as workspace sessions' are read. With a
+/// `computeClusterEnvironmentRevisionId`, a run group on that revision under the same rules
+/// as the run's own (window, in flight now); without one, the cluster environment is used at
+/// environment level (its active revision, whatever the window): which revision the cluster
+/// ran is not recorded.
+async fn cluster_runs(db: &Reader<'_>) -> Result<(Vec<RunUsage>, Vec<WorkspaceUsage>), ReadError> {
+    let any: Vec<Document> = CLUSTER_ENV_FIELDS
+        .iter()
+        .map(|f| doc! { *f: { "$exists": true, "$ne": Bson::Null } })
+        .collect();
+    let mut proj =
+        doc! { "_id": 1, "computeClusterEnvironmentRevisionId": 1, "completed": 1, "started": 1, "status": 1 };
+    for f in CLUSTER_ENV_FIELDS {
+        proj.insert(f, 1);
+    }
+    let docs = find_uncounted(db, "runs", doc! { "$or": any }, proj).await?;
+    // Per (environment, revision): finished runs, their latest time (None once any is
+    // unreadable or missing: an unknown time cannot prove the run is old), runs in flight.
+    type Group = (u64, Option<i64>, bool, u64);
+    let mut groups: std::collections::BTreeMap<(ObjectId, ObjectId), Group> = Default::default();
+    let mut env_level: std::collections::BTreeMap<ObjectId, u64> = Default::default();
+    for d in &docs {
+        // A field that is set but is no ObjectId cannot tell which image: fail the read.
+        for f in CLUSTER_ENV_FIELDS
+            .iter()
+            .chain(["computeClusterEnvironmentRevisionId"].iter())
+        {
+            if let Some(b) = path(d, f).filter(|b| !matches!(b, Bson::Null))
+                && bson_oid(b).is_none()
+            {
+                return Err(ReadError::Invalid(format!(
+                    "runs: document {} has {f} {b}, which is not an ObjectId; which compute-cluster image it uses cannot be told (fix that document)",
+                    path(d, "_id").map_or("(no _id)".into(), Bson::to_string)
+                )));
+            }
+        }
+        let Some(env) = CLUSTER_ENV_FIELDS.iter().find_map(|f| oid(d, f)) else {
+            continue;
+        };
+        let Some(rev) = oid(d, "computeClusterEnvironmentRevisionId") else {
+            *env_level.entry(env).or_default() += 1;
+            continue;
+        };
+        let finished = !matches!(path(d, "completed"), None | Some(Bson::Null))
+            && string(d, "status").is_none_or(|st| FINAL_RUN_STATUSES.contains(&st.as_str()));
+        let g = groups.entry((env, rev)).or_insert((0, None, false, 0));
+        if !finished {
+            g.3 += 1;
+            continue;
+        }
+        g.0 += 1;
+        for field in ["completed", "started"] {
+            match path(d, field).map(time) {
+                None => {}
+                Some(Some(x)) => g.1 = Some(g.1.map_or(x, |p| p.max(x))),
+                Some(None) if matches!(path(d, field), Some(Bson::Null)) => {}
+                Some(None) => g.2 = true,
+            }
+        }
+    }
+    let runs = groups
+        .into_iter()
+        .map(
+            |((environment, revision), (count, latest, unknown, in_flight))| RunUsage {
+                environment,
+                revision,
+                last_used: if unknown { None } else { latest },
+                count,
+                in_flight,
+            },
+        )
+        .collect();
+    let envs = env_level
+        .into_iter()
+        .map(|(env, n)| WorkspaceUsage {
+            name: format!("compute cluster of {n} run(s)"),
+            compute_environment: Some(env),
+            ..WorkspaceUsage::default()
+        })
+        .collect();
+    Ok((runs, envs))
+}
+
 async fn workspaces(db: &Reader<'_>) -> R<Vec<WorkspaceUsage>> {
     let proj = doc! { "name": 1, "stateUpdatedAt": 1, "configTemplate.environmentId": 1, "configTemplate.environmentRevisionSpec": 1, "configTemplate.computeClusterProps.computeEnvironmentId": 1 };
     let docs = find(db, "workspace", doc! { "state": { "$ne": "Deleted" } }, proj).await?;
@@ -759,22 +854,23 @@ async fn defaults(db: &Reader<'_>, names: &HashSet<String>) -> R<Vec<DefaultUsag
             spec,
         );
     }
+    // A scheduled job's compute cluster (Spark/Ray/Dask) environment, where a workspace
+    // keeps it (`computeClusterProps.computeEnvironmentId`), protects like its own.
+    let cluster = "jobDataPlain.computeClusterProps.computeEnvironmentId";
     let jobs = find(
         db,
         "scheduler_jobs",
-        doc! { "jobDataPlain.overrideEnvironmentId": { "$exists": true, "$ne": null } },
-        doc! { "jobName": 1, "jobDataPlain.overrideEnvironmentId": 1 },
+        doc! { "$or": [
+            { "jobDataPlain.overrideEnvironmentId": { "$exists": true, "$ne": null } },
+            { cluster: { "$exists": true, "$ne": null } },
+        ] },
+        doc! { "jobName": 1, "jobDataPlain.overrideEnvironmentId": 1, cluster: 1 },
     )
     .await?;
     for d in &jobs {
-        push_default(
-            &mut out,
-            DefaultKind::SchedulerJob,
-            d,
-            "jobName",
-            "jobDataPlain.overrideEnvironmentId",
-            None,
-        );
+        for env in ["jobDataPlain.overrideEnvironmentId", cluster] {
+            push_default(&mut out, DefaultKind::SchedulerJob, d, "jobName", env, None);
+        }
     }
     if names.contains("organizations") {
         for d in &find(
