@@ -61,6 +61,13 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
     ));
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["registry"], reg.host());
+    // Over the HTTP API untagged manifests are invisible: the report says the bytes are an
+    // upper bound where tags were re-pushed.
+    let basis = r["space_basis"].as_str().unwrap();
+    assert!(
+        basis.starts_with("http-api:") && basis.contains("upper bound"),
+        "{basis}"
+    );
     assert!(r["generated_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(r["sources"]["registry"]["status"], "ok");
     assert_eq!(r["sources"]["mongo"]["status"], "disabled");

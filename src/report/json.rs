@@ -17,6 +17,10 @@ pub struct Report {
     pub schema_version: u32,
     pub generated_at: String,
     pub registry: String,
+    /// What the byte counts rest on, said plainly (issue: untagged manifests are invisible over
+    /// the HTTP API, so the prediction is an upper bound on registries with re-pushed tags).
+    #[serde(default)]
+    pub space_basis: String,
     pub sources: BTreeMap<String, SourceReport>,
     /// Sources turned off on purpose with `--without`.
     #[serde(default)]
@@ -145,6 +149,11 @@ pub enum PlanInput {
     Frozen(Box<Plan>),
 }
 
+/// The registry was read over the HTTP API, which lists only tagged manifests.
+pub const SPACE_BASIS_HTTP: &str = "http-api: reclaimable bytes count the manifests tags point to; untagged manifests (left \
+behind whenever a tag was re-pushed) are invisible over the HTTP API, and garbage-collect still marks the layers they \
+reference, so on a registry where any tag was ever re-pushed the bytes are an upper bound, not an exact prediction";
+
 /// Builds the report. `only` limits the categories listed (empty = all).
 pub fn build(
     ds: &Dataset,
@@ -195,6 +204,7 @@ pub fn build(
         schema_version: REPORT_SCHEMA,
         generated_at: super::rfc3339(ds.generated_at),
         registry: inv.registry.clone(),
+        space_basis: SPACE_BASIS_HTTP.to_string(),
         sources: SourceKind::ALL
             .iter()
             .map(|k| {
