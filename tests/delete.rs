@@ -921,7 +921,7 @@ fn max_bytes_holds_on_the_data_reloaded_after_an_interactive_confirmation() {
         fn asks(&self) -> bool {
             true
         }
-        fn confirm(&self, _d: usize, _t: usize, _b: u64) -> bool {
+        fn confirm(&self, _d: usize, _t: usize, _b: u64, _r: usize) -> bool {
             // Someone else deletes the sharing image while the prompt waits (on a thread and
             // runtime of its own: this one is inside the run).
             std::thread::scope(|s| {

@@ -850,6 +850,7 @@ fn report_of(plan: Plan) -> Report {
         schema_version: REPORT_SCHEMA,
         generated_at: timefmt::rfc3339(NOW),
         registry: plan.registry.clone(),
+        space_basis: String::new(),
         sources: BTreeMap::new(),
         without: vec![],
         categories: vec![],

@@ -128,8 +128,8 @@ impl Observer for Stderr {
         self.ask
     }
 
-    fn confirm(&self, deletes: usize, tags: usize, bytes: u64) -> bool {
-        !self.ask || confirm(deletes, tags, bytes, self.mongo).unwrap_or(false)
+    fn confirm(&self, deletes: usize, tags: usize, bytes: u64, records: usize) -> bool {
+        !self.ask || confirm(deletes, tags, bytes, self.mongo, records).unwrap_or(false)
     }
 
     fn item(&self, _index: usize, i: &ItemOutcome) {
@@ -148,20 +148,27 @@ impl Observer for Stderr {
     }
 }
 
-fn confirm(manifests: usize, tags: usize, bytes: u64, mongo: bool) -> anyhow::Result<bool> {
+fn confirm(manifests: usize, tags: usize, bytes: u64, mongo: bool, records: usize) -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
     let then = if mongo {
         ", then the Mongo records of what is gone (backed up first)"
     } else {
         ""
     };
+    let orphans = if records > 0 {
+        format!(" and up to {records} orphaned Mongo references (backed up first)")
+    } else {
+        String::new()
+    };
     writeln!(
         err,
-        "About to delete {manifests} manifests ({tags} tags in the plan){then}, about {bytes} bytes reclaimable after GC."
+        "About to delete {manifests} manifests ({tags} tags in the plan){orphans}{then}, about {bytes} bytes reclaimable after GC."
     )?;
-    write!(err, "Type the number of manifests ({manifests}) to confirm: ")?;
+    // The number typed covers everything that can go, records included.
+    let n = manifests + records;
+    write!(err, "Type the number of manifests and records ({n}) to confirm: ")?;
     err.flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == manifests.to_string())
+    Ok(line.trim() == n.to_string())
 }

@@ -126,6 +126,9 @@ pub struct Inventory {
     manifests: Vec<Manifest>,
     manifest_index: HashMap<DigestId, usize>,
     rev_index: HashMap<(RepoId, DigestId), RevId>,
+    /// Whether the catalog was read, so every legacy `domino-<envId>` repository was seen.
+    /// Without it a legacy image can exist unseen: no record may be called an orphan.
+    pub catalog_read: bool,
 }
 
 impl Inventory {
@@ -237,6 +240,7 @@ impl InventoryBuilder {
     pub fn new(registry: &str) -> Self {
         let mut b = Self::default();
         b.inv.registry = registry.to_string();
+        b.inv.catalog_read = true;
         b
     }
 
@@ -256,6 +260,11 @@ impl InventoryBuilder {
     }
 
     /// Records a manifest body; the first copy of a digest wins (content-addressed).
+    /// Says the repositories did not come from a complete catalog read.
+    pub fn catalog_not_read(&mut self) {
+        self.inv.catalog_read = false;
+    }
+
     pub fn manifest(&mut self, m: Manifest) {
         if !self.inv.manifest_index.contains_key(&m.digest) {
             self.inv.manifest_index.insert(m.digest, self.inv.manifests.len());

@@ -45,8 +45,9 @@ pub trait Observer: Send + Sync {
     fn step(&self, _text: &str) {}
     /// The re-check on fresh data, one verdict per planned manifest (plan order).
     fn rechecked(&self, _verdicts: &[Verdict]) {}
-    /// Last chance to stop, after the re-check: `deletes` manifests will be deleted.
-    fn confirm(&self, _deletes: usize, _tags: usize, _bytes: u64) -> bool {
+    /// Last chance to stop, after the re-check: `deletes` manifests will be deleted, then up to
+    /// `records` orphaned Mongo references (each re-checked again).
+    fn confirm(&self, _deletes: usize, _tags: usize, _bytes: u64, _records: usize) -> bool {
         true
     }
     /// Whether `confirm` waits for a person (then the data is read again after it).
@@ -121,12 +122,14 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         repositories: settings.registry.repositories.as_deref(),
     };
     deletion::validate_names(plan, scope).map_err(|e| cannot(format!("{}: {e}", req.label)))?;
+    // Orphaned Mongo references count too: --max-delete bounds everything a run can remove.
     if let Some(max) = req.max_delete
-        && plan.tags.len() > max
+        && plan.tags.len() + plan.records.len() > max
     {
         return Err(cannot(format!(
-            "the plan deletes {} tags, more than --max-delete {max}",
-            plan.tags.len()
+            "the plan deletes {} tags and {} Mongo records, more than --max-delete {max}",
+            plan.tags.len(),
+            plan.records.len()
         )));
     }
     if let Some(max) = req.max_bytes
@@ -189,7 +192,8 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         }
     };
     let fresh_bytes = within_bytes(&fresh.inventory, &verdicts)?;
-    if req.apply && !observer.confirm(go, plan.tags.len(), fresh_bytes.max(plan.reclaimable_bytes)) {
+    let records = if mongo_on { plan.records.len() } else { 0 };
+    if req.apply && !observer.confirm(go, plan.tags.len(), fresh_bytes.max(plan.reclaimable_bytes), records) {
         return Err(cannot("not confirmed; nothing was deleted".into()));
     }
     // A prompt can wait for minutes: what was confirmed is re-checked on data read after it.

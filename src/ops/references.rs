@@ -8,10 +8,10 @@ use super::audit::AuditLog;
 use super::mongo_cleanup::{MongoResult, MongoSummary, execute};
 use crate::dataset::Dataset;
 use crate::model::ObjectId;
-use crate::model::image::legacy_environment;
 use crate::plan::CategoryId;
 use crate::plan::category::CategoryStatus;
 use crate::plan::deletion::PlanRecord;
+use crate::plan::lookup::strip_host;
 use crate::plan::mongo_cleanup::{Collection, Decision};
 use crate::settings::Settings;
 use crate::sources::registry::RegistryClient;
@@ -138,27 +138,32 @@ async fn decide(s: &Step<'_>) -> Result<Vec<Decision>, String> {
             ),
             (Some(_), None) => {
                 // The images the record names, each confirmed missing by a GET.
-                let images: Vec<(String, String)> = match c {
-                    Collection::EnvironmentRevisions => data
-                        .revisions
-                        .iter()
-                        .filter(|r| r.id == id)
-                        .filter_map(|r| {
-                            let recorded = r.repository.as_deref().unwrap_or("");
-                            match recorded.rsplit('/').next().filter(|x| legacy_environment(x).is_some()) {
-                                Some(legacy) => Some((legacy.to_string(), r.tag.clone()?)),
-                                None => Some((format!("{prefix}/environment"), r.domino_tag()?.into_owned())),
+                // The images the record names where Mongo recorded them (registry host
+                // stripped) and under the current-layout name, each confirmed missing by a GET.
+                let mut images: Vec<(String, String)> = Vec::new();
+                match c {
+                    Collection::EnvironmentRevisions => {
+                        for r in data.revisions.iter().filter(|r| r.id == id) {
+                            let Some(tag) = r.tag.clone().filter(|t| !t.is_empty()) else { continue };
+                            let at = r.repository.as_deref().filter(|x| !x.is_empty()).map(strip_host);
+                            images.push((at.map_or_else(|| format!("{prefix}/environment"), str::to_string), tag));
+                            if let Some(name) = r.domino_tag() {
+                                images.push((format!("{prefix}/environment"), name.into_owned()));
                             }
-                        })
-                        .collect(),
-                    _ => data
-                        .versions
-                        .iter()
-                        .filter(|v| v.id == id)
-                        .flat_map(|v| v.slugs.iter().filter(|x| !x.is_empty()))
-                        .map(|slug| (format!("{prefix}/model"), slug.clone()))
-                        .collect(),
-                };
+                        }
+                    }
+                    _ => {
+                        for v in data.versions.iter().filter(|v| v.id == id) {
+                            let at = v.repository.as_deref().filter(|x| !x.is_empty()).map(strip_host);
+                            for slug in v.slugs.iter().filter(|x| !x.is_empty()) {
+                                images.push((at.map_or_else(|| format!("{prefix}/model"), str::to_string), slug.clone()));
+                                images.push((format!("{prefix}/model"), slug.clone()));
+                            }
+                        }
+                    }
+                }
+                images.sort();
+                images.dedup();
                 confirm_missing(s.client, &images).await
             }
         };

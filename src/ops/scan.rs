@@ -85,7 +85,7 @@ pub async fn scan(
     };
     client.ping().await?;
     report(ScanPhase::Listing, 0, 0);
-    let repos = repositories(client, opts).await?;
+    let (repos, catalog_read) = repositories(client, opts).await?;
     let tag_lists: Vec<(String, Vec<String>)> = stream::iter(repos.iter().cloned())
         .map(|repo| async move {
             client.tags(&repo).await.map(|mut tags| {
@@ -187,14 +187,9 @@ pub async fn scan(
     if opts.verify_blobs {
         verify_layers(client, conc, &parsed, &mut broken_digest, &report).await;
     }
-    Ok(assemble(
-        client.host(),
-        tag_lists,
-        tag_targets,
-        &parsed,
-        &broken_digest,
-        &created,
-    ))
+    let mut inv = assemble(client.host(), tag_lists, tag_targets, &parsed, &broken_digest, &created);
+    inv.catalog_read = catalog_read;
+    Ok(inv)
 }
 
 /// One tag's manifest: cold, a GET by tag; warm, the digest (known, or by HEAD) and the body
@@ -230,9 +225,10 @@ async fn fetch_tag(
     Ok((m.digest, m.content_type, m.body))
 }
 
-async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec<String>, RegistryError> {
+/// The repositories to scan, and whether they came from a complete catalog read.
+async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<(Vec<String>, bool), RegistryError> {
     if let Some(list) = &opts.repositories {
-        return Ok(list.clone());
+        return Ok((list.clone(), false));
     }
     let prefix = format!("{}/", opts.prefix.trim_end_matches('/'));
     let mut repos: BTreeSet<String> = [format!("{prefix}environment"), format!("{prefix}model")].into();
@@ -245,10 +241,11 @@ async fn repositories(client: &RegistryClient, opts: &ScanOptions) -> Result<Vec
         // Managed registries often forbid the catalog; the two Domino repositories still work.
         Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => {
             tracing::warn!(error = %e, "catalog unavailable; scanning {prefix}environment and {prefix}model only (legacy domino-<envId> repositories are found only through the catalog)");
+            return Ok((repos.into_iter().collect(), false));
         }
         Err(e) => return Err(e),
     }
-    Ok(repos.into_iter().collect())
+    Ok((repos.into_iter().collect(), true))
 }
 
 /// Child manifests of indexes, once per unique digest.

@@ -68,15 +68,35 @@ pub async fn run(
             "cannot tell which records are still needed (orphaned-references: {why}); nothing was deleted"
         )));
     }
-    let keep: HashMap<ObjectId, Vec<String>> = orphans
-        .protected_records
-        .iter()
-        .map(|(r, why)| (r.document_id, why.clone()))
-        .collect();
     let ms = super::load::mongo_settings(settings).await;
     let data = crate::sources::mongo::load(&ms)
         .await
         .map_err(|e| cannot(format!("mongo: {e}")))?;
+    // A revision or version record goes only if orphaned-references proposes it on the same
+    // fresh data: its image missing under every name the lookups know, nothing needing it.
+    let candidates: BTreeSet<ObjectId> = orphans.records.iter().map(|r| r.document_id).collect();
+    let mut keep: HashMap<ObjectId, Vec<String>> = orphans
+        .protected_records
+        .iter()
+        .map(|(r, why)| (r.document_id, why.clone()))
+        .collect();
+    let not_orphan = || {
+        vec![
+            "not an orphaned reference on the fresh data (an image named like it is in a scanned repository)"
+                .to_string(),
+        ]
+    };
+    for id in data
+        .revisions
+        .iter()
+        .filter(|r| r.built)
+        .map(|r| r.id)
+        .chain(data.versions.iter().map(|v| v.id))
+    {
+        if !candidates.contains(&id) {
+            keep.entry(id).or_insert_with(not_orphan);
+        }
+    }
     let prefix = &settings.registry.repository;
     let mut wanted: Vec<(RegistryTag, usize)> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -111,6 +131,12 @@ pub async fn run(
             .flatten();
         let (state, detail) = if inv.find_tag(&t.repository, &t.tag).is_some() {
             ("present", None)
+        } else if inv.repo_by_name(&t.repository).is_none() {
+            // Absent from a scan that never read the repository proves nothing.
+            (
+                "unconfirmed",
+                Some(format!("repository {} was not scanned", t.repository)),
+            )
         } else if let Some(full) = full {
             ("present", Some(format!("the registry holds {full}")))
         } else {

@@ -1154,3 +1154,86 @@ fn scheduled_jobs_and_app_versions_protect_every_revision_of_their_environment()
         }
     }
 }
+
+/// Review of issue 11: a record is an orphan only when the scan looked everywhere its image
+/// could be: catalog read, a current-layout repository with tags, the recorded repository.
+#[test]
+fn a_revision_whose_image_may_be_where_the_scan_did_not_look_is_no_orphan() {
+    let orphan_ids = |out: &Outcome| -> Vec<ObjectId> {
+        out.get(CategoryId::OrphanedReferences)
+            .records
+            .iter()
+            .map(|r| r.document_id)
+            .collect()
+    };
+    let kept_why = |out: &Outcome, rev: ObjectId| -> String {
+        let o = out.get(CategoryId::OrphanedReferences);
+        o.protected_records
+            .iter()
+            .find(|(r, _)| r.document_id == rev)
+            .map(|(_, why)| why.join(" | "))
+            .unwrap_or_default()
+    };
+    let base = || {
+        let mut w = World::default();
+        w.env(1, "E", false, 3);
+        // Revision 1's image is missing; 3 is active.
+        w.tags.retain(|x| x.1 != t(1, 1));
+        w
+    };
+    let w = base();
+    assert_eq!(
+        orphan_ids(&w.run(&Policy::default())),
+        vec![oid(11)],
+        "the control case"
+    );
+    // The catalog was not read: legacy repositories could hold it.
+    let mut inv = w.inventory();
+    inv.catalog_read = false;
+    let out = Outcome {
+        results: evaluate(&inv, &w.sources(), &Policy::default(), NOW),
+        inv,
+    };
+    assert!(orphan_ids(&out).is_empty());
+    assert!(
+        kept_why(&out, oid(11)).contains("catalog was not read"),
+        "{}",
+        kept_why(&out, oid(11))
+    );
+    // Recorded in a repository the scan did not read.
+    let mut w = base();
+    w.data.revisions[0].repository = Some("other.example.com/acme/environment".into());
+    let out = w.run(&Policy::default());
+    assert!(orphan_ids(&out).is_empty());
+    assert!(kept_why(&out, oid(11)).contains("acme/environment was not scanned"));
+    // Only legacy repositories have tags: records in the current layout cannot be judged.
+    let mut w = World::default();
+    legacy_env(&mut w, 2, "Legacy", false, 2, false);
+    w.data.revisions.push(rev(31, 3, &t(3, 1)));
+    let out = w.run(&Policy::default());
+    assert!(orphan_ids(&out).is_empty(), "{:?}", orphan_ids(&out));
+    assert!(kept_why(&out, oid(31)).contains("no current-layout environment repository"));
+}
+
+/// Review of issue 11: a revision recorded with a bare tag and no repository is still found
+/// (as `<env>-<tag>`) by the protections, as the id-prefix lookup proposes it.
+#[test]
+fn a_bare_recorded_tag_is_protected_under_its_current_layout_name() {
+    let mut w = World::default();
+    w.env(1, "Bare", true, 2);
+    w.data.revisions[0].tag = Some("1".into());
+    w.data.revisions[0].repository = None;
+    w.data.usage.workspaces.push(WorkspaceUsage {
+        name: "ws".into(),
+        environment: Some(oid(1)),
+        revision_spec: Some(RevisionSpec::Some(oid(11))),
+        ..WorkspaceUsage::default()
+    });
+    let out = w.run(&Policy::default());
+    assert_eq!(out.candidates(CategoryId::ArchivedEnvironments), vec![t(1, 2)]);
+    assert!(
+        out.protected(CategoryId::ArchivedEnvironments, &t(1, 1))
+            .contains("workspace 'ws'")
+    );
+    assert!(out.get(CategoryId::OrphanedReferences).records.is_empty());
+}

@@ -17,6 +17,8 @@ pub struct TagLookup<'a> {
     by_head: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>>,
     by_name: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>>,
     has_kind: [bool; 2],
+    /// Whether a current-layout environment repository (not `domino-<env>`) has tags.
+    current_env: bool,
     /// Environments whose legacy repository `domino-<env>` was scanned.
     legacy: HashSet<ObjectId>,
 }
@@ -26,6 +28,7 @@ impl<'a> TagLookup<'a> {
         let mut by_head: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>> = HashMap::new();
         let mut by_name: HashMap<(ImageKind, Cow<'a, str>), Vec<TagId>> = HashMap::new();
         let mut has_kind = [false; 2];
+        let mut current_env = false;
         let legacy: HashSet<ObjectId> = (0..inv.repos.len())
             .filter_map(|i| legacy_environment(&inv.repos[i].name))
             .collect();
@@ -35,6 +38,9 @@ impl<'a> TagLookup<'a> {
                 ImageKind::Environment => has_kind[0] = true,
                 ImageKind::Model => has_kind[1] = true,
                 ImageKind::Other => continue,
+            }
+            if kind == ImageKind::Environment && legacy_environment(&inv.repo(inv.tag(id).repo).name).is_none() {
+                current_env = true;
             }
             let name = inv.domino_tag(id);
             let head = match &name {
@@ -49,6 +55,7 @@ impl<'a> TagLookup<'a> {
             by_head,
             by_name,
             has_kind,
+            current_env,
             legacy,
         }
     }
@@ -60,6 +67,17 @@ impl<'a> TagLookup<'a> {
             ImageKind::Model => self.has_kind[1],
             ImageKind::Other => false,
         }
+    }
+
+    /// Whether a current-layout environment repository with tags was scanned (legacy
+    /// repositories alone say nothing about images recorded in the current layout).
+    pub fn current_env_scanned(&self) -> bool {
+        self.current_env
+    }
+
+    /// Whether the repository Mongo recorded (registry host stripped) is one the scan read.
+    pub fn repository_scanned(&self, recorded: &str) -> bool {
+        self.inv.repo_by_name(strip_host(recorded)).is_some()
     }
 
     /// Whether the legacy repository of `env` (`domino-<env>`) was scanned. It is found only
@@ -107,14 +125,29 @@ impl<'a> TagLookup<'a> {
         self.named_revision(rev)
     }
 
+    /// Tags named like the revision in the current layout; a recorded tag that does not start
+    /// with its environment's id (a bare revision number with no legacy repository recorded)
+    /// is also looked up as `<env>-<tag>`, the name an id-prefix lookup would find it by.
     fn named_revision(&self, rev: &EnvRevision) -> Vec<TagId> {
         let Some(tag) = rev.domino_tag() else {
             return Vec::new();
         };
-        self.by_name
-            .get(&(ImageKind::Environment, Cow::Borrowed(tag.as_ref())))
-            .cloned()
-            .unwrap_or_default()
+        let mut names = vec![tag.to_string()];
+        if !tag_belongs_to(&tag, &rev.environment) {
+            names.push(format!("{}-{tag}", rev.environment));
+        }
+        let mut out: Vec<TagId> = names
+            .iter()
+            .flat_map(|n| {
+                self.by_name
+                    .get(&(ImageKind::Environment, Cow::Borrowed(n.as_str())))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Registry tags of `kind` whose current-layout name is `name` (any repository of the kind).
@@ -147,6 +180,15 @@ impl<'a> TagLookup<'a> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// `host:5000/path` → `path` (Docker's rule: a first segment with `.` or `:`, or
+/// `localhost`, is a registry host).
+pub fn strip_host(repo: &str) -> &str {
+    match repo.split_once('/') {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => rest,
+        _ => repo,
     }
 }
 

@@ -145,7 +145,7 @@ pub fn decide_keeping(
             out.push(d);
             continue;
         }
-        let decision = match present_model.iter().find(|t| version_names(v, t)) {
+        let decision = match present_model.iter().find(|t| version_named_anywhere(v, t)) {
             Some(p) => skip(
                 Collection::ModelVersions,
                 v.id,
@@ -216,7 +216,7 @@ pub fn decide_keeping(
             out.push(d);
             continue;
         }
-        let decision = if let Some(p) = present_env.iter().find(|t| revision_names(r, t)) {
+        let decision = if let Some(p) = present_env.iter().find(|t| revision_named_anywhere(r, t)) {
             skip(
                 Collection::EnvironmentRevisions,
                 r.id,
@@ -490,6 +490,21 @@ fn strip_host(repo: &str) -> &str {
     }
 }
 
+/// Whether a tag that still exists may be the version's image, in any model repository: the
+/// "still exists" side is as wide as the lookups (a recorded repository on another host or
+/// path keeps the record, never the other way round).
+fn version_named_anywhere(v: &ModelVersion, t: &RegistryTag) -> bool {
+    v.slugs.iter().any(|s| !s.is_empty() && model_tags_match(&t.tag, s))
+}
+
+/// Whether a tag that still exists may be the revision's image, in any environment
+/// repository and either layout (also as `<env>-<tag>` for a bare recorded tag).
+fn revision_named_anywhere(r: &EnvRevision, t: &RegistryTag) -> bool {
+    let Some(tag) = r.domino_tag() else { return false };
+    let name = t.domino_name();
+    tag == name || (!tag_belongs_to(&tag, &r.environment) && name == format!("{}-{tag}", r.environment))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,6 +722,23 @@ mod tests {
         // And the current-layout tag of revision 91's number keeps it too.
         let ds = decide(&d, &[l("1")], &[e(9, 1)]);
         assert!(!find(&ds, Collection::EnvironmentRevisions, 91).delete);
+    }
+
+    #[test]
+    fn a_record_recorded_under_another_repository_is_kept_by_its_image_anywhere() {
+        // Version 51 recorded under another host and path; its slug's image exists in the
+        // scanned model repository. A gone tag named like it elsewhere does not take it.
+        let mut d = data();
+        d.versions[0].repository = Some("old-registry.example.com/legacy/model".into());
+        let elsewhere = RegistryTag::new("legacy/model", &format!("{}-v1", id(50)));
+        let ds = decide(&d, &[elsewhere], &[m(50, 1)]);
+        let v = find(&ds, Collection::ModelVersions, 51);
+        assert!(!v.delete && v.reason.contains("still exists"), "{}", v.reason);
+        // The same for a revision recorded elsewhere whose current-layout tag exists.
+        d.revisions[0].repository = Some("other.example.com/acme/environment".into());
+        let gone = RegistryTag::new("acme/environment", &env_tag(1, 1));
+        let ds = decide(&d, &[gone], &[e(1, 1)]);
+        assert!(!find(&ds, Collection::EnvironmentRevisions, 11).delete);
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub struct Snapshot {
     pub kind: String,
     pub generated_at: String,
     pub registry: String,
+    /// Whether the scan read the catalog (absent in older snapshots: not known, so false).
+    #[serde(default)]
+    pub catalog_read: bool,
     pub repositories: Vec<SnapRepository>,
     pub manifests: Vec<SnapManifest>,
 }
@@ -138,6 +141,7 @@ pub fn to_snapshot(inv: &Inventory, generated_at: i64) -> Snapshot {
         kind: "registry-cleaner-snapshot".into(),
         generated_at: super::rfc3339(generated_at),
         registry: inv.registry.clone(),
+        catalog_read: inv.catalog_read,
         repositories,
         manifests,
     }
@@ -155,6 +159,9 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
         return Err(format!("kind {:?} is not a registry-cleaner snapshot", s.kind));
     }
     let mut b = InventoryBuilder::new(&s.registry);
+    if !s.catalog_read {
+        b.catalog_not_read();
+    }
     for (i, m) in s.manifests.iter().enumerate() {
         let at = |field: &str| format!("manifests[{i}].{field}");
         let digest = b.digest(&m.digest);

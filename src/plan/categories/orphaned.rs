@@ -5,9 +5,11 @@
 //! Domino's own references.
 
 use super::{Ctx, Proposals};
+use crate::model::ImageKind;
+use crate::model::domino::EnvRevision;
 use crate::model::image::legacy_environment;
-use crate::model::{ImageKind, ObjectId};
 use crate::plan::category::OrphanRecord;
+use crate::plan::lookup::strip_host;
 
 pub fn orphaned_references(ctx: &Ctx) -> Proposals {
     let mut out = Proposals::default();
@@ -16,18 +18,21 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
             let Some(tag) = rev.tag.as_deref().filter(|t| !t.is_empty()) else {
                 continue;
             };
-            if !ctx.lookup.of_revision(rev).is_empty() {
+            // As wide as every protection: any scanned environment repository, any host.
+            if !ctx.lookup.of_revision_named(rev).is_empty() {
                 continue;
             }
-            // Recorded in a legacy `domino-<env>` repository that the scan did not see (it is
-            // found only through the catalog): its image may well exist, so it is no orphan.
-            let unscanned = rev
-                .repository
-                .as_deref()
-                .and_then(legacy_environment)
-                .filter(|env| !ctx.lookup.legacy_scanned(env));
-            if let Some(env) = unscanned {
-                unscanned_legacy(&mut out, rev, tag, &env);
+            // The image may exist where the scan did not look: then it is no orphan.
+            if let Some(unseen) = unseen_revision(ctx, rev) {
+                out.protected_records.push((
+                    OrphanRecord {
+                        collection: "environment_revisions",
+                        document_id: rev.id,
+                        tag: rev.domino_tag().map(|t| t.into_owned()).unwrap_or_default(),
+                        reasons: vec![format!("image {tag} of revision {} was not found", rev.id)],
+                    },
+                    vec![unseen],
+                ));
                 continue;
             }
             let why = format!(
@@ -38,7 +43,8 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
             let record = OrphanRecord {
                 collection: "environment_revisions",
                 document_id: rev.id,
-                tag: tag.to_string(),
+                // The current-layout name, which `--ids` filters and reports match.
+                tag: rev.domino_tag().map(|t| t.into_owned()).unwrap_or_default(),
                 reasons: vec![why],
             };
             let mut keep: Vec<String> = ctx.facts.revisions.get(&rev.id).cloned().unwrap_or_default();
@@ -57,6 +63,22 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
         for v in &ctx.ix.data.versions {
             let Some(slug) = v.slug() else { continue };
             if !ctx.lookup.of_version(v).is_empty() {
+                continue;
+            }
+            if let Some(r) = v
+                .repository
+                .as_deref()
+                .filter(|r| !r.is_empty() && !ctx.lookup.repository_scanned(r))
+            {
+                out.protected_records.push((
+                    OrphanRecord {
+                        collection: "model_versions",
+                        document_id: v.id,
+                        tag: slug.to_string(),
+                        reasons: vec![format!("image {slug} of model version {} was not found", v.id)],
+                    },
+                    vec![format!("its recorded repository {r} was not scanned")],
+                ));
                 continue;
             }
             let why = format!(
@@ -80,22 +102,27 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
     out
 }
 
-fn unscanned_legacy(out: &mut Proposals, rev: &crate::model::domino::EnvRevision, tag: &str, env: &ObjectId) {
-    let record = OrphanRecord {
-        collection: "environment_revisions",
-        document_id: rev.id,
-        tag: tag.to_string(),
-        reasons: vec![format!(
-            "image {tag} of revision {} is recorded in domino-{env}",
-            rev.id
-        )],
-    };
-    out.protected_records.push((
-        record,
-        vec![format!(
-            "legacy repository domino-{env} was not scanned (it is found only through the catalog), so its image may exist"
-        )],
-    ));
+/// Why the scan cannot tell whether a revision's image exists, if it cannot: the catalog was not
+/// read (legacy repositories unseen), its legacy repository was not scanned, no current-layout
+/// environment repository has tags, or the repository Mongo recorded was not scanned.
+fn unseen_revision(ctx: &Ctx, rev: &EnvRevision) -> Option<String> {
+    let recorded = rev.repository.as_deref().filter(|r| !r.is_empty());
+    let legacy = recorded.and_then(|r| legacy_environment(strip_host(r)));
+    if !ctx.inv.catalog_read {
+        return Some(
+            "the catalog was not read, so legacy domino-<envId> repositories (where its image may be) were not scanned"
+                .into(),
+        );
+    }
+    if let Some(env) = legacy {
+        return (!ctx.lookup.legacy_scanned(&env)).then(|| format!("legacy repository domino-{env} was not scanned"));
+    }
+    if !ctx.lookup.current_env_scanned() {
+        return Some("no current-layout environment repository with tags was scanned".into());
+    }
+    recorded
+        .filter(|r| !ctx.lookup.repository_scanned(r))
+        .map(|r| format!("its recorded repository {r} was not scanned"))
 }
 
 fn push(out: &mut Proposals, record: OrphanRecord, keep: Vec<String>) {
