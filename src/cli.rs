@@ -4,11 +4,32 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// Exit codes and examples, under `--help`.
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0  done
+  1  finished with failures (a delete failed, a doctor check failed, gc did not complete)
+  2  cannot run (bad flags or configuration, a source that must answer did not)
+  3  `delete --apply` deleted nothing it planned; `report --strict` with a category unavailable
+
+Examples:
+  registry-cleaner tui --demo                      the TUI on the bundled demo data
+  registry-cleaner report -o plan.json             every category; the file is a plan
+  registry-cleaner report --format table --group-by owner
+  registry-cleaner delete --plan plan.json         dry run: re-checks and prints what would go
+  registry-cleaner delete --plan plan.json --apply --force --max-delete 500 --max-bytes 500GiB
+  registry-cleaner gc                              in-cluster GC (read-only mode on, then off)
+  registry-cleaner doctor                          check everything a run needs
+  registry-cleaner completions bash > /etc/bash_completion.d/registry-cleaner
+
+Settings: defaults < config.yaml < environment variables < flags; `config show` prints them.";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "registry-cleaner",
     version,
-    about = "Reclaim space in a Domino Data Lab Docker registry without breaking running workloads"
+    about = "Reclaim space in a Domino Data Lab Docker registry without breaking running workloads",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -19,13 +40,13 @@ pub struct Cli {
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct GlobalArgs {
-    /// Configuration file (default: ./config.yaml when present, or $CONFIG_FILE).
+    /// Configuration file (default: ./config.yaml when present). [env: CONFIG_FILE]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Registry host[:port]; an http:// prefix means plain HTTP (env REGISTRY_URL).
+    /// Registry host[:port]; an http:// prefix means plain HTTP. [env: REGISTRY_URL]
     #[arg(long, global = true, value_name = "HOST[:PORT]")]
     pub registry: Option<String>,
-    /// Repository prefix holding environment/ and model/ (default dominodatalab; env REPOSITORY).
+    /// Repository prefix holding environment/ and model/ (default dominodatalab). [env: REPOSITORY]
     #[arg(long, global = true, value_name = "PREFIX")]
     pub repository: Option<String>,
     /// Talk plain HTTP to the registry.
@@ -51,7 +72,7 @@ pub struct GlobalArgs {
         value_name = "FORMAT"
     )]
     pub log_format: Option<LogFormatArg>,
-    /// Read the registry password from FILE (a mounted secret; also REGISTRY_PASSWORD_FILE).
+    /// Read the registry password from FILE (a mounted secret). [env: REGISTRY_PASSWORD_FILE]
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// More log detail (-v debug, -vv trace).
@@ -127,6 +148,26 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print a shell completion script, generated from this CLI (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this CLI: `registry-cleaner man | man -l -`.
+    Man,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory as _;
+    clap_complete::generate(shell, &mut Cli::command(), "registry-cleaner", out);
+}
+
+/// Writes the manual page (roff) to `out`.
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    clap_mangen::Man::new(Cli::command()).render(out)
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -188,6 +229,29 @@ pub struct ReportArgs {
     /// Exit 3 when a category is unavailable (a source failed), after writing the report.
     #[arg(long)]
     pub strict: bool,
+    /// Output format: the JSON report (a plan `delete --plan` accepts), an aligned table, or
+    /// CSV (RFC 4180, header row). Metrics and exit codes do not depend on it.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Json, value_name = "FORMAT")]
+    pub format: ReportFormat,
+    /// Group the candidates by owner, project or environment: tags, environments, and the
+    /// bytes each group frees alone (exclusive) or only with others (shared), counted once.
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub group_by: Option<GroupByArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ReportFormat {
+    #[default]
+    Json,
+    Table,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    Owner,
+    Project,
+    Environment,
 }
 
 #[derive(Debug, Subcommand)]

@@ -299,6 +299,7 @@ impl World {
             group: Some(obj.name.clone()),
             owner: Some(obj.owner.to_string()),
             evidence,
+            ..TagLabel::default()
         };
         self.labels.insert((repo.to_string(), tag.to_string()), label);
     }

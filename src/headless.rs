@@ -1,6 +1,7 @@
 //! Headless commands: load sources → categories → report JSON on stdout (or a file).
 //! Progress and messages go to stderr; stdout carries only the JSON.
 
+use crate::cli::{GroupByArg, ReportFormat};
 use crate::dataset::SourceKind;
 pub use crate::exit::{CannotRun, EXIT_CANNOT_RUN, EXIT_FAILURES};
 use crate::model::{Inventory, TagId};
@@ -8,7 +9,9 @@ pub use crate::ops::connect::{
     load_dataset, progress_line, registry_client, scan_options, scan_registry, scan_registry_with, settings_fingerprint,
 };
 use crate::plan::CategoryId;
+use crate::plan::grouping::GroupBy;
 use crate::report::json::{self, PlanInput};
+use crate::report::table;
 use crate::settings::Settings;
 use anyhow::{Context as _, anyhow};
 use std::path::Path;
@@ -109,9 +112,25 @@ async fn report_inner(
         )?)
     };
     let without: Vec<SourceKind> = settings.without.iter().copied().collect();
-    let report = json::build(&ds, &only, &input, &settings_fingerprint(settings), &without);
-    let bytes = serde_json::to_vec_pretty(&report)?;
-    write_output(args.output.as_deref(), &bytes)?;
+    let mut report = json::build(&ds, &only, &input, &settings_fingerprint(settings), &without);
+    if let Some(by) = args.group_by {
+        let by = match by {
+            GroupByArg::Owner => GroupBy::Owner,
+            GroupByArg::Project => GroupBy::Project,
+            GroupByArg::Environment => GroupBy::Environment,
+        };
+        report.grouping = Some(json::grouping(&ds, &only, by));
+    }
+    let bytes = match args.format {
+        ReportFormat::Json => serde_json::to_vec_pretty(&report)?,
+        ReportFormat::Table => table::table(&report).into_bytes(),
+        ReportFormat::Csv => table::csv(&report).into_bytes(),
+    };
+    write_output_raw(args.output.as_deref(), &bytes, args.format == ReportFormat::Json)?;
+    use std::io::IsTerminal as _;
+    if args.format == ReportFormat::Json && !quiet && std::io::stderr().is_terminal() {
+        eprint!("{}", table::summary(&report));
+    }
     Ok((report, scan_secs))
 }
 
@@ -121,15 +140,23 @@ pub async fn scan_command(settings: &Settings, output: Option<&Path>, quiet: boo
     write_output(output, &serde_json::to_vec(&snap)?)
 }
 
-/// Writes to a file atomically, or to stdout.
+/// Writes to a file atomically, or to stdout (followed by a newline).
 pub fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    write_output_raw(path, bytes, true)
+}
+
+/// Writes to a file atomically, or to stdout; `newline` ends stdout's copy with a line break
+/// (text formats end with their own).
+fn write_output_raw(path: Option<&Path>, bytes: &[u8], newline: bool) -> anyhow::Result<()> {
     use std::io::Write;
     match path {
         Some(p) => json::write_atomic(p, bytes).with_context(|| format!("writing {}", p.display())),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(bytes)?;
-            out.write_all(b"\n")?;
+            if newline {
+                out.write_all(b"\n")?;
+            }
             Ok(())
         }
     }

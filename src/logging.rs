@@ -88,7 +88,9 @@ pub fn init(o: &LogOptions) -> anyhow::Result<Logging> {
     let (mut destination, mut format) = choose(o);
     let mut fallback = None;
     let (writer, guard) = match &destination {
-        Destination::File(path) => match open_append(path) {
+        Destination::File(path) => match rotate(path, ROTATE_BYTES, KEEP_ROTATED, std::time::SystemTime::now())
+            .and_then(|()| open_append(path))
+        {
             Ok(file) => tracing_appender::non_blocking(file),
             Err(e) if !(o.tui && o.stderr_is_terminal) => {
                 fallback = Some(format!("{e:#}; logging to stderr"));
@@ -124,6 +126,47 @@ pub fn init(o: &LogOptions) -> anyhow::Result<Logging> {
         format,
         fallback,
     })
+}
+
+/// A log file is rotated when a run starts and it holds this much, or was last written on an
+/// earlier day (UTC).
+pub const ROTATE_BYTES: u64 = 10 << 20;
+/// Rotated files kept beside the log: `<log>.1` (newest) … `<log>.5`; older ones are removed.
+pub const KEEP_ROTATED: usize = 5;
+
+/// Rotates `path` (when it exists and is at least `max_bytes` long, or was last modified on a
+/// UTC day before `now`'s): `<path>.N-1` → `<path>.N` for N down to 2 (`<path>.keep` is
+/// dropped), then `<path>` → `<path>.1`, so the log keeps its name and its 0600 file mode and
+/// a run's log starts fresh. Done at start, by name, so no writer holds the file.
+pub fn rotate(path: &Path, max_bytes: u64, keep: usize, now: std::time::SystemTime) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let day = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400)
+    };
+    let stale = meta.modified().is_ok_and(|m| day(m) < day(now));
+    if meta.len() < max_bytes && !stale {
+        return Ok(());
+    }
+    let numbered = |n: usize| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    };
+    if keep == 0 {
+        return std::fs::remove_file(path).with_context(|| format!("removing log file {}", path.display()));
+    }
+    let _ = std::fs::remove_file(numbered(keep));
+    for n in (1..keep).rev() {
+        let from = numbered(n);
+        if from.exists() {
+            std::fs::rename(&from, numbered(n + 1)).with_context(|| format!("rotating {}", from.display()))?;
+        }
+    }
+    std::fs::rename(path, numbered(1)).with_context(|| format!("rotating log file {}", path.display()))
 }
 
 fn open_append(path: &Path) -> anyhow::Result<std::fs::File> {
@@ -224,6 +267,50 @@ impl Visit for JsonFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full log is rotated at start: it becomes `.1`, `.1` becomes `.2` …, the oldest beyond
+    /// the kept count goes; a small log of today stays; yesterday's log rotates whatever size.
+    #[test]
+    fn a_full_or_old_log_rotates_by_name_keeping_a_bounded_number_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("rc.log");
+        let now = std::time::SystemTime::now();
+        let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).ok();
+        rotate(&log, 10, 2, now).unwrap(); // no file yet: nothing to do
+        std::fs::write(&log, "small").unwrap();
+        rotate(&log, 10, 2, now).unwrap();
+        assert_eq!(
+            read("rc.log").as_deref(),
+            Some("small"),
+            "under the limit, written today"
+        );
+        for run in ["first run, long line", "second run, long line", "third run, long line"] {
+            std::fs::write(&log, run).unwrap();
+            rotate(&log, 10, 2, now).unwrap();
+            assert!(!log.exists(), "rotated away");
+        }
+        assert_eq!(read("rc.log.1").as_deref(), Some("third run, long line"));
+        assert_eq!(read("rc.log.2").as_deref(), Some("second run, long line"));
+        assert_eq!(read("rc.log.3"), None, "only two rotated files are kept");
+        std::fs::write(&log, "tiny").unwrap();
+        rotate(&log, 10, 2, now + std::time::Duration::from_secs(86_400)).unwrap();
+        assert_eq!(read("rc.log.1").as_deref(), Some("tiny"), "a new day starts a new file");
+        assert_eq!(read("rc.log.2").as_deref(), Some("third run, long line"));
+    }
+
+    /// `init`'s opening path: after a rotation the log is created again, owner-only.
+    #[cfg(unix)]
+    #[test]
+    fn the_log_reopened_after_a_rotation_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("rc.log");
+        std::fs::write(&log, vec![b'x'; 64]).unwrap();
+        rotate(&log, 32, KEEP_ROTATED, std::time::SystemTime::now()).unwrap();
+        drop(open_append(&log).unwrap());
+        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.path().join("rc.log.1")).unwrap().len(), 64);
+    }
 
     #[test]
     fn destination_and_format_follow_the_terminal_unless_told() {

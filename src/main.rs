@@ -10,6 +10,23 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from the CLI definition alone: no settings, no logging.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            registry_cleaner::cli::write_completions(*shell, &mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            return match registry_cleaner::cli::write_man(&mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: writing the manual page: {e}");
+                    ExitCode::from(EXIT_FAILURES)
+                }
+            };
+        }
+        _ => {}
+    }
     let g = &cli.global;
     let flags = FlagOverrides {
         registry: g.registry.clone(),
@@ -171,6 +188,7 @@ async fn run(
         Some(Command::Config {
             command: ConfigCommand::Show,
         }) => headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?,
+        Some(Command::Completions { .. } | Command::Man) => {} // answered before settings load
         None => return Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
     }
     Ok(ExitCode::SUCCESS)

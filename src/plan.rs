@@ -6,6 +6,7 @@ pub mod category;
 pub mod dataset;
 pub mod deletion;
 pub mod evaluate;
+pub mod grouping;
 pub mod inputs;
 pub mod lookup;
 pub mod mongo_cleanup;

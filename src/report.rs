@@ -4,5 +4,6 @@
 pub mod files;
 pub mod json;
 pub mod snapshot;
+pub mod table;
 
 pub use crate::model::timefmt::{parse_rfc3339, rfc3339};

@@ -873,6 +873,81 @@ fn is_dns_label(s: &str) -> bool {
 }
 
 #[cfg(test)]
+mod keys_tests {
+    use super::FileConfig;
+
+    /// The keys serde accepts at `section` (top level when empty), read from the error it gives
+    /// for an unknown key: derived from the structs, so a new key cannot be missed.
+    fn accepted(section: &str) -> Vec<String> {
+        let yaml = if section.is_empty() {
+            "no_such_key_probe: 1\n".to_string()
+        } else {
+            format!("{section}:\n  no_such_key_probe: 1\n")
+        };
+        let e = serde_yaml::from_str::<FileConfig>(&yaml).unwrap_err().to_string();
+        let list = e
+            .split_once("expected")
+            .map(|(_, l)| l)
+            .unwrap_or_else(|| panic!("{e}"));
+        let list = list.split(" at line").next().unwrap();
+        list.split('`').skip(1).step_by(2).map(String::from).collect()
+    }
+
+    /// Every key of config.yaml (sections included) is in the annotated config.yaml (set or
+    /// commented out, under its section) and named in README as `section.key`.
+    #[test]
+    fn every_settings_key_is_in_the_annotated_config_and_the_readme() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = std::fs::read_to_string(root.join("config.yaml")).unwrap();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let top = accepted("");
+        assert!(top.len() >= 10 && top.contains(&"registry".to_string()), "{top:?}");
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for section in &top {
+            let yaml = format!("{section}:\n  no_such_key_probe: 1\n");
+            let e = serde_yaml::from_str::<FileConfig>(&yaml).err().map(|e| e.to_string());
+            if e.is_some_and(|e| e.contains("unknown field")) {
+                keys.extend(accepted(section).into_iter().map(|k| (section.clone(), k)));
+            } else {
+                keys.push((section.clone(), String::new())); // a list or a free-form section
+            }
+        }
+        assert!(keys.len() > 40, "{keys:?}");
+        let mut missing = Vec::new();
+        for (section, key) in &keys {
+            // `key:` or `# key:` (any indent); a line at column 0 that is `name:` or
+            // `# name:` opens section `name`; other column-0 comments change nothing.
+            let is_key = |content: &str, k: &str| content.strip_prefix(k).is_some_and(|r| r.starts_with(':'));
+            let mut inside = String::new();
+            let in_config = config.lines().any(|l| {
+                let content = l.trim_start().trim_start_matches('#').trim_start();
+                let head: String = content
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !l.starts_with(' ') && !head.is_empty() && is_key(content, &head) {
+                    inside = head.clone();
+                    return key.is_empty() && head == *section;
+                }
+                !key.is_empty() && l.starts_with(' ') && inside == *section && is_key(content, key)
+            });
+            let name = if key.is_empty() {
+                section.clone()
+            } else {
+                format!("{section}.{key}")
+            };
+            if !in_config {
+                missing.push(format!("config.yaml: {name}"));
+            }
+            if !readme.contains(&format!("`{name}`")) {
+                missing.push(format!("README.md: `{name}`"));
+            }
+        }
+        assert!(missing.is_empty(), "missing: {missing:#?}");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

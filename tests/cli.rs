@@ -334,3 +334,283 @@ fn an_environments_file_in_ids_keeps_the_listed_revisions() {
         "{err}"
     );
 }
+
+/// Splits RFC 4180 CSV into records of fields (quoted fields may hold commas, quotes and line
+/// breaks).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        !quoted && field.is_empty() && record.is_empty(),
+        "CSV ends with a record end"
+    );
+    records
+}
+
+/// issue 12 (reports): on a generated Domino world (registry, SecantusDB, Keycloak fake),
+/// every tag candidate of the JSON report names its environment's or model's owner (id from
+/// Mongo, username from Keycloak) and `project: null`; `deactivated-owner-environments` has
+/// `grouped_by_user`; `--format table` and `--format csv` list every candidate; `--group-by
+/// owner` splits exactly the plan's reclaimable bytes into exclusive and shared bytes.
+#[test]
+fn report_formats_owners_and_groups_on_a_seeded_world() {
+    use registry_cleaner::world::{KEEP_REVISIONS, WorldSize};
+    let w = world::generate(20_261_202, WorldSize::SMALL);
+    let reg = Registry::start();
+    let c = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+    let rt = support::runtime();
+    rt.block_on(world::push(&c, &w.tags)).expect("push the world");
+    let mongo = support::mongo::MongoServer::start();
+    rt.block_on(world::seed::mongo(&w, &mongo.uri, "domino"))
+        .expect("seed mongo");
+    let kc = support::keycloak::KeycloakServer::start(&world::seed::keycloak_seed(&w, "DominoRealm"), 60);
+    let dir = tempfile::tempdir().unwrap();
+    let keep = KEEP_REVISIONS.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--without",
+            "kubernetes",
+            "--keep-revisions",
+            &keep,
+            "--grace-period-hours",
+            "0",
+        ];
+        args.extend(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_registry-cleaner"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .env("REGISTRY_URL", reg.url())
+            .env("MONGODB_URI", &mongo.uri)
+            .env("KEYCLOAK_HOST", &kc.url)
+            .env("KEYCLOAK_USERNAME", "admin")
+            .env("KEYCLOAK_PASSWORD", "admin")
+            .env_remove("CONFIG_FILE")
+            .env_remove("REGISTRY_USERNAME")
+            .env_remove("REGISTRY_PASSWORD")
+            .output()
+            .expect("run registry-cleaner");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let r: Value = serde_json::from_slice(&run(&[]).stdout).expect("JSON on stdout");
+    for s in ["registry", "mongo", "keycloak"] {
+        assert_eq!(r["sources"][s]["status"], "ok", "{s}: {}", r["sources"][s]);
+    }
+    // The owners the world gave each environment and model, and the names Keycloak knows.
+    let owners: std::collections::HashMap<String, String> = (w.domino.environments.iter())
+        .filter_map(|e| e.owner.map(|o| (e.id.to_string(), o.to_string())))
+        .chain(
+            w.domino
+                .models
+                .iter()
+                .filter_map(|m| m.owner.map(|o| (m.id.to_string(), o.to_string()))),
+        )
+        .collect();
+    let usernames: std::collections::HashMap<String, String> = (w.keycloak_users.iter())
+        .filter_map(|u| u.domino_id.map(|id| (id.to_string(), u.username.clone())))
+        .collect();
+    let mut tag_candidates = Vec::new();
+    let mut checked = 0;
+    for cat in r["categories"].as_array().unwrap() {
+        for cand in cat["candidates"].as_array().unwrap() {
+            if cand.get("collection").is_some() {
+                continue; // a Mongo record
+            }
+            for key in ["owner", "project", "name"] {
+                assert!(cand.get(key).is_some(), "{key} missing: {cand}");
+            }
+            assert_eq!(cand["project"], Value::Null, "never guessed: {cand}");
+            // The environment or model a Domino tag belongs to is the ObjectId it starts with
+            // (`object_id` may name a revision or a version).
+            let want = cand["tag"]
+                .as_str()
+                .and_then(|t| t.get(..24))
+                .and_then(|o| owners.get(o));
+            match want {
+                Some(owner) => {
+                    assert_eq!(cand["owner"]["id"].as_str(), Some(owner.as_str()), "{cand}");
+                    if let Some(name) = usernames.get(owner) {
+                        assert_eq!(cand["owner"]["username"].as_str(), Some(name.as_str()), "{cand}");
+                    }
+                    checked += 1;
+                }
+                None => assert_eq!(cand["owner"], Value::Null, "unknown owner is null: {cand}"),
+            }
+            tag_candidates.push((
+                cat["id"].as_str().unwrap().to_string(),
+                format!(
+                    "{}:{}",
+                    cand["repository"].as_str().unwrap(),
+                    cand["tag"].as_str().unwrap()
+                ),
+            ));
+        }
+    }
+    assert!(checked >= 10, "owners checked on {checked} candidates");
+    let deactivated = r["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "deactivated-owner-environments")
+        .unwrap();
+    let by_user = deactivated["grouped_by_user"].as_object().expect("grouped_by_user");
+    let n = deactivated["candidates"].as_array().unwrap().len();
+    assert!(n > 0 && !by_user.is_empty(), "{deactivated}");
+    let summed: u64 = by_user.values().map(|g| g["tag_count"].as_u64().unwrap()).sum();
+    assert_eq!(summed as usize, n, "every candidate under one user: {by_user:?}");
+    for (name, g) in by_user {
+        let id = g["user_id"].as_str().expect("owner id known");
+        assert_eq!(usernames.get(id), Some(name), "keyed by the Keycloak username");
+        assert!(g["environment_count"].as_u64().unwrap() >= 1);
+        assert_eq!(
+            g["environments"].as_array().unwrap().len() as u64,
+            g["environment_count"].as_u64().unwrap()
+        );
+    }
+
+    // CSV: a header, then one record per candidate, in the JSON's order.
+    let csv = String::from_utf8(run(&["--format", "csv"]).stdout).unwrap();
+    let records = parse_csv(&csv);
+    assert_eq!(records[0][..3], ["category", "repository", "tag"]);
+    let rows: Vec<(String, String)> = (records[1..].iter())
+        .filter(|r| !r[1].starts_with("mongo:"))
+        .map(|r| (r[0].clone(), format!("{}:{}", r[1], r[2])))
+        .collect();
+    assert_eq!(rows, tag_candidates);
+    // Table: every candidate on a row of its own, and a totals row per category.
+    let table = String::from_utf8(run(&["--format", "table"]).stdout).unwrap();
+    for (cat, image) in &tag_candidates {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(cat.as_str()) && l.contains(&format!(" {image} "))),
+            "{cat} {image} not in the table"
+        );
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("CATEGORY") && l.contains(" CANDIDATES ")),
+        "{table}"
+    );
+
+    // Grouped by owner: the groups split the plan's bytes, none counted twice.
+    let g: Value = serde_json::from_slice(&run(&["--group-by", "owner"]).stdout).unwrap();
+    let grouping = &g["grouping"];
+    assert_eq!(grouping["by"], "owner");
+    let groups = grouping["groups"].as_array().unwrap();
+    assert!(groups.len() >= 2, "{grouping}");
+    let exclusive: u64 = groups.iter().map(|x| x["exclusive_bytes"].as_u64().unwrap()).sum();
+    let joint = grouping["joint_bytes"].as_u64().unwrap();
+    assert_eq!(
+        joint,
+        g["plan"]["reclaimable_bytes"].as_u64().unwrap(),
+        "the plan's bytes"
+    );
+    assert_eq!(exclusive + grouping["shared_total_bytes"].as_u64().unwrap(), joint);
+    let distinct: std::collections::BTreeSet<&String> = tag_candidates.iter().map(|(_, t)| t).collect();
+    let tags: u64 = groups.iter().map(|x| x["tag_count"].as_u64().unwrap()).sum();
+    assert_eq!(tags as usize, distinct.len(), "each candidate tag in one group");
+    let grouped_csv = String::from_utf8(run(&["--group-by", "environment", "--format", "csv"]).stdout).unwrap();
+    let records = parse_csv(&grouped_csv);
+    assert_eq!(records[0][0], "group_by");
+    assert!(
+        records[1..].iter().all(|r| r[0] == "environment" && r.len() == 8),
+        "{grouped_csv}"
+    );
+}
+
+/// `--help` ends with the exit codes and examples and names the variable behind each flag a
+/// variable can set; `completions <shell>` and `man` are generated from the same definition and
+/// need no valid configuration.
+#[test]
+fn help_completions_and_man_come_from_the_cli_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.yaml"), "registry: [not, a, mapping]\n").unwrap();
+    let out = bin(&["--help"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "Exit codes:",
+        "0  done",
+        "2  cannot run",
+        "3  `delete --apply` deleted nothing it planned",
+        "Examples:",
+        "registry-cleaner report --format table --group-by owner",
+        "[env: CONFIG_FILE]",
+        "[env: REGISTRY_URL]",
+        "[env: REPOSITORY]",
+        "[env: REGISTRY_PASSWORD_FILE]",
+        "[env: LOG_FORMAT",
+    ] {
+        assert!(help.contains(want), "{want:?} not in --help:\n{help}");
+    }
+    let report_help = String::from_utf8(bin(&["report", "--help"], dir.path()).stdout).unwrap();
+    assert!(
+        report_help.contains("--format <FORMAT>") && report_help.contains("[possible values: json, table, csv]"),
+        "{report_help}"
+    );
+    assert!(report_help.contains("--group-by <KEY>") && report_help.contains("owner, project, environment"));
+
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef registry-cleaner"),
+        ("fish", "complete -c registry-cleaner"),
+        ("elvish", "registry-cleaner"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = bin(&["completions", shell], dir.path());
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(marker), "{shell}: {marker:?} missing");
+        assert!(
+            text.contains("group-by") && text.contains("doctor"),
+            "{shell}: flags and commands"
+        );
+    }
+    let out = bin(&["completions", "tcsh"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+
+    let out = bin(&["man"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let man = String::from_utf8(out.stdout).unwrap();
+    assert!(man.starts_with(".ie") || man.contains(".TH registry-cleaner"), "{man}");
+    assert!(
+        man.contains(".TH registry-cleaner") && man.contains("Exit codes"),
+        "roff with the after-help"
+    );
+    assert!(
+        man.contains("\\-\\-registry") && man.contains("completions"),
+        "flags and commands"
+    );
+}

@@ -855,6 +855,7 @@ fn report_of(plan: Plan) -> Report {
         without: vec![],
         categories: vec![],
         plan,
+        grouping: None,
     }
 }
 

@@ -93,8 +93,14 @@ async fn run_inner(settings: &Settings, args: &DeleteArgs, quiet: bool, now: i64
         ticker: (!quiet && !terminal).then(|| Ticker::new(what)),
         total: req.plan.manifests.len(),
         done: AtomicUsize::new(0),
+        bar: std::sync::OnceLock::new(),
+        what,
     };
-    let results = delete_run::run(settings, &req, &observer, now).await?;
+    let results = delete_run::run(settings, &req, &observer, now).await;
+    if let Some(b) = observer.bar.get() {
+        b.finish();
+    }
+    let results = results?;
     if let Some(t) = &observer.ticker {
         t.finish(observer.done.load(Ordering::Relaxed), observer.total);
     }
@@ -112,12 +118,25 @@ struct Stderr {
     /// Planned manifests, and how many have an outcome so far.
     total: usize,
     done: AtomicUsize,
+    /// On a terminal: the live bar, drawn from the first outcome on (after any confirmation).
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+    what: &'static str,
+}
+
+impl Stderr {
+    /// A line on a terminal's stderr, above the bar once it is drawn.
+    fn say(&self, text: &str) {
+        match self.bar.get() {
+            Some(b) => b.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
 }
 
 impl Observer for Stderr {
     fn step(&self, text: &str) {
         if self.show {
-            eprintln!("{text}");
+            self.say(text);
         }
         if self.ticker.is_some() {
             tracing::info!(kind = "step", "{text}");
@@ -138,12 +157,16 @@ impl Observer for Stderr {
             t.update(done, self.total);
         }
         if self.show {
-            eprintln!(
+            let b = self
+                .bar
+                .get_or_init(|| crate::ops::progress::bar(self.what, self.total));
+            b.println(format!(
                 "{:>15} {}@{}",
                 format!("{:?}", i.outcome).split_whitespace().next().unwrap_or(""),
                 i.repository,
                 i.digest
-            );
+            ));
+            b.set_position(done as u64);
         }
     }
 }

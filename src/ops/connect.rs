@@ -72,25 +72,32 @@ pub fn scan_options(settings: &Settings, for_delete: bool) -> ScanOptions {
     }
 }
 
-/// Scans the registry, printing a live progress line on stderr when it is a terminal, else
-/// logging one every 10 s (`ops::progress`) and one at the end.
+/// Scans the registry, drawing a live bar (rate, ETA) on stderr when it is a terminal, else
+/// logging a line every 10 s (`ops::progress`) and one at the end.
 pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -> anyhow::Result<Inventory> {
     let terminal = std::io::stderr().is_terminal();
-    let show = !quiet && terminal;
+    let bar = (!quiet && terminal).then(|| crate::ops::progress::bar("scan", 0));
     let ticker = (!quiet && !terminal).then(|| crate::ops::progress::Ticker::new("scan"));
     let last = std::sync::Mutex::new(None::<ScanProgress>);
     let progress = |p: ScanProgress| {
-        if show {
-            eprint!("\r\x1b[2K{}", progress_line(&p));
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = &bar {
+            // Each phase counts its own items: a new phase restarts the bar (and its ETA).
+            if last.is_none_or(|l| l.phase != p.phase) {
+                b.reset();
+            }
+            b.set_length(p.total as u64);
+            b.set_position(p.done as u64);
+            b.set_message(format!("{:?}, {} requests", p.phase, p.requests));
         }
         if let Some(t) = &ticker {
             t.update_with(p.done, p.total, || format!("scan {}", progress_line(&p)));
-            *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
         }
+        *last = Some(p);
     };
     let result = scan_registry_with(settings, for_delete, &progress).await;
-    if show {
-        eprintln!();
+    if let Some(b) = &bar {
+        b.finish();
     }
     if let (Some(t), Some(p)) = (&ticker, *last.lock().unwrap_or_else(|e| e.into_inner()))
         && result.is_ok()

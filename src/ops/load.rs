@@ -226,6 +226,9 @@ pub async fn load_all(
     ds.sources.insert(SourceKind::Kubernetes, status(&data.kubernetes));
     ds.sources.insert(SourceKind::Keycloak, status(&data.keycloak));
     ds.labels = labels(&inventory, data.mongo.ok(), &protections);
+    if let Some(users) = data.keycloak.ok() {
+        with_keycloak_usernames(&mut ds.labels, users);
+    }
     ds.mongo_collections = data.mongo.ok().map(|d| d.collections.clone()).unwrap_or_default();
     ds.inventory = inventory;
     ds.categories = categories;
@@ -274,19 +277,41 @@ pub fn labels(
         if named.is_none() && evidence.is_empty() {
             continue;
         }
+        let owner_id = named.and_then(|(_, o)| *o);
         out.insert(
             t,
             TagLabel {
                 group: named.map(|(n, _)| n.to_string()),
-                owner: named
-                    .and_then(|(_, o)| o.as_ref())
-                    .and_then(|o| users.get(o))
-                    .map(|s| s.to_string()),
+                owner: owner_id.and_then(|o| users.get(&o)).map(|s| s.to_string()),
                 evidence,
+                object: named.and(id),
+                owner_id,
             },
         );
     }
     out
+}
+
+/// Owners' usernames from Keycloak (the account carrying the owner's `domino-user-id`; an
+/// enabled account wins over a disabled one), where Keycloak knows the owner.
+pub fn with_keycloak_usernames(
+    labels: &mut HashMap<crate::model::TagId, TagLabel>,
+    users: &[crate::model::users::KeycloakUser],
+) {
+    let mut names: HashMap<ObjectId, (&str, bool)> = HashMap::new();
+    for u in users {
+        if let Some(id) = u.domino_id {
+            let e = names.entry(id).or_insert((u.username.as_str(), u.enabled));
+            if u.enabled && !e.1 {
+                *e = (u.username.as_str(), true);
+            }
+        }
+    }
+    for l in labels.values_mut() {
+        if let Some((name, _)) = l.owner_id.and_then(|o| names.get(&o)) {
+            l.owner = Some(name.to_string());
+        }
+    }
 }
 
 #[cfg(test)]

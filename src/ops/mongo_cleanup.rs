@@ -181,6 +181,10 @@ pub async fn execute(
     let mut s = MongoSummary::default();
     let mut backup: Option<std::fs::File> = None;
     let mut stopped: Option<String> = None;
+    // A logged line every 10 s and one at the end (JSON lines without a terminal).
+    let total = decisions.iter().filter(|d| d.delete).count();
+    let ticker = crate::ops::progress::Ticker::new("mongo cleanup");
+    let mut done = 0;
     for d in decisions {
         let (result, reason) = if !d.delete {
             (MongoResult::Skipped, d.reason.clone())
@@ -210,6 +214,13 @@ pub async fn execute(
             }
         }
         s.push(d, result, reason);
+        if d.delete {
+            done += 1;
+            ticker.update(done, total);
+        }
+    }
+    if total > 0 {
+        ticker.finish(done, total);
     }
     if backup.is_some() {
         s.backup = Some(backup_path.display().to_string());

@@ -1,7 +1,7 @@
 //! Progress without a terminal (a pod, a CronJob, a pipe): at most one line every 10 s with
 //! done/total, rate and ETA, logged as an `info` event (a JSON line a collector can parse when
-//! logs are JSON), plus one line when the work ends. On a terminal callers draw their own live
-//! line instead.
+//! logs are JSON), plus one line when the work ends. On a terminal, [`bar`] draws a live bar
+//! (indicatif) with rate and ETA on stderr instead.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -96,6 +96,18 @@ pub fn line(what: &str, done: usize, total: usize, elapsed: Duration) -> String 
     let (rate, eta) = rate_eta(done, total, elapsed.as_secs_f64());
     let eta = eta.map(|s| format!(", ETA {s:.0}s")).unwrap_or_default();
     format!("{what}: {done}/{total} ({rate:.1}/s{eta})")
+}
+
+/// A live progress bar on stderr (drawn only when stderr is a terminal): `what`, the bar,
+/// done/total, rate, ETA and a message.
+pub fn bar(what: &str, total: usize) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta}) {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb.set_prefix(what.to_string());
+    pb
 }
 
 #[cfg(test)]

@@ -46,9 +46,16 @@ pub enum SourceStatus {
 /// belongs to, its owner, and the evidence of use (pods, workspaces, runs ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagLabel {
+    /// The environment's or model's name.
     pub group: Option<String>,
+    /// The owner's username: from Keycloak when it was read, else the Mongo login.
     pub owner: Option<String>,
     pub evidence: Vec<String>,
+    /// The environment or model the tag belongs to (the ObjectId its name starts with), when
+    /// Mongo knows it.
+    pub object: Option<crate::model::ObjectId>,
+    /// The owner's Mongo user id (environment `ownerId`, model owner collaborator or creator).
+    pub owner_id: Option<crate::model::ObjectId>,
 }
 
 #[derive(Debug, Clone, Default)]

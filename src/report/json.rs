@@ -2,10 +2,11 @@
 //! valid plan: `plan.tags` lists exactly what a deletion would remove, sibling tags included.
 
 use crate::model::{Inventory, ObjectId, TagId};
-use crate::plan::dataset::{Dataset, SourceKind, SourceStatus};
-use crate::plan::{CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
+use crate::plan::dataset::{Dataset, SourceKind, SourceStatus, TagLabel};
+use crate::plan::grouping::{GroupBy, Member};
+use crate::plan::{Candidate, CategoryId, CategoryResult, CategoryStatus, SpaceEngine};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const REPORT_SCHEMA: u32 = 1;
 pub use crate::plan::deletion::{
@@ -27,6 +28,55 @@ pub struct Report {
     pub without: Vec<String>,
     pub categories: Vec<CategoryReport>,
     pub plan: PlanReport,
+    /// `report --group-by`: the reported categories' candidates per owner, project or
+    /// environment, with exclusive and shared bytes computed jointly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<GroupingReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupingReport {
+    /// `owner`, `project` or `environment`.
+    pub by: String,
+    /// Candidate tags grouped (each once, whatever number of categories lists it).
+    pub tags: usize,
+    /// Freed by deleting every grouped candidate.
+    pub joint_bytes: u64,
+    /// `joint_bytes` minus every group's exclusive bytes: what only several groups together
+    /// free, counted once.
+    pub shared_total_bytes: u64,
+    /// Revisions whose tags fall into more than one group (their bytes count in each).
+    pub overlapping_revisions: usize,
+    pub groups: Vec<GroupReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupReport {
+    /// The owner's, project's, environment's or model's id; null for "unknown".
+    pub id: Option<String>,
+    /// Username or name; null when unknown.
+    pub name: Option<String>,
+    pub tag_count: usize,
+    pub environment_count: usize,
+    pub model_count: usize,
+    /// Freed if exactly this group's candidates were deleted.
+    pub exclusive_bytes: u64,
+    /// Freed only when this group's candidates go together with other groups'.
+    pub shared_bytes: u64,
+}
+
+/// `grouped_by_user` of `deactivated-owner-environments` (the original tool's shape): per owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserGroupReport {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub tag_count: usize,
+    pub environment_count: usize,
+    pub environments: Vec<String>,
+    pub exclusive_bytes: u64,
+    pub shared_bytes: u64,
+    /// `repository:tag` of each candidate.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +114,10 @@ pub struct CategoryReport {
     /// How the result was computed, e.g. a protection source turned off with `--without`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Only `deactivated-owner-environments`: candidates per owner, keyed by username (else
+    /// the user id, else `unknown`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grouped_by_user: BTreeMap<String, UserGroupReport>,
 }
 
 /// One entry of `candidates`: a registry tag, or (only in `orphaned-references`) a Mongo record.
@@ -103,6 +157,24 @@ pub struct CandidateReport {
     pub exclusive_bytes: u64,
     pub siblings: Vec<String>,
     pub reasons: Vec<String>,
+    /// The environment's or model's owner in Mongo; null when unknown.
+    #[serde(default)]
+    pub owner: Option<OwnerReport>,
+    /// Always null: Domino records no owning project for an environment or a model in the
+    /// fields this tool reads (domain.md §1.1), and a project is never guessed from usage.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The environment's or model's name in Mongo; null when unknown.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerReport {
+    /// Mongo `users._id`.
+    pub id: String,
+    /// From Keycloak when it was read, else Mongo's `loginId.id`; null when neither knows it.
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,7 +243,7 @@ pub fn build(
         .collect();
     let category_reports = categories
         .iter()
-        .map(|c| category_report(inv, &mut engine, c))
+        .map(|c| category_report(inv, &ds.labels, &mut engine, c))
         .collect();
     let plan = match input {
         PlanInput::Categories => {
@@ -239,10 +311,98 @@ pub fn build(
         without: without.iter().map(|k| k.as_str().to_string()).collect(),
         categories: category_reports,
         plan,
+        grouping: None,
     }
 }
 
-fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult) -> CategoryReport {
+type Labels = HashMap<TagId, TagLabel>;
+
+/// The group a candidate falls in under `by`, from its label.
+fn member(labels: &Labels, by: GroupBy, cand: &Candidate) -> Member {
+    let l = labels.get(&cand.tag);
+    let (key, label) = match by {
+        GroupBy::Owner => (
+            l.and_then(|l| l.owner_id).map(|o| o.to_string()),
+            l.and_then(|l| l.owner.clone()),
+        ),
+        GroupBy::Project => (None, None),
+        GroupBy::Environment => (
+            l.and_then(|l| l.object).map(|o| o.to_string()),
+            l.and_then(|l| l.group.clone()),
+        ),
+    };
+    Member {
+        tag: cand.tag,
+        key,
+        label,
+        object: l.and_then(|l| l.object).or(cand.object_id),
+    }
+}
+
+/// `report --group-by`: the candidates of the reported categories that are available, grouped.
+pub fn grouping(ds: &Dataset, only: &[CategoryId], by: GroupBy) -> GroupingReport {
+    let members: Vec<Member> = (ds.categories.iter())
+        .filter(|c| (only.is_empty() || only.contains(&c.id)) && c.status == CategoryStatus::Ok)
+        .flat_map(|c| c.candidates.iter().map(|x| member(&ds.labels, by, x)))
+        .collect();
+    let mut engine = SpaceEngine::new(&ds.inventory);
+    let g = crate::plan::grouping::group(&ds.inventory, &mut engine, &members);
+    GroupingReport {
+        by: by.as_str().into(),
+        tags: g.groups.iter().map(|x| x.tags.len()).sum(),
+        joint_bytes: g.joint_bytes,
+        shared_total_bytes: g.shared_total_bytes,
+        overlapping_revisions: g.overlapping_revisions,
+        groups: g
+            .groups
+            .into_iter()
+            .map(|x| GroupReport {
+                id: x.key,
+                name: x.label,
+                tag_count: x.tags.len(),
+                environment_count: x.environments.len(),
+                model_count: x.models.len(),
+                exclusive_bytes: x.exclusive_bytes,
+                shared_bytes: x.shared_bytes,
+            })
+            .collect(),
+    }
+}
+
+fn grouped_by_user(
+    inv: &Inventory,
+    labels: &Labels,
+    engine: &mut SpaceEngine,
+    c: &CategoryResult,
+) -> BTreeMap<String, UserGroupReport> {
+    let members: Vec<Member> = c.candidates.iter().map(|x| member(labels, GroupBy::Owner, x)).collect();
+    let g = crate::plan::grouping::group(inv, engine, &members);
+    g.groups
+        .into_iter()
+        .map(|x| {
+            let key = (x.label.clone().or_else(|| x.key.clone())).unwrap_or_else(|| "unknown".into());
+            let mut tags: Vec<String> = (x.tags.iter())
+                .map(|t| format!("{}:{}", inv.repo(inv.tag(*t).repo).name, inv.tag(*t).name))
+                .collect();
+            tags.sort();
+            (
+                key,
+                UserGroupReport {
+                    user_id: x.key,
+                    username: x.label,
+                    tag_count: x.tags.len(),
+                    environment_count: x.environments.len(),
+                    environments: x.environments.iter().map(|o| o.to_string()).collect(),
+                    exclusive_bytes: x.exclusive_bytes,
+                    shared_bytes: x.shared_bytes,
+                    tags,
+                },
+            )
+        })
+        .collect()
+}
+
+fn category_report(inv: &Inventory, labels: &Labels, engine: &mut SpaceEngine, c: &CategoryResult) -> CategoryReport {
     engine.clear();
     for cand in &c.candidates {
         if let Some(r) = inv.tag(cand.tag).revision() {
@@ -260,6 +420,7 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         .iter()
         .map(|cand| {
             let t = inv.tag(cand.tag);
+            let label = labels.get(&cand.tag);
             CandidateReport {
                 repository: inv.repo(t.repo).name.clone(),
                 tag: t.name.clone(),
@@ -276,6 +437,12 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
                     .map(|s| inv.tag(s).name.clone())
                     .collect(),
                 reasons: cand.reasons.clone(),
+                owner: label.and_then(|l| l.owner_id).map(|o| OwnerReport {
+                    id: o.to_string(),
+                    username: label.and_then(|l| l.owner.clone()),
+                }),
+                project: None,
+                name: label.and_then(|l| l.group.clone()),
             }
         })
         .collect();
@@ -313,6 +480,11 @@ fn category_report(inv: &Inventory, engine: &mut SpaceEngine, c: &CategoryResult
         protected,
         protected_records: c.protected_records.iter().map(|(r, why)| record(r, why)).collect(),
         notes: c.notes.clone(),
+        grouped_by_user: if c.id == CategoryId::DeactivatedOwnerEnvironments {
+            grouped_by_user(inv, labels, engine, c)
+        } else {
+            BTreeMap::new()
+        },
     }
 }
 
