@@ -446,12 +446,14 @@ fn report_formats_owners_and_groups_on_a_seeded_world() {
                 assert!(cand.get(key).is_some(), "{key} missing: {cand}");
             }
             assert_eq!(cand["project"], Value::Null, "never guessed: {cand}");
-            // The environment or model a Domino tag belongs to is the ObjectId it starts with
-            // (`object_id` may name a revision or a version).
-            let want = cand["tag"]
-                .as_str()
-                .and_then(|t| t.get(..24))
-                .and_then(|o| owners.get(o));
+            // The environment or model a Domino tag belongs to is the ObjectId its name starts
+            // with in the current layout (`domino-<env>:<n>` is `<env>-<n>`; `object_id` may
+            // name a revision or a version).
+            let name = registry_cleaner::model::image::domino_tag(
+                cand["repository"].as_str().unwrap(),
+                cand["tag"].as_str().unwrap(),
+            );
+            let want = name.get(..24).and_then(|o| owners.get(o));
             match want {
                 Some(owner) => {
                     assert_eq!(cand["owner"]["id"].as_str(), Some(owner.as_str()), "{cand}");
