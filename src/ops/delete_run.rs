@@ -324,7 +324,13 @@ fn gone_indexes(settings: &Settings, plan: &Plan, inv: &crate::model::Inventory)
     let cache = settings
         .registry
         .cache
-        .then(|| crate::ops::scan_cache::ScanCache::new(settings.registry.cache_dir.as_deref(), &settings.registry.host, false))
+        .then(|| {
+            crate::ops::scan_cache::ScanCache::new(
+                settings.registry.cache_dir.as_deref(),
+                &settings.registry.host,
+                false,
+            )
+        })
         .flatten();
     let mut out = GoneIndexes::new();
     for m in &plan.manifests {
@@ -334,22 +340,25 @@ fn gone_indexes(settings: &Settings, plan: &Plan, inv: &crate::model::Inventory)
         }
         let present = inv.repo_by_name(&m.repository).is_some_and(|repo| {
             inv.digests.get(parent).is_some_and(|d| {
-                inv.find_revision(repo, d).is_some()
-                    || inv.repo_tags(repo).any(|t| inv.tag_digest(t) == Some(d))
+                inv.find_revision(repo, d).is_some() || inv.repo_tags(repo).any(|t| inv.tag_digest(t) == Some(d))
             })
         });
         if present {
             continue;
         }
-        let from_scan = inv.digests.get(parent).and_then(|d| inv.manifest(d)).and_then(|x| match &x.kind {
-            crate::model::ManifestKind::Index { children } => Some(
-                children
-                    .iter()
-                    .map(|(c, _)| inv.digests.name(c.digest).to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            crate::model::ManifestKind::Image { .. } => None,
-        });
+        let from_scan = inv
+            .digests
+            .get(parent)
+            .and_then(|d| inv.manifest(d))
+            .and_then(|x| match &x.kind {
+                crate::model::ManifestKind::Index { children } => Some(
+                    children
+                        .iter()
+                        .map(|(c, _)| inv.digests.name(c.digest).to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                crate::model::ManifestKind::Image { .. } => None,
+            });
         let from_cache = || {
             let (ct, body) = cache.as_ref()?.manifest(parent)?;
             match crate::sources::registry::manifest::parse_manifest(&body, ct.as_deref()).ok()? {

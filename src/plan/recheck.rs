@@ -224,8 +224,7 @@ fn unlisted_child(
     gone: &GoneIndexes,
 ) -> Option<String> {
     let pd = fresh.digests.get(parent);
-    let in_repo =
-        pd.is_some_and(|d| fresh.find_revision(repo, d).is_some() || facts.pointed.contains_key(&(repo, d)));
+    let in_repo = pd.is_some_and(|d| fresh.find_revision(repo, d).is_some() || facts.pointed.contains_key(&(repo, d)));
     let child = m.digest.as_str();
     if in_repo {
         return match pd.and_then(|d| fresh.manifest(d)).map(|b| &b.kind) {
