@@ -583,7 +583,10 @@ fn interrupted_exec(ns: &str, node: &str, unkillable: bool) -> (Value, support::
     rt.block_on(namespace(&c, ns));
     rt.block_on(statefulset(&c, ns, None, None));
     let kubelet = support::kubelet::Kubelet::start(&rt, &c, node, ns);
-    kubelet.state.unkillable.store(unkillable, std::sync::atomic::Ordering::SeqCst);
+    kubelet
+        .state
+        .unkillable
+        .store(unkillable, std::sync::atomic::Ordering::SeqCst);
     rt.block_on(pod_on(&c, ns, "docker-registry-0", &kubelet.node));
     let dir = tempfile::tempdir().unwrap();
     let mut child = gc_command(dir.path(), &k.kubeconfig, ns, 2, &["--no-measure"])
@@ -635,8 +638,14 @@ fn an_interrupted_garbage_collect_is_stopped_before_read_only_mode_is_switched_o
     );
     assert_eq!(r["gc_stopped"], true, "{r}");
     let cmds: Vec<String> = kubelet.commands().iter().map(|c| c.join(" ")).collect();
-    assert_eq!(cmds[0], "registry garbage-collect /etc/docker/registry/config.yml", "{cmds:?}");
-    assert!(cmds[1].starts_with("pkill -f") && cmds[2].starts_with("pgrep -f"), "{cmds:?}");
+    assert_eq!(
+        cmds[0], "registry garbage-collect /etc/docker/registry/config.yml",
+        "{cmds:?}"
+    );
+    assert!(
+        cmds[1].starts_with("pkill -f") && cmds[2].starts_with("pgrep -f"),
+        "{cmds:?}"
+    );
     assert!(r["error"].as_str().unwrap().contains("SIGTERM"), "{r}");
 }
 

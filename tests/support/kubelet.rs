@@ -58,10 +58,7 @@ impl Kubelet {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State::default());
-        let (st, sets) = (
-            state.clone(),
-            Api::<StatefulSet>::namespaced(client.clone(), ns),
-        );
+        let (st, sets) = (state.clone(), Api::<StatefulSet>::namespaced(client.clone(), ns));
         rt.spawn(async move {
             let _dir = dir;
             while let Ok((sock, _)) = listener.accept().await {
@@ -145,7 +142,11 @@ fn status(code: i32) -> Vec<u8> {
     frame(3, v.to_string().as_bytes())
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, st: &State, sets: &Api<StatefulSet>) -> std::io::Result<()> {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    st: &State,
+    sets: &Api<StatefulSet>,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -201,7 +202,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, st: &State, sets: &A
     let joined = command.join(" ");
     let code = if joined.starts_with("registry garbage-collect") {
         st.gc_running.store(true, Ordering::SeqCst);
-        s.write_all(&frame(1, b"blob eligible for deletion: sha256:aa\n")).await?;
+        s.write_all(&frame(1, b"blob eligible for deletion: sha256:aa\n"))
+            .await?;
         s.flush().await?;
         // Runs until killed; the exec stream closing (the client gone) does not stop it.
         let killed = st.stop.notified();

@@ -105,4 +105,3 @@ pub async fn seed(uri: &str) {
     )
     .await;
 }
-
