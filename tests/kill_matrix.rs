@@ -2,8 +2,9 @@
 //! alternate) at each point where a crash could lose something: while it scans, at the
 //! confirmation prompt, with a DELETE the registry carried out but whose answer never came,
 //! in the middle of a phase, between the index phase and its children's phase, between a
-//! document's backup and its Mongo delete, between that delete and its audit line, and in
-//! the middle of `restore`. One registry (and Mongo) per point, put back between trials.
+//! document's backup and its Mongo delete, between that delete and its audit line, in the
+//! middle of `restore`, and `gc` right after its first patch (read-only mode must end up off).
+//! One registry (and Mongo) per point, put back between trials.
 //!
 //! After every kill: every original Mongo document is in Mongo or in the backup file, and the
 //! audit log holds a `deleted` line for every DELETE the registry answered to the tool. Then
@@ -156,11 +157,11 @@ fn direct(reg: &Registry) -> RegistryClient {
     RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap()
 }
 
+/// (repository, tag) → digest.
+type Tags = BTreeMap<(String, String), String>;
+
 /// Tags and manifests (index children included) as a direct scan sees them.
-fn contents(
-    rt: &tokio::runtime::Runtime,
-    reg: &Registry,
-) -> (BTreeMap<(String, String), String>, BTreeSet<(String, String)>) {
+fn contents(rt: &tokio::runtime::Runtime, reg: &Registry) -> (Tags, BTreeSet<(String, String)>) {
     let opts = ScanOptions {
         prefix: PREFIX.into(),
         repositories: None,
@@ -261,11 +262,7 @@ async fn mongo_ids(uri: &str) -> BTreeMap<String, Vec<String>> {
             .unwrap();
         let mut ids: Vec<String> = docs
             .iter()
-            .map(|d| {
-                mongodb::bson::Bson::from(d.get("_id").unwrap().clone())
-                    .into_canonical_extjson()
-                    .to_string()
-            })
+            .map(|d| d.get("_id").unwrap().clone().into_canonical_extjson().to_string())
             .collect();
         ids.sort();
         out.insert(c, ids);
@@ -589,7 +586,7 @@ fn trial(
 ) -> usize {
     w.reset();
     w.ctl.arm(mode);
-    let sigkill = i % 2 == 0;
+    let sigkill = i.is_multiple_of(2);
     let mut c = cmd(w, &strs(&apply_args(w)));
     c.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
@@ -700,7 +697,7 @@ fn kill_at_the_confirmation_prompt() {
     let mut t = Tally::default();
     for i in 0..trials() {
         w.reset();
-        let sigkill = i % 2 == 0;
+        let sigkill = i.is_multiple_of(2);
         // A terminal (script(1)'s pty) so the prompt is shown; nothing is ever typed.
         let log = w.dir.path().join("prompt.log");
         let pidfile = w.dir.path().join("pid");
@@ -831,7 +828,7 @@ fn kill_during_restore() {
         });
         assert_eq!(w.rt.block_on(mongo_ids(&uri)), deleted_state);
         let _ = std::fs::remove_file(w.dir.path().join("reached"));
-        let sigkill = i % 2 == 0;
+        let sigkill = i.is_multiple_of(2);
         let mut c = cmd(&w, &strs(&args));
         c.envs(at_point(&w, "restore-inserted", 1 + rng.below(docs - 1)))
             .stdout(Stdio::null())
@@ -963,7 +960,7 @@ fn kill_gc_after_its_first_patch() {
     let (mut t, mut rng) = (Tally::default(), Rng(7));
     for i in 0..trials() {
         assert!(!read_only(), "trial {i} starts with read-only mode on");
-        let sigkill = i % 2 == 0;
+        let sigkill = i.is_multiple_of(2);
         let at = format!("trial {i} ({})", if sigkill { "SIGKILL" } else { "SIGTERM" });
         t.trials += 1;
         let mut child = gc("30").spawn().unwrap();
