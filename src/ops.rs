@@ -7,6 +7,7 @@ pub mod delete_run;
 pub mod doctor;
 pub mod execute;
 pub mod gc;
+pub mod killpoint;
 pub mod last_look;
 pub mod load;
 pub mod metrics;

@@ -716,6 +716,20 @@ fn check_verdicts(
                 )
             })?;
         }
+        // A `child_of` entry goes only as a child its planned parent's fresh body lists, in
+        // this repository.
+        if let Some(parent) = &m.child_of {
+            let listed = fresh.digests.get(parent).is_some_and(|pd| {
+                let present = repo_tags.iter().any(|t| fresh.tag_digest(*t) == Some(pd))
+                    || fresh.find_revision(repo, pd).is_some();
+                present
+                    && matches!(fresh.manifest(pd).map(|x| &x.kind), Some(ManifestKind::Index { children })
+                        if children.iter().any(|(c, _)| fresh.digests.name(c.digest) == m.digest))
+            });
+            ensure(listed, || {
+                format!("{at}: Delete as a child of {parent}, whose fresh body in the repository does not list it")
+            })?;
+        }
         // The executor runs phase by phase; a manifest in none (below a cycle) never runs.
         let Some(phase) = phases[i] else {
             return Err(TestCaseError::fail(format!("{at}: Delete but in no executor phase")));
@@ -2499,7 +2513,39 @@ fn regression_a_manifest_waiting_for_itself_is_skipped() {
     b.repo(ENV);
     let inv = b.finish();
     let v = verdicts(&[entry(1, &[], Some(1), false)], &inv);
-    assert!(matches!(&v[0], Verdict::Skip(r) if r.contains("cycle")), "{v:?}");
+    // Since `child_of` must be listed by its index's fresh body, the entry is skipped before
+    // the cycle is looked at (no manifest can list itself by digest); skipped either way.
+    assert!(is_skip(&v[0]), "{v:?}");
+}
+
+/// A crafted `child_of` naming a planned index that does not list the entry (here an
+/// untagged manifest the scan never saw, under an index that is gone) got a Delete verdict.
+#[test]
+fn regression_a_child_of_a_planned_index_that_does_not_list_it_is_skipped() {
+    let mut b = InventoryBuilder::new("r");
+    let repo = b.repo(ENV);
+    image(&mut b, 1, None);
+    let i = index(&mut b, 0, &[1]);
+    b.tag(repo, "multi", i);
+    let inv = b.finish();
+    // 0 lists 1, not 2; 3 is not in the registry at all.
+    let plan = [
+        entry(0, &["multi"], None, false),
+        entry(1, &[], Some(0), false),
+        entry(2, &[], Some(0), false),
+        entry(3, &["gone"], None, false),
+        entry(4, &[], Some(3), false),
+    ];
+    let v = verdicts(&plan, &inv);
+    assert_eq!(v[0], Verdict::Delete, "{v:?}");
+    assert_eq!(v[1], Verdict::Delete, "{v:?}");
+    for k in [2, 4] {
+        let (child, parent) = (&plan[k].digest, plan[k].child_of.as_ref().unwrap());
+        assert!(
+            matches!(&v[k], Verdict::Skip(r) if r.contains(child.as_str()) && r.contains(parent.as_str())),
+            "{k}: {v:?}"
+        );
+    }
 }
 
 /// fuzz_settings_yaml_and_env: `1.2.3.4.5` passed as a registry host, but the HTTP client

@@ -97,6 +97,27 @@ async fn pod(c: &kube::Client, ns: &str, name: &str, readonly: Option<&str>, rev
     .expect("pod status");
 }
 
+/// Like [`pod`], read-only, and bound to `node` (a fake kubelet: exec reaches it).
+async fn pod_on(c: &kube::Client, ns: &str, name: &str, node: &str) {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { LABEL: "docker-registry" } },
+        "spec": { "nodeName": node, "containers": [ { "name": "registry", "image": "registry:2",
+            "env": [ { "name": READONLY, "value": READONLY_VALUE } ] } ] }
+    }))
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    pods.create(&PostParams::default(), &pod).await.expect("pod");
+    pods.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({ "status": { "phase": "Running", "conditions": [ { "type": "Ready", "status": "True" } ] } }),
+        ),
+    )
+    .await
+    .expect("pod status");
+}
+
 /// The registry StatefulSet and one pod "running" the read-only template.
 async fn registry(c: &kube::Client, ns: &str) {
     statefulset(c, ns, None, None).await;
@@ -548,4 +569,95 @@ fn no_statefulset_means_a_managed_registry_that_collects_itself() {
     let r = report(&out);
     assert_eq!(r["managed"], true, "{r}");
     assert!(r["message"].as_str().unwrap().contains("external or managed"), "{r}");
+}
+
+/// gc is stopped by SIGTERM while `registry garbage-collect` runs over the exec API (a fake
+/// kubelet behind the real API server plays the container). Closing the exec stream does not
+/// end a remote process, so gc must stop it (`pkill -f`) and see it gone (`pgrep -f` exits 1)
+/// before it switches read-only mode off. Without that step garbage-collect is still running
+/// after the run, and it ends (if ever) with the registry writable.
+fn interrupted_exec(ns: &str, node: &str, unkillable: bool) -> (Value, support::kubelet::Kubelet) {
+    let k = support::kube::shared();
+    let rt = support::runtime();
+    let c = rt.block_on(client(&k.kubeconfig));
+    rt.block_on(namespace(&c, ns));
+    rt.block_on(statefulset(&c, ns, None, None));
+    let kubelet = support::kubelet::Kubelet::start(&rt, &c, node, ns);
+    kubelet
+        .state
+        .unkillable
+        .store(unkillable, std::sync::atomic::Ordering::SeqCst);
+    rt.block_on(pod_on(&c, ns, "docker-registry-0", &kubelet.node));
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gc_command(dir.path(), &k.kubeconfig, ns, 2, &["--no-measure"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gc");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kubelet.state.gc_running.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gc exited ({status}) before garbage-collect ran: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(Instant::now() < deadline, "garbage-collect was not exec'd within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "TERM");
+    let out = wait_exit(child);
+    assert!(
+        !template_read_only(&rt, &c, ns),
+        "read-only left on: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = report(&out);
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["read_only_restored"], true, "{r}");
+    assert_eq!(r["pod"], "docker-registry-0", "{r}");
+    (r, kubelet)
+}
+
+#[test]
+fn an_interrupted_garbage_collect_is_stopped_before_read_only_mode_is_switched_off() {
+    let (r, kubelet) = interrupted_exec("gc-exec-term", "gc-fake-node-1", false);
+    let st = &kubelet.state;
+    assert!(
+        !st.gc_running.load(std::sync::atomic::Ordering::SeqCst),
+        "garbage-collect still runs after gc exited: {r}"
+    );
+    assert_eq!(
+        *st.ended_while_read_only.lock().unwrap(),
+        Some(true),
+        "garbage-collect ended after read-only mode was switched off: {r}"
+    );
+    assert_eq!(r["gc_stopped"], true, "{r}");
+    let cmds: Vec<String> = kubelet.commands().iter().map(|c| c.join(" ")).collect();
+    assert_eq!(
+        cmds[0], "registry garbage-collect /etc/docker/registry/config.yml",
+        "{cmds:?}"
+    );
+    assert!(
+        cmds[1].starts_with("pkill -f") && cmds[2].starts_with("pgrep -f"),
+        "{cmds:?}"
+    );
+    assert!(r["error"].as_str().unwrap().contains("SIGTERM"), "{r}");
+}
+
+/// When garbage-collect cannot be shown stopped (pkill does nothing here), gc still switches
+/// read-only mode off after a bounded wait (30 s), and says plainly that it may still run.
+#[test]
+fn a_garbage_collect_that_cannot_be_stopped_is_reported_as_maybe_running() {
+    let (r, kubelet) = interrupted_exec("gc-exec-unkillable", "gc-fake-node-2", true);
+    assert_eq!(r["gc_stopped"], false, "{r}");
+    let msg = r["message"].as_str().unwrap();
+    assert!(msg.contains("MAY STILL BE RUNNING in pod docker-registry-0"), "{r}");
+    let err = r["error"].as_str().unwrap();
+    assert!(err.contains("pgrep still finds it") && err.contains("kubectl"), "{r}");
+    assert!(kubelet.state.gc_running.load(std::sync::atomic::Ordering::SeqCst));
 }

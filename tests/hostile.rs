@@ -410,6 +410,33 @@ fn a_huge_keycloak_token_lifespan_neither_panics_nor_is_trusted() {
     assert_eq!(dir.tokens_acquired(), 1);
 }
 
+/// A user added while the pages are read (sorted first, so every later page shifts by one:
+/// one user comes twice and the new one is never seen): the pass is read again, and the
+/// second pass, on a list that no longer changes, has every user. A list that changes on every
+/// pass is refused. Before the count check the first pass was taken as the whole list, without
+/// the new (enabled) account.
+#[test]
+fn a_user_added_while_keycloak_pages_are_read_is_not_missed() {
+    let rt = support::runtime();
+    let kc = support::keycloak::KeycloakServer::start_args(&keycloak_seed(5), 60, &["--insert-while-paging", "1"]);
+    let dir = Directory::new(&keycloak_settings(&kc.url)).unwrap();
+    let users = rt.block_on(dir.users()).expect("read again once the list holds still");
+    let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+    assert!(names.contains(&"aaa-added-1"), "{names:?}");
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "a user read twice: {names:?}");
+
+    let kc = support::keycloak::KeycloakServer::start_args(&keycloak_seed(5), 60, &["--insert-while-paging", "100"]);
+    let dir = Directory::new(&keycloak_settings(&kc.url)).unwrap();
+    let e = rt
+        .block_on(dir.users())
+        .expect_err("a list that never holds still")
+        .to_string();
+    assert!(e.contains("changed while it was read, 3 times"), "{e}");
+}
+
 #[test]
 fn keycloak_pages_that_never_end_fail_closed() {
     let rt = support::runtime();

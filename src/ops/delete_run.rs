@@ -12,7 +12,7 @@ use crate::exit::CannotRun;
 use crate::model::{Inventory, RevId, TagId};
 use crate::plan::SpaceEngine;
 use crate::plan::deletion::{self, Plan};
-use crate::plan::recheck::{Verdict, membership, planned_parents, recheck};
+use crate::plan::recheck::{GoneIndexes, Verdict, membership, planned_parents, recheck_with};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -171,11 +171,12 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
     fail_closed(&fresh)?;
     observer.step("re-checking the plan on fresh data");
     let protected = protections(&fresh);
-    let verdicts = recheck(
+    let verdicts = recheck_with(
         &plan.manifests,
         &fresh.inventory,
         &protected,
         &membership(&fresh.categories),
+        &gone_indexes(settings, plan, &fresh.inventory),
     );
     let parents = planned_parents(&plan.manifests, &fresh.inventory);
     observer.rechecked(&verdicts);
@@ -202,11 +203,12 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         observer.step("re-loading fresh data after the confirmation");
         let newer = load_dataset(settings, None, true, true, now).await?;
         fail_closed(&newer)?;
-        let v = recheck(
+        let v = recheck_with(
             &plan.manifests,
             &newer.inventory,
             &protections(&newer),
             &membership(&newer.categories),
+            &gone_indexes(settings, plan, &newer.inventory),
         );
         if let Some(i) = (0..v.len()).find(|i| v[*i] == Verdict::Delete && verdicts[*i] != Verdict::Delete) {
             return Err(cannot(format!(
@@ -344,6 +346,65 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         },
         summary,
     })
+}
+
+/// The children of each planned index that some `child_of` entry names and that is no longer
+/// in its repository (an interrupted run deleted it): from the fresh scan's body of the same
+/// digest elsewhere, or from the scan cache, whose bodies are re-hashed to their digest on
+/// load. Without one, the re-check skips that index's children (nothing shows they were).
+fn gone_indexes(settings: &Settings, plan: &Plan, inv: &crate::model::Inventory) -> GoneIndexes {
+    let cache = settings
+        .registry
+        .cache
+        .then(|| {
+            crate::ops::scan_cache::ScanCache::new(
+                settings.registry.cache_dir.as_deref(),
+                &settings.registry.host,
+                false,
+            )
+        })
+        .flatten();
+    let mut out = GoneIndexes::new();
+    for m in &plan.manifests {
+        let Some(parent) = m.child_of.as_deref() else { continue };
+        if out.contains_key(parent) {
+            continue;
+        }
+        let present = inv.repo_by_name(&m.repository).is_some_and(|repo| {
+            inv.digests.get(parent).is_some_and(|d| {
+                inv.find_revision(repo, d).is_some() || inv.repo_tags(repo).any(|t| inv.tag_digest(t) == Some(d))
+            })
+        });
+        if present {
+            continue;
+        }
+        let from_scan = inv
+            .digests
+            .get(parent)
+            .and_then(|d| inv.manifest(d))
+            .and_then(|x| match &x.kind {
+                crate::model::ManifestKind::Index { children } => Some(
+                    children
+                        .iter()
+                        .map(|(c, _)| inv.digests.name(c.digest).to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                crate::model::ManifestKind::Image { .. } => None,
+            });
+        let from_cache = || {
+            let (ct, body) = cache.as_ref()?.manifest(parent)?;
+            match crate::sources::registry::manifest::parse_manifest(&body, ct.as_deref()).ok()? {
+                crate::sources::registry::manifest::ParsedManifest::Index { children, .. } => {
+                    Some(children.into_iter().map(|c| c.digest).collect())
+                }
+                crate::sources::registry::manifest::ParsedManifest::Image { .. } => None,
+            }
+        };
+        if let Some(children) = from_scan.or_else(from_cache) {
+            out.insert(parent.to_string(), children);
+        }
+    }
+    out
 }
 
 /// The manifests the re-check lets through, as dry-run outcomes (for the fresh byte count).

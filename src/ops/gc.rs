@@ -80,7 +80,15 @@ pub struct GcReport {
     /// Whether the StatefulSet's template is without the read-only variable again, as read back
     /// from the API server (always attempted once the first patch was sent; `None` before).
     pub read_only_restored: Option<bool>,
+    /// Set when the garbage-collect exec was interrupted (a signal while it ran): `true` once a
+    /// `pgrep` in its container found no garbage-collect process left (after a `pkill`), before
+    /// read-only mode was switched off; `false` when that could not be shown within
+    /// `STOP_WAIT` (the message then says garbage-collect may still be running).
+    pub gc_stopped: Option<bool>,
     pub message: String,
+    /// The exec of garbage-collect has been sent and its stream has not ended.
+    #[serde(skip)]
+    exec_in_flight: bool,
 }
 
 /// The registry StatefulSet as `gc` drives it.
@@ -188,9 +196,60 @@ pub async fn run(settings: &Settings, args: &GcOptions) -> Result<GcReport, Stri
         sig = interrupts.recv() => Err(format!("interrupted by {sig}")),
         res = collect(&reg, args, poll, timeout, &mut r) => res,
     };
+    // An interrupted exec leaves garbage-collect running in the pod (closing the stream does
+    // not stop it): stop it, and see it gone, before the registry takes pushes again.
+    let mut stop_err = None;
+    if r.exec_in_flight
+        && let Some(pod) = r.pod.clone()
+    {
+        let stopped = stop_remote_gc(&reg, &pod).await;
+        r.gc_stopped = Some(stopped.is_ok());
+        if let Err(e) = stopped {
+            stop_err = Some(format!(
+                "garbage-collect may still be running in pod {pod}: it was interrupted, and no pgrep showed it stopped within {}s ({e}); read-only mode is switched off anyway: the StatefulSet restarts {pod} first (highest ordinal), which ends it; check with: kubectl -n {} exec {pod} -c {} -- pgrep -f '{GC_PATTERN}'",
+                STOP_WAIT.as_secs(),
+                reg.ns,
+                reg.container
+            ));
+        }
+    }
     let restore_err = restore(&reg, poll, timeout, &mut interrupts, &mut r).await;
-    finish(&mut r, outcome, restore_err);
+    finish(&mut r, outcome, stop_err, restore_err);
     Ok(r)
+}
+
+/// What `pkill -f` / `pgrep -f` look for: the garbage-collect process gc started.
+const GC_PATTERN: &str = "registry garbage-collect";
+/// How long an interrupted garbage-collect is given to be seen gone before read-only mode is
+/// switched off regardless (and the report says it may still run).
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// After an interrupted garbage-collect exec: `pkill -f GC_PATTERN` in its container, then
+/// `pgrep -f GC_PATTERN` once a second until it exits 1 (no such process), for at most
+/// `STOP_WAIT`. `Err` with the last thing seen when it could not be shown gone: pgrep found it,
+/// failed otherwise (not installed: no exit code 1), or the API did not answer.
+async fn stop_remote_gc(reg: &Registry, pod: &str) -> Result<(), String> {
+    let deadline = Instant::now() + STOP_WAIT;
+    let bounded = |cmd: &'static [&'static str]| async move {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left.min(API_TIMEOUT), exec_code(&reg.pods, pod, &reg.container, cmd)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("{} got no answer", cmd.join(" "))),
+        }
+    };
+    let _ = bounded(&["pkill", "-f", GC_PATTERN]).await;
+    loop {
+        let last = match bounded(&["pgrep", "-f", GC_PATTERN]).await {
+            Ok((Some(1), _)) => return Ok(()),
+            Ok((Some(0), out)) => format!("pgrep still finds it: {}", tail(&out)),
+            Ok((code, out)) => format!("pgrep exited {code:?}: {}", tail(&out)),
+            Err(e) => e,
+        };
+        if Instant::now() + Duration::from_secs(1) >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// More than one replica only with `--allow-replicas`: each one restarts read-only, and GC waits
@@ -279,7 +338,9 @@ async fn collect(
         ));
     }
     let gc = ["registry", "garbage-collect", CONFIG_PATH];
+    r.exec_in_flight = true;
     let (ok, out) = exec(&reg.pods, &pod, &reg.container, &gc).await?;
+    r.exec_in_flight = false;
     r.gc_output = Some(tail(&out));
     if !ok {
         return Err(format!("registry garbage-collect failed in pod {pod}: {}", tail(&out)));
@@ -316,7 +377,11 @@ async fn restore(
     waited.err().map(|e| format!("read-only mode is off, but {e}"))
 }
 
-fn finish(r: &mut GcReport, outcome: Result<(), String>, restore_err: Option<String>) {
+fn finish(r: &mut GcReport, outcome: Result<(), String>, stop_err: Option<String>, restore_err: Option<String>) {
+    let outcome = match (outcome, stop_err) {
+        (Ok(()), None) => Ok(()),
+        (o, stop) => Err(o.err().into_iter().chain(stop).collect::<Vec<_>>().join("; ")),
+    };
     if let (Some(b), Some(a)) = (r.blob_bytes_before, r.blob_bytes_after) {
         r.freed_bytes = Some(b.saturating_sub(a));
     }
@@ -331,7 +396,17 @@ fn finish(r: &mut GcReport, outcome: Result<(), String>, restore_err: Option<Str
         (o, restore) => {
             let errs: Vec<String> = o.err().into_iter().chain(restore).collect();
             r.error = Some(errs.join("; "));
-            r.message = if r.read_only_restored == Some(true) {
+            r.message = if r.gc_stopped == Some(false) {
+                format!(
+                    "garbage collection was interrupted and MAY STILL BE RUNNING in pod {}; read-only mode was {}",
+                    r.pod.as_deref().unwrap_or("?"),
+                    if r.read_only_restored == Some(true) {
+                        "switched off again"
+                    } else {
+                        "possibly left on"
+                    }
+                )
+            } else if r.read_only_restored == Some(true) {
                 "garbage collection failed; read-only mode was switched off again".into()
             } else {
                 "garbage collection failed and the registry may still be read-only".into()
@@ -575,6 +650,14 @@ fn ready(p: &Pod) -> bool {
 
 /// Runs a command in the pod; `(success, stdout+stderr)`.
 async fn exec(pods: &Api<Pod>, pod: &str, container: &str, cmd: &[&str]) -> Result<(bool, String), String> {
+    exec_code(pods, pod, container, cmd)
+        .await
+        .map(|(code, out)| (code == Some(0), out))
+}
+
+/// Runs a command in the pod; `(exit code, stdout+stderr)`: `Some(0)` on success, the code
+/// the API server reports for a non-zero exit, `None` when it reports no code.
+async fn exec_code(pods: &Api<Pod>, pod: &str, container: &str, cmd: &[&str]) -> Result<(Option<i32>, String), String> {
     let ap = AttachParams::default()
         .container(container)
         .stdin(false)
@@ -604,6 +687,18 @@ async fn exec(pods: &Api<Pod>, pod: &str, container: &str, cmd: &[&str]) -> Resu
     };
     let _ = proc.join().await;
     let ok = status.as_ref().is_some_and(|s| s.status.as_deref() == Some("Success"));
+    let code = if ok {
+        Some(0)
+    } else {
+        // A non-zero exit: reason NonZeroExitCode, the code in a cause of reason ExitCode.
+        status
+            .as_ref()
+            .and_then(|s| s.details.as_ref())
+            .and_then(|d| d.causes.as_ref())
+            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message.as_deref())
+            .and_then(|m| m.trim().parse().ok())
+    };
     let mut text = out;
     if !err.is_empty() {
         text.push_str(&err);
@@ -611,7 +706,7 @@ async fn exec(pods: &Api<Pod>, pod: &str, container: &str, cmd: &[&str]) -> Resu
     if !ok && let Some(msg) = status.and_then(|s| s.message) {
         text.push_str(&msg);
     }
-    Ok((ok, text))
+    Ok((code, text))
 }
 
 async fn du(pods: &Api<Pod>, pod: &str, container: &str, root: &str) -> Option<u64> {

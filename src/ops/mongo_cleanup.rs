@@ -200,6 +200,9 @@ pub async fn execute(
                 Err(Step::Mongo(e)) => (MongoResult::Failed, e),
             }
         };
+        if result == MongoResult::Deleted {
+            super::killpoint::reached("mongo-deleted").await;
+        }
         if let Some(a) = audit
             && stopped.is_none()
         {
@@ -346,6 +349,7 @@ async fn delete_one(
     };
     let id = document.get("_id").cloned().unwrap_or(Bson::Null);
     append_backup(backup_path, backup, d.collection, document).map_err(|e| Step::Backup(e.to_string()))?;
+    super::killpoint::reached("mongo-backed-up").await;
     let res = coll
         .delete_one(doc! { "_id": id })
         .await
@@ -434,7 +438,10 @@ pub async fn restore(db: &Database, path: &Path, docs: Vec<(Collection, Document
             continue;
         }
         match coll.insert_one(document).await {
-            Ok(_) => *s.restored.entry(collection.name().to_string()).or_default() += 1,
+            Ok(_) => {
+                *s.restored.entry(collection.name().to_string()).or_default() += 1;
+                super::killpoint::reached("restore-inserted").await;
+            }
             Err(e) if is_duplicate(&e) => s.already_present += 1,
             Err(e) => return Err(format!("inserting into {} ({id}): {e}", collection.name())),
         }

@@ -30,13 +30,30 @@ pub fn recheck(
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
 ) -> Vec<Verdict> {
+    recheck_with(manifests, fresh, protected, membership, &GoneIndexes::new())
+}
+
+/// What planned indexes that are no longer in their repository listed, by index digest: the
+/// child digests of a body whose SHA-256 is that digest (the caller verifies it; the delete run
+/// takes it from the scan cache or from the same bytes in another repository). Only this lets
+/// a re-run delete the `child_of` entries of an index an interrupted run already deleted.
+pub type GoneIndexes = HashMap<String, Vec<String>>;
+
+/// [`recheck`], with the verified bodies of planned indexes already gone (`gone`).
+pub fn recheck_with(
+    manifests: &[PlanManifest],
+    fresh: &Inventory,
+    protected: &HashMap<TagId, Vec<String>>,
+    membership: &Membership,
+    gone: &GoneIndexes,
+) -> Vec<Verdict> {
     let facts = Facts::new(fresh);
     let phase = phases(manifests, &planned_parents(manifests, fresh));
     manifests
         .iter()
         .zip(phase)
         .map(
-            |(m, phase)| match verdict(m, manifests, fresh, &facts, protected, membership) {
+            |(m, phase)| match verdict(m, manifests, fresh, &facts, protected, membership, gone) {
                 // The executor never reaches it (it would wait for itself): say so now.
                 Verdict::Delete if phase.is_none() => Verdict::Skip(
                     "the planned indexes it waits for wait for each other in a cycle (a hand-made plan); not deleting it"
@@ -195,6 +212,46 @@ pub fn planned_parents(manifests: &[PlanManifest], fresh: &Inventory) -> Vec<Vec
         .collect()
 }
 
+/// Why `m` (an entry with `child_of` = `parent`) cannot be shown to be a child of `parent`, or
+/// `None` when it is: the fresh body of `parent` in `m`'s repository lists `m`'s digest, or,
+/// when `parent` is no longer in that repository, its verified body in `gone` does.
+fn unlisted_child(
+    m: &PlanManifest,
+    parent: &str,
+    repo: crate::model::RepoId,
+    fresh: &Inventory,
+    facts: &Facts,
+    gone: &GoneIndexes,
+) -> Option<String> {
+    let pd = fresh.digests.get(parent);
+    let in_repo = pd.is_some_and(|d| fresh.find_revision(repo, d).is_some() || facts.pointed.contains_key(&(repo, d)));
+    let child = m.digest.as_str();
+    if in_repo {
+        return match pd.and_then(|d| fresh.manifest(d)).map(|b| &b.kind) {
+            Some(crate::model::ManifestKind::Index { children })
+                if children.iter().any(|(c, _)| fresh.digests.name(c.digest) == child) =>
+            {
+                None
+            }
+            Some(_) => Some(format!(
+                "its planned index {parent} does not list {child} in the fresh data; not deleting {child}"
+            )),
+            None => Some(format!(
+                "the body of its planned index {parent} could not be read in the fresh scan, so it is not known to list {child}; not deleting {child}"
+            )),
+        };
+    }
+    match gone.get(parent) {
+        Some(children) if children.iter().any(|c| c == child) => None,
+        Some(_) => Some(format!(
+            "its planned index {parent} (no longer in the repository) did not list {child}; not deleting {child}"
+        )),
+        None => Some(format!(
+            "its planned index {parent} is not in the fresh data and no verified copy of its body shows that it listed {child}; not deleting {child}"
+        )),
+    }
+}
+
 fn find_rev(fresh: &Inventory, repo: &str, digest: &str) -> Option<crate::model::RevId> {
     let repo = fresh.repo_by_name(repo)?;
     let d = fresh.digests.get(digest)?;
@@ -224,6 +281,7 @@ fn verdict(
     facts: &Facts,
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
+    gone: &GoneIndexes,
 ) -> Verdict {
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
@@ -298,6 +356,13 @@ fn verdict(
         && !deletes(parent)
     {
         return Verdict::Skip(format!("its index {parent} is not in the plan"));
+    }
+    // ... and that index must list it: a `child_of` naming a planned index that does not (a
+    // made-up parent) would delete by digest a manifest no scan looked at.
+    if let Some(parent) = &m.child_of
+        && let Some(why) = unlisted_child(m, parent, repo, fresh, facts, gone)
+    {
+        return Verdict::Skip(why);
     }
     let tags_at = |digest: &str| {
         fresh
@@ -689,9 +754,56 @@ mod tests {
             pm(&d('7'), &["idx"], None),
             pm(&d('8'), &[], Some(&d('7'))),
         ];
+        // The index's verified body (scan cache) lists the child.
+        let gone: GoneIndexes = [(d('7'), vec![d('1'), d('8')])].into();
         assert_eq!(
-            recheck(&plan, &fresh, &HashMap::new(), &Membership::new()),
+            recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &gone),
             vec![Verdict::AlreadyDeleted, Verdict::AlreadyDeleted, Verdict::Delete]
+        );
+        // Without a body that lists it, nothing shows it was that index's child: skipped.
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
+        assert!(
+            matches!(&v[2], Verdict::Skip(r) if r.contains(&d('7')) && r.contains(&d('8')) && r.contains("verified copy")),
+            "{v:?}"
+        );
+        let other: GoneIndexes = [(d('7'), vec![d('1')])].into();
+        let v = recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &other);
+        assert!(
+            matches!(&v[2], Verdict::Skip(r) if r.contains(&d('7')) && r.contains(&d('8')) && r.contains("did not list")),
+            "{v:?}"
+        );
+    }
+
+    /// A crafted plan names a planned index as the parent of a manifest it does not list (`9`,
+    /// which the scan never saw): it is not deleted, and the reason names both digests. Before
+    /// the fix `9` got `Delete`.
+    #[test]
+    fn a_child_of_naming_a_planned_index_that_does_not_list_it_is_skipped() {
+        let fresh = world(false, false, None);
+        let plan = [
+            pm(&d('f'), &["multi"], None),
+            pm(&d('a'), &[], Some(&d('f'))),
+            pm(&d('9'), &[], Some(&d('f'))),
+        ];
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
+        assert_eq!(v[0], Verdict::Delete, "{v:?}");
+        assert_eq!(v[1], Verdict::Delete, "{v:?}");
+        assert!(
+            matches!(&v[2], Verdict::Skip(r) if r.contains(&d('f')) && r.contains(&d('9')) && r.contains("does not list")),
+            "{v:?}"
+        );
+        // An untagged planned index nested under `f` that the scan never saw cannot vouch
+        // for a child either: `f` does not list `9`, `9` does not list `8`.
+        let plan = [
+            pm(&d('f'), &["multi"], None),
+            pm(&d('9'), &[], Some(&d('f'))),
+            pm(&d('8'), &[], Some(&d('9'))),
+        ];
+        let v = recheck(&plan, &fresh, &HashMap::new(), &Membership::new());
+        assert!(matches!(&v[1], Verdict::Skip(_)), "{v:?}");
+        assert!(
+            matches!(&v[2], Verdict::Skip(r) if r.contains(&d('9')) && r.contains(&d('8'))),
+            "{v:?}"
         );
     }
 

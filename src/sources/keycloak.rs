@@ -235,9 +235,40 @@ impl Directory {
 
     /// Every user of the realm, page by page. Fails closed when paging never ends: a page that
     /// repeats the previous one (the server ignores `first`), or more than `max_users` users.
+    /// Offset paging over a list that changes meanwhile skips or repeats users (one added or
+    /// removed before the current offset shifts every later page): after each pass the users
+    /// are counted (`users/count`), and a pass that saw a user id twice or a number of distinct
+    /// users other than that count is read again, up to `PAGING_PASSES` times, then refused.
+    /// (An addition and a removal both before the offset cancel out and are not detected.)
     pub async fn users(&self) -> Result<Vec<KeycloakUser>, DirectoryError> {
         let s = &self.settings;
+        let mut last = String::new();
+        for _ in 0..PAGING_PASSES {
+            let (users, seen) = self.users_once().await?;
+            let count = self
+                .admin
+                .realm_users_count_get(
+                    &s.realm, None, None, None, None, None, None, None, None, None, None, None, None, None,
+                )
+                .await
+                .map_err(|e| describe(s, e))?;
+            match (seen.repeated.as_deref(), seen.distinct()) {
+                (None, n) if i64::from(count) == n as i64 => return Ok(users),
+                (Some(id), n) => last = format!("user {id} came twice ({n} distinct users, {count} counted)"),
+                (None, n) => last = format!("{n} distinct users read, {count} counted"),
+            }
+        }
+        Err(paging_error(
+            s,
+            format!("the user list changed while it was read, {PAGING_PASSES} times (last: {last})"),
+        ))
+    }
+
+    /// One pass over the pages: the users, and which user ids it saw.
+    async fn users_once(&self) -> Result<(Vec<KeycloakUser>, Seen), DirectoryError> {
+        let s = &self.settings;
         let page_size = s.page_size.max(1);
+        let mut seen = Seen::default();
         let mut out = Vec::new();
         let mut first: i32 = 0;
         let mut previous_ids: Option<Vec<Option<String>>> = None;
@@ -275,6 +306,13 @@ impl Directory {
             }
             previous_ids = Some(ids);
             for u in &page {
+                match &u.id {
+                    Some(id) if !seen.ids.insert(id.clone()) => {
+                        seen.repeated.get_or_insert_with(|| id.clone());
+                    }
+                    Some(_) => {}
+                    None => seen.without_id += 1,
+                }
                 let username = u.username.as_deref().unwrap_or_default();
                 let enabled = u.enabled.unwrap_or(true);
                 let values = u
@@ -319,7 +357,7 @@ impl Directory {
                 }
             }
             if n < page_size as usize {
-                return Ok(out);
+                return Ok((out, seen));
             }
             if out.len() > self.max_users {
                 return Err(paging_error(
@@ -331,6 +369,25 @@ impl Directory {
                 .checked_add(page_size)
                 .ok_or_else(|| paging_error(s, format!("the page offset passed {}", i32::MAX)))?;
         }
+    }
+}
+
+/// Passes over the user pages before a list that keeps changing is refused.
+const PAGING_PASSES: usize = 3;
+
+/// The user ids one pass saw.
+#[derive(Default)]
+struct Seen {
+    ids: std::collections::HashSet<String>,
+    /// Users without an id (each counts as one).
+    without_id: usize,
+    /// The first id seen twice.
+    repeated: Option<String>,
+}
+
+impl Seen {
+    fn distinct(&self) -> usize {
+        self.ids.len() + self.without_id
     }
 }
 

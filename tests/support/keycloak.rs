@@ -24,10 +24,24 @@ impl KeycloakServer {
         Self::start_with(seed, token_lifespan, Some((cert, key)))
     }
 
+    /// With extra arguments for the fake (e.g. `--insert-while-paging N`).
+    pub fn start_args(seed: &serde_json::Value, token_lifespan: u64, extra: &[&str]) -> KeycloakServer {
+        Self::start_full(seed, token_lifespan, None, extra)
+    }
+
     fn start_with(
         seed: &serde_json::Value,
         token_lifespan: u64,
         tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> KeycloakServer {
+        Self::start_full(seed, token_lifespan, tls, &[])
+    }
+
+    fn start_full(
+        seed: &serde_json::Value,
+        token_lifespan: u64,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+        extra: &[&str],
     ) -> KeycloakServer {
         let script = super::repo_path("scripts/test-servers/fake_keycloak.py");
         assert!(script.exists(), "{} missing", script.display());
@@ -46,7 +60,8 @@ impl KeycloakServer {
                 &token_lifespan.to_string(),
                 "--seed",
             ])
-            .arg(&seed_path);
+            .arg(&seed_path)
+            .args(extra);
         if let Some((cert, key)) = tls {
             cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }

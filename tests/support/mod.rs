@@ -4,7 +4,9 @@
 
 pub mod keycloak;
 pub mod kube;
+pub mod kubelet;
 pub mod mongo;
+pub mod mongo_world;
 pub mod proxy;
 pub mod registry;
 

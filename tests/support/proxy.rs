@@ -22,6 +22,9 @@ pub enum Fault {
     /// Pass the request upstream, then answer with this status (empty body) instead of
     /// upstream's answer: a DELETE that was applied but whose answer was lost.
     Applied(u16),
+    /// Pass the request upstream, then hold the answer this long and drop the connection: a
+    /// request the server carried out whose answer the client never gets.
+    AppliedThenStall(Duration),
     /// Pass the request upstream and answer with upstream's reply, but with this header set
     /// to this value (a rewritten `Docker-Content-Digest`, say).
     Header(String, String),
@@ -161,12 +164,17 @@ async fn serve(
         let n = requests.fetch_add(1, Ordering::SeqCst);
         let mut target = upstream.to_string();
         let mut answer_instead = None;
+        let mut stall_after = None;
         let mut header_instead: Option<(String, String)> = None;
         match rule(n, &method, &path) {
             Fault::Pass => {}
             Fault::Header(k, v) => {
                 faults.fetch_add(1, Ordering::SeqCst);
                 header_instead = Some((k.to_ascii_lowercase(), v));
+            }
+            Fault::AppliedThenStall(d) => {
+                faults.fetch_add(1, Ordering::SeqCst);
+                stall_after = Some(d);
             }
             Fault::Applied(code) => {
                 faults.fetch_add(1, Ordering::SeqCst);
@@ -227,6 +235,11 @@ async fn serve(
             Ok(r) => r,
             Err(_) => return Ok(()),
         };
+        if let Some(d) = stall_after {
+            let _ = resp.bytes().await;
+            tokio::time::sleep(d).await;
+            return Ok(());
+        }
         if let Some(code) = answer_instead {
             let _ = resp.bytes().await;
             let msg = format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\n\r\n");

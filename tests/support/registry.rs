@@ -71,6 +71,38 @@ impl Registry {
         other
     }
 
+    /// Keeps a copy of the storage as it is now (the server is stopped for the copy), for
+    /// [`Registry::reset`].
+    pub fn save_state(&mut self) {
+        self.stop();
+        let saved = self.dir.path().join("saved");
+        let _ = std::fs::remove_dir_all(&saved);
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("data/docker"))
+            .arg(&saved)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        self.resume();
+    }
+
+    /// Puts the storage saved by [`Registry::save_state`] back (stopped, copied, restarted on
+    /// the same port): the next trial starts from the same registry.
+    pub fn reset(&mut self) {
+        self.stop();
+        let data = self.dir.path().join("data/docker");
+        std::fs::remove_dir_all(&data).expect("remove storage");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(self.dir.path().join("saved"))
+            .arg(&data)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        self.resume();
+    }
+
     pub fn binary() -> PathBuf {
         super::server_binary(
             "RC_REGISTRY_BIN",
