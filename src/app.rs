@@ -135,6 +135,8 @@ pub struct Data {
     pub selection: Selection,
     /// Reclaimable bytes if every candidate of the category were deleted, by category.
     pub category_bytes: HashMap<CategoryId, u64>,
+    /// The same for every group of every category (`tree::group_bytes`).
+    pub group_bytes: tree::GroupBytes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -172,6 +174,11 @@ pub struct App {
     pub notice: Option<String>,
     /// First outcome line shown in the execution view.
     pub outcome_scroll: usize,
+    /// First line of the help overlay shown (it scrolls when the terminal is shorter).
+    pub help_scroll: u16,
+    /// First line of the details pane shown (it scrolls when focused); reset when the
+    /// cursor moves.
+    pub details_scroll: u16,
     /// Generation of the newest load asked for; results of older ones are dropped.
     pub load_generation: u64,
 }
@@ -193,12 +200,14 @@ impl App {
             category: CategoryId::ALL[0],
             filter: FilterState::default(),
             matcher: None,
-            sort: SortKey::Bytes,
+            sort: SortKey::Revision,
             view: TreeView::default(),
             overlay: None,
             spinner: 0,
             notice: None,
             outcome_scroll: 0,
+            help_scroll: 0,
+            details_scroll: 0,
             load_generation: 0,
         }
     }
@@ -341,7 +350,14 @@ fn update_key(app: &mut App, action: Action) -> Option<Cmd> {
             }
         },
         KeyContext::Help => {
-            app.overlay = None;
+            match action {
+                Action::Down => app.help_scroll = (app.help_scroll + 1).min(help_line_count(app).saturating_sub(1)),
+                Action::Up => app.help_scroll = app.help_scroll.saturating_sub(1),
+                _ => {
+                    app.overlay = None;
+                    app.help_scroll = 0;
+                }
+            }
             None
         }
         KeyContext::Confirm => update_confirm(app, action),
@@ -437,6 +453,21 @@ fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
 }
 
 fn move_cursor(app: &mut App, action: Action) {
+    if app.focus == Focus::Details {
+        // The details pane scrolls (its layer list can be longer than the pane); the clamp
+        // to its length happens where it is drawn, which knows the wrapped height.
+        let s = &mut app.details_scroll;
+        *s = match action {
+            Action::Up => s.saturating_sub(1),
+            Action::Down => s.saturating_add(1),
+            Action::PageUp => s.saturating_sub(10),
+            Action::PageDown => s.saturating_add(10),
+            Action::Top => 0,
+            _ => u16::MAX,
+        };
+        return;
+    }
+    app.details_scroll = 0;
     if app.focus == Focus::Categories {
         let i = CategoryId::ALL.iter().position(|c| *c == app.category).unwrap_or(0);
         let n = CategoryId::ALL.len();
@@ -552,10 +583,12 @@ fn loaded(app: &mut App, dataset: Dataset) {
         }
     }
     let category_bytes = category_bytes(&dataset, selection.engine());
+    let group_bytes = tree::group_bytes(&dataset, selection.engine());
     app.data = Some(Data {
         dataset: std::sync::Arc::new(dataset),
         selection,
         category_bytes,
+        group_bytes,
     });
     app.load_error = None;
     if let (Mode::Confirm(c), Some(data)) = (&mut app.mode, &app.data) {
@@ -661,6 +694,11 @@ fn update_confirm(app: &mut App, action: Action) -> Option<Cmd> {
         _ => {}
     }
     None
+}
+
+/// Lines of the help overlay: every browse binding, a blank line, the log and plan paths.
+pub fn help_line_count(app: &App) -> u16 {
+    (keymap::help(KeyContext::Browse, app.config.read_only).len() + 3) as u16
 }
 
 fn scroll_outcomes(app: &mut App, action: Action) -> Option<Cmd> {

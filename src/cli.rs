@@ -84,7 +84,7 @@ pub struct GlobalArgs {
     /// Run without this source on purpose (recorded in every report); repeatable.
     #[arg(long = "without", global = true, value_enum, value_name = "SOURCE")]
     pub without: Vec<SourceArg>,
-    /// Maximum parallel registry requests (default 16; lowered automatically when the registry
+    /// Maximum parallel registry requests (default 8; lowered automatically when the registry
     /// answers 429/503 or slows down).
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -197,6 +197,10 @@ pub struct TuiArgs {
     /// Demo generator seed.
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub demo_seed: u64,
+    /// Capture the mouse: the wheel scrolls the focused list, help and outcomes (off by
+    /// default, so the terminal's own text selection keeps working).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 #[derive(Debug, Args)]

@@ -207,6 +207,7 @@ async fn run_tui(settings: &Settings, args: &TuiArgs, log_path: std::path::PathB
             registry_cleaner::ops::connect::settings_fingerprint(settings)
         },
         without: settings.without.iter().copied().collect(),
+        mouse: args.mouse,
         ..TuiOptions::default()
     };
     if args.demo {

@@ -7,6 +7,9 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+/// Parallel registry requests when no flag, env or config sets `registry.concurrency`.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
 pub use crate::model::secret::Secret;
 
 /// The `config.yaml` file as written by operators. Unknown keys are errors.
@@ -564,7 +567,7 @@ fn build(
         .concurrency
         .or(f.registry.concurrency)
         .or(f.analysis.max_workers)
-        .unwrap_or(8);
+        .unwrap_or(DEFAULT_CONCURRENCY);
     if !(1..=256).contains(&concurrency) {
         return Err(bad(
             "registry.concurrency",

@@ -6,7 +6,7 @@ use crate::app::{self, App, AppConfig, Cmd, DatasetMsg, Msg, Outcome, Plan, RunE
 use crate::dataset::{Dataset, SourceKind, SourceStatus};
 use crate::ui::{self, Theme, UiState};
 use anyhow::Context as _;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _};
 use std::collections::HashSet;
@@ -30,6 +30,9 @@ pub struct TuiOptions {
     pub without: Vec<SourceKind>,
     /// `None`: colour unless `NO_COLOR` is set.
     pub color: Option<bool>,
+    /// Capture the mouse: the wheel scrolls like the arrow keys (`--mouse`; off by default so
+    /// the terminal's own text selection keeps working).
+    pub mouse: bool,
     /// Performs `Cmd::Execute`; `None` runs a dry run through the same messages.
     pub executor: Option<Arc<dyn Executor>>,
 }
@@ -45,6 +48,7 @@ impl Default for TuiOptions {
             fingerprint: String::new(),
             without: Vec::new(),
             color: None,
+            mouse: false,
             executor: None,
         }
     }
@@ -231,7 +235,10 @@ pub async fn run_tui(opts: TuiOptions, loader: Arc<dyn Loader>) -> anyhow::Resul
     let executor = opts.executor.clone().unwrap_or_else(|| Arc::new(DryRun));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut terminal = ratatui::init();
-    install_exit_on_panic();
+    install_exit_on_panic(opts.mouse);
+    if opts.mouse {
+        crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture).context("capturing the mouse")?;
+    }
     let result = event_loop(
         &mut terminal,
         App::new(config, now),
@@ -240,16 +247,22 @@ pub async fn run_tui(opts: TuiOptions, loader: Arc<dyn Loader>) -> anyhow::Resul
         executor,
     )
     .await;
+    if opts.mouse {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    }
     ratatui::restore();
     result
 }
 
 /// ratatui's hook restores the terminal and prints; then end the process, because tokio
 /// would otherwise swallow a worker panic and leave a half-dead UI.
-fn install_exit_on_panic() {
+fn install_exit_on_panic(mouse: bool) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("panic: {info}");
+        if mouse {
+            let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        }
         previous(info);
         std::process::exit(101);
     }));
@@ -277,6 +290,14 @@ async fn event_loop(
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     msgs.extend(keymap::map_key(app.key_context(), key, app.config.read_only));
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    let wheel = match m.kind {
+                        MouseEventKind::ScrollUp => Some(keymap::Wheel::Up),
+                        MouseEventKind::ScrollDown => Some(keymap::Wheel::Down),
+                        _ => None,
+                    };
+                    msgs.extend(wheel.and_then(|w| keymap::map_wheel(app.key_context(), w, app.config.read_only)));
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e).context("reading terminal events"),

@@ -616,3 +616,17 @@ fn help_completions_and_man_come_from_the_cli_definition() {
         "flags and commands"
     );
 }
+
+/// The help text states the default concurrency the settings actually use (it once said 16
+/// while the default was 8).
+#[test]
+fn the_concurrency_default_in_help_is_the_one_settings_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin(&["--help"], dir.path());
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let at = help.find("--concurrency").expect("--concurrency in --help");
+    let para = &help[at..help[at..].find("\n\n").map_or(help.len(), |e| at + e)];
+    let want = format!("default {}", registry_cleaner::settings::DEFAULT_CONCURRENCY);
+    assert!(para.contains(&want), "{para}");
+}

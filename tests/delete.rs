@@ -523,6 +523,79 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
     assert_eq!(s["deleted"].as_u64().unwrap() + K as u64, total, "{r}");
 }
 
+/// The registry applies the first planned DELETE and its answer never comes back; SIGKILL
+/// then. The tool never read an answer, so only a line written *before* the request can name
+/// it: the audit log must hold that DELETE's `started` line (without the write-ahead line it
+/// holds nothing for it), and the re-run records it `already-deleted`.
+#[test]
+fn a_delete_applied_but_never_answered_is_in_the_audit_log_after_sigkill() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let hold = Arc::new(AtomicBool::new(true));
+    let (fw, h) = (forwarded.clone(), hold.clone());
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if m != "DELETE" || path.contains(&"0".repeat(64)) || !h.load(Ordering::SeqCst) {
+            return Fault::Pass;
+        }
+        let mut f = fw.lock().unwrap();
+        f.push(path.rsplit('/').next().unwrap_or_default().to_string());
+        if f.len() == 1 {
+            Fault::AppliedThenStall(std::time::Duration::from_secs(600))
+        } else {
+            Fault::Stall(std::time::Duration::from_secs(600))
+        }
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let url = proxy.url();
+    let (path, planned) = plan(dir.path(), &url, &SELECTION);
+    let p = path.to_str().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let a = audit.to_str().unwrap();
+    let mut child = spawn_apply(dir.path(), &url, p, a, "1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while forwarded.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no DELETE within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The DELETE is applied by now or in a moment; kill without giving the tool any time.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let victim = forwarded.lock().unwrap()[0].clone();
+    let text = std::fs::read_to_string(&audit).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(victim.as_str())).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"action\":\"delete-manifest\"") && l.contains("\"result\":\"started\"")),
+        "no write-ahead line for the forwarded DELETE of {victim}: {text}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("\"result\":\"deleted\"")),
+        "the tool never saw an answer, so it cannot have recorded a result: {lines:?}"
+    );
+    hold.store(false, Ordering::SeqCst);
+    let r = ok_json(&run(
+        dir.path(),
+        &url,
+        &["delete", "--plan", p, "--apply", "--force", "--audit-log", a],
+    ));
+    let total = planned["plan"]["manifests"].as_array().unwrap().len() as u64;
+    assert_eq!(r["summary"]["failed"], 0, "{r}");
+    assert_eq!(
+        r["summary"]["deleted"].as_u64().unwrap() + r["summary"]["already_deleted"].as_u64().unwrap(),
+        total,
+        "{r}"
+    );
+    let text = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(victim.as_str()) && l.contains("\"result\":\"already-deleted\"")),
+        "the re-run closes the started line: {text}"
+    );
+}
+
 /// A plan whose repository carries a path and a query (checksum recomputed: it is unkeyed)
 /// must not reach the registry: before the fix the pre-flight probe's DELETE went to
 /// `/v2/<repo>/manifests/<victim>?x=/manifests/<probe>` and deleted the victim.
@@ -1113,4 +1186,79 @@ fn a_new_index_listing_the_planned_manifest_found_by_the_last_look_keeps_it() {
         "{v}"
     );
     assert_eq!(rt.block_on(c.manifest_gone(ENV, &planned)).ok(), Some(false), "kept");
+}
+
+/// The audit log fills up mid-run (a file-size limit of 4 KiB, SIGXFSZ ignored, so a write past
+/// it fails with EFBIG as on a full disk). No DELETE may reach the registry without its
+/// `started` line on disk, none is sent after the first line that could not be written, and
+/// the run exits non-zero naming the audit log.
+#[test]
+fn a_full_audit_log_stops_the_run_and_every_forwarded_delete_is_named_in_it() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let fw = forwarded.clone();
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if m == "DELETE" && !path.contains(&"0".repeat(64)) {
+            fw.lock()
+                .unwrap()
+                .push(path.rsplit('/').next().unwrap_or_default().to_string());
+        }
+        Fault::Pass
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let url = proxy.url();
+    let (path, planned) = plan(dir.path(), &url, &SELECTION);
+    let total = planned["plan"]["manifests"].as_array().unwrap().len();
+    // Nothing else the run writes may hit the limit first: no scan cache, logs to stderr.
+    std::fs::write(dir.path().join("config.yaml"), "registry:\n  cache: false\n").unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    // Room for a few lines, not for the whole plan's (two lines per manifest, ~250 bytes each).
+    std::fs::write(&audit, format!("{}\n", "#".repeat(3000))).unwrap();
+    let bin = env!("CARGO_BIN_EXE_registry-cleaner");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 8; exec '{bin}' delete --plan '{}' --apply --force --concurrency 1 --audit-log '{}' --config '{}' --registry '{url}' --without kubernetes --without mongo --without keycloak",
+        path.display(),
+        audit.display(),
+        dir.path().join("config.yaml").display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("REGISTRY_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a run whose audit log failed exits non-zero: {said}"
+    );
+    assert!(
+        said.contains("audit log") && said.contains("could not be written"),
+        "the result names the audit log: {said}"
+    );
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let fw = forwarded.lock().unwrap().clone();
+    assert!(!fw.is_empty(), "some DELETEs went out before the log filled: {text}");
+    assert!(
+        fw.len() < total,
+        "the run stopped before the end of the plan ({} of {total}): {text}",
+        fw.len()
+    );
+    for d in &fw {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(d.as_str()) && l.contains("\"result\":\"started\"")),
+            "the DELETE of {d} reached the registry without its started line: {text}"
+        );
+    }
 }

@@ -9,7 +9,9 @@ struct Session(String);
 
 impl Session {
     fn start() -> Session {
-        let name = format!("rc-tui-{}", std::process::id());
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("rc-tui-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args(["new-session", "-d", "-s", &name, "-x", "80", "-y", "24"])
             .args([
@@ -49,6 +51,16 @@ impl Session {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A tmux pane format variable (`#{mouse_sgr_flag}`: the program asked for SGR mouse
+    /// reports).
+    fn pane_flag(&self, var: &str) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.0, &format!("#{{{var}}}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// Waits until `pred` holds for the screen, or fails with the last screen.
@@ -124,5 +136,68 @@ fn filter_mark_confirm_cancel_and_quit_in_a_real_terminal() {
     assert!(
         !screen.contains("Categories"),
         "alternate screen left behind:\n{screen}"
+    );
+}
+
+/// `--mouse` turns mouse reporting on in the real terminal (tmux sees the request), the wheel
+/// moves the cursor like `j`, and quitting turns reporting off again; without `--mouse` the
+/// terminal is never asked for mouse reports.
+#[test]
+fn mouse_wheel_moves_the_cursor_only_with_the_mouse_flag() {
+    let s = Session::start();
+    s.wait_for("the shell prompt", |sc| sc.contains("READY$"));
+    let bin = env!("CARGO_BIN_EXE_registry-cleaner");
+    let log = std::env::temp_dir().join(format!("rc-pty-mouse-{}.log", std::process::id()));
+    s.literal(&format!(
+        "{bin} tui --demo --demo-tags 600 --log-file {}; echo EXITED:$?",
+        log.display()
+    ));
+    s.keys(&["Enter"]);
+    s.wait_for("the loaded UI", |sc| {
+        sc.contains("keycloak ok") && sc.contains("Categories")
+    });
+    assert_eq!(
+        s.pane_flag("mouse_any_flag"),
+        "0",
+        "no mouse reports asked for without --mouse"
+    );
+    s.keys(&["q"]);
+    s.wait_for("exit", |sc| sc.contains("EXITED:0"));
+    s.literal("clear");
+    s.keys(&["Enter"]);
+
+    s.literal(&format!(
+        "{bin} tui --demo --demo-tags 600 --mouse --log-file {}; echo EXITED:$?",
+        log.display()
+    ));
+    s.keys(&["Enter"]);
+    let before = s.wait_for("the loaded UI", |sc| {
+        sc.contains("keycloak ok") && sc.contains("Categories")
+    });
+    let flags = (
+        s.pane_flag("mouse_any_flag"),
+        s.pane_flag("mouse_button_flag"),
+        s.pane_flag("mouse_standard_flag"),
+    );
+    assert!(
+        flags != ("0".into(), "0".into(), "0".into()),
+        "--mouse asked for no mouse reports: {flags:?}"
+    );
+    // The cursor starts on the kind row: two wheel-down reports (SGR, button 65) move it to the
+    // first group, as `j j` does, so the details pane changes.
+    s.literal("\x1b[<65;30;10M\x1b[<65;30;10M");
+    let after = s.wait_for("the cursor to move", |sc| sc != before);
+    assert!(after.contains("space marks every candidate below"), "{after}");
+    s.keys(&["q"]);
+    s.wait_for("exit", |sc| sc.contains("EXITED:0"));
+    let off = (
+        s.pane_flag("mouse_any_flag"),
+        s.pane_flag("mouse_button_flag"),
+        s.pane_flag("mouse_standard_flag"),
+    );
+    assert_eq!(
+        off,
+        ("0".into(), "0".into(), "0".into()),
+        "mouse reporting left on after quitting"
     );
 }

@@ -225,3 +225,105 @@ fn read_only_help_hides_delete() {
     );
     check("help_read_only", &app);
 }
+
+/// At 80×24 the help is taller than the screen: scrolling reaches its last line (the plan
+/// path), which the unscrolled help does not show; scrolling past the end stays at the end.
+#[test]
+fn help_scrolls_to_its_last_line_at_80x24() {
+    let text = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut ui = UiState::new(Theme { color: false });
+        terminal.draw(|f| ui::draw(f, app, &mut ui)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut app = loaded();
+    send(&mut app, [key(Action::Help)]);
+    assert!(!text(&app).contains("plan file (w)"), "the help fits: nothing to prove");
+    send(&mut app, (0..60).map(|_| key(Action::Down)));
+    let end = text(&app);
+    assert!(end.contains("plan file (w): plan.json"), "{end}");
+    assert!(end.contains("j/k scroll"), "{end}");
+    check("help_scrolled_to_end", &app);
+    send(&mut app, [key(Action::Close)]);
+    assert_eq!(app.help_scroll, 0);
+}
+
+/// The details pane scrolls when focused: at 80×24 the layer list of the tag with the most
+/// layers runs past the pane; End shows its last layer, and moving the cursor starts over.
+#[test]
+fn details_scroll_to_the_last_layer_when_focused() {
+    let text = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut ui = UiState::new(Theme { color: false });
+        terminal.draw(|f| ui::draw(f, app, &mut ui)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut app = loaded();
+    let inv = app.data.as_ref().unwrap().dataset.inventory.clone();
+    let layers_of = |tag| {
+        let rev = inv.tag(tag).revision()?;
+        match &inv.manifest(inv.revision(rev).manifest)?.kind {
+            registry_cleaner::model::ManifestKind::Image { layers, .. } => Some(layers.clone()),
+            _ => None,
+        }
+    };
+    let mut best: Option<(Cursor, usize)> = None;
+    for (k, kind) in app.view.kinds.iter().enumerate() {
+        for (g, group) in kind.groups.iter().enumerate() {
+            for (r, row) in group.rows.iter().enumerate() {
+                let n = layers_of(row.tag).map_or(0, |l| l.len());
+                if best.is_none_or(|(_, m)| n > m) {
+                    best = Some((
+                        Cursor {
+                            kind: k,
+                            group: Some(g),
+                            row: Some(r),
+                        },
+                        n,
+                    ));
+                }
+            }
+        }
+    }
+    let (cursor, _) = best.unwrap();
+    app.view.opened.insert(app.view.path(Cursor {
+        row: None,
+        group: None,
+        ..cursor
+    }));
+    app.view.opened.insert(app.view.path(Cursor { row: None, ..cursor }));
+    app.view.cursor = cursor;
+    let tag = app.view.row_at(cursor).unwrap().tag;
+    let last = layers_of(tag).unwrap().last().unwrap().digest;
+    let hex = &inv.digests.name(last)["sha256:".len()..][..16];
+    assert!(!text(&app).contains(hex), "the whole layer list fits: nothing to prove");
+    send(&mut app, [key(Action::FocusNext)]);
+    assert_eq!(app.focus, registry_cleaner::app::Focus::Details);
+    send(&mut app, [key(Action::Bottom)]);
+    let end = text(&app);
+    assert!(end.contains(hex), "{end}");
+    assert!(end.contains(" of "), "the pane says where it is: {end}");
+    // Back to the tree: a cursor move shows the next tag's details from the top.
+    send(
+        &mut app,
+        [key(Action::FocusNext), key(Action::FocusNext), key(Action::Down)],
+    );
+    assert_eq!(app.focus, registry_cleaner::app::Focus::Tree);
+    assert_eq!(app.details_scroll, 0);
+}

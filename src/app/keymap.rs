@@ -155,7 +155,12 @@ static BROWSE: &[Binding] = &[
         Some("filter"),
         "regex filter (/!re inverts)",
     ),
-    bind(&[k('s')], Action::CycleSort, Some("sort"), "sort by bytes, age, name"),
+    bind(
+        &[k('s')],
+        Action::CycleSort,
+        Some("sort"),
+        "sort: revision, bytes, age, name",
+    ),
     bind(&[k('r')], Action::Reload, None, "reload every source"),
     danger(
         &[k('d')],
@@ -229,12 +234,21 @@ static DONE: &[Binding] = &[
     bind(&[k('q')], Action::Quit, Some("quit"), "quit"),
 ];
 
-static HELP: &[Binding] = &[bind(
-    &[code(KeyCode::Esc), k('?'), k('q')],
-    Action::Close,
-    Some("close"),
-    "close help",
-)];
+static HELP: &[Binding] = &[
+    bind(
+        &[k('j'), code(KeyCode::Down)],
+        Action::Down,
+        Some("scroll"),
+        "scroll down",
+    ),
+    bind(&[k('k'), code(KeyCode::Up)], Action::Up, None, "scroll up"),
+    bind(
+        &[code(KeyCode::Esc), k('?'), k('q')],
+        Action::Close,
+        Some("close"),
+        "close help",
+    ),
+];
 
 static QUIT_PROMPT: &[Binding] = &[
     bind(
@@ -292,6 +306,23 @@ pub fn map_key(ctx: KeyContext, ev: KeyEvent, read_only: bool) -> Option<Msg> {
         KeyCode::Backspace => Some(Msg::Backspace),
         _ => None,
     }
+}
+
+/// Which way the mouse wheel turned (`--mouse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wheel {
+    Up,
+    Down,
+}
+
+/// The wheel does what the arrow key of the same direction does in this context (moves the
+/// cursor, scrolls outcomes or help), and nothing where no arrow key is bound.
+pub fn map_wheel(ctx: KeyContext, wheel: Wheel, read_only: bool) -> Option<Msg> {
+    let code = match wheel {
+        Wheel::Up => KeyCode::Up,
+        Wheel::Down => KeyCode::Down,
+    };
+    map_key(ctx, KeyEvent::new(code, KeyModifiers::NONE), read_only)
 }
 
 /// `key hint` pairs for the hint bar.
@@ -369,5 +400,23 @@ mod tests {
             map_key(KeyContext::Confirm, ctrl_c, false),
             Some(Msg::Key(Action::Quit))
         );
+    }
+
+    #[test]
+    fn the_wheel_moves_like_the_arrow_keys_and_does_nothing_in_the_confirmation() {
+        assert_eq!(
+            map_wheel(KeyContext::Browse, Wheel::Down, false),
+            Some(Msg::Key(Action::Down))
+        );
+        assert_eq!(
+            map_wheel(KeyContext::Help, Wheel::Up, false),
+            Some(Msg::Key(Action::Up))
+        );
+        assert_eq!(
+            map_wheel(KeyContext::Executing, Wheel::Down, false),
+            Some(Msg::Key(Action::Down))
+        );
+        assert_eq!(map_wheel(KeyContext::Confirm, Wheel::Down, false), None);
+        assert_eq!(map_wheel(KeyContext::QuitPrompt, Wheel::Up, false), None);
     }
 }

@@ -383,3 +383,92 @@ fn a_superseded_load_result_is_dropped() {
         "old generation dropped"
     );
 }
+
+#[test]
+fn tags_inside_a_group_are_in_revision_number_order_by_default() {
+    let app = loaded_app(config());
+    assert_eq!(app.sort, SortKey::Revision);
+    let inv = &app.data.as_ref().unwrap().dataset.inventory;
+    let mut numbered_groups = 0;
+    for kind in &app.view.kinds {
+        for group in &kind.groups {
+            let numbers: Vec<Option<u64>> = group
+                .rows
+                .iter()
+                .map(|r| crate::model::image::revision_number(&inv.domino_tag(r.tag)))
+                .collect();
+            // Numbered first, ascending as numbers (10 after 9, not after 1); unnumbered last.
+            let mut sorted = numbers.clone();
+            sorted.sort_by_key(|n| (n.is_none(), *n));
+            assert_eq!(numbers, sorted, "group {}", group.name);
+            if numbers.iter().flatten().count() > 1 {
+                numbered_groups += 1;
+            }
+        }
+    }
+    assert!(
+        numbered_groups > 0,
+        "the demo category has groups with several revisions"
+    );
+}
+
+/// A group row's bytes are what marking that whole group frees, for every group of the view
+/// (shared layers inside the group counted once), and are not a sum of per-tag bytes when
+/// its tags share layers.
+#[test]
+fn each_group_shows_what_marking_the_whole_group_frees() {
+    let mut app = loaded_app(config());
+    let mut checked = 0;
+    for k in 0..app.view.kinds.len() {
+        for g in 0..app.view.kinds[k].groups.len() {
+            let cursor = Cursor {
+                kind: k,
+                group: Some(g),
+                row: None,
+            };
+            app.view.cursor = cursor;
+            let key3 = (
+                app.category,
+                app.view.kinds[k].kind,
+                app.view.kinds[k].groups[g].name.to_string(),
+            );
+            let shown = app.data.as_ref().unwrap().group_bytes.get(&key3).copied();
+            let has_candidates = app.view.rows_under(cursor).iter().any(|r| !r.protected);
+            send(&mut app, [key(Action::ToggleMark)]);
+            if has_candidates {
+                assert_eq!(shown, Some(reclaimable(&app)), "group {:?}", key3);
+                checked += 1;
+            }
+            send(&mut app, [key(Action::ClearMarks)]);
+        }
+    }
+    assert!(checked > 1, "{checked}");
+}
+
+/// The deactivated-owners category is a per-owner view: one group per owner, holding exactly
+/// that owner's tags, with the owner's joint reclaimable bytes.
+#[test]
+fn deactivated_owners_are_grouped_by_owner() {
+    let mut app = loaded_app(config());
+    app.category = CategoryId::DeactivatedOwnerEnvironments;
+    app.rebuild_view();
+    let data = app.data.as_ref().unwrap();
+    let mut groups = 0;
+    for kind in &app.view.kinds {
+        for g in &kind.groups {
+            let owner = g.name.strip_prefix("owner ").expect("an owner group");
+            for r in &g.rows {
+                let label = data.dataset.labels.get(&r.tag).and_then(|l| l.owner.clone());
+                assert_eq!(label.as_deref().unwrap_or("unknown"), owner);
+            }
+            if g.rows.iter().any(|r| !r.protected) {
+                assert!(
+                    data.group_bytes
+                        .contains_key(&(app.category, kind.kind, g.name.to_string()))
+                );
+            }
+            groups += 1;
+        }
+    }
+    assert!(groups > 0, "the demo has deactivated owners' environments");
+}

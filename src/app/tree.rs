@@ -4,7 +4,7 @@
 
 use crate::dataset::Dataset;
 use crate::model::{ImageKind, ObjectId, TagId};
-use crate::plan::{CategoryResult, SpaceEngine};
+use crate::plan::{CategoryId, CategoryResult, SpaceEngine};
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,7 +19,10 @@ pub enum NodeId {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
+    /// Groups by bytes, tags inside a group by revision (or model version) number: how Domino
+    /// lists an environment's revisions.
     #[default]
+    Revision,
     Bytes,
     Age,
     Name,
@@ -28,13 +31,15 @@ pub enum SortKey {
 impl SortKey {
     pub fn next(self) -> SortKey {
         match self {
+            SortKey::Revision => SortKey::Bytes,
             SortKey::Bytes => SortKey::Age,
             SortKey::Age => SortKey::Name,
-            SortKey::Name => SortKey::Bytes,
+            SortKey::Name => SortKey::Revision,
         }
     }
     pub fn as_str(self) -> &'static str {
         match self {
+            SortKey::Revision => "revision",
             SortKey::Bytes => "bytes",
             SortKey::Age => "age",
             SortKey::Name => "name",
@@ -134,7 +139,7 @@ impl TreeView {
         let mut names: HashMap<String, Arc<str>> = HashMap::new();
         for row in rows.chain(prot) {
             total += 1;
-            let group = group_name(data, row.tag);
+            let group = group_name(data, cat.id, row.tag);
             if let Some(m) = filter
                 && !m.matches(&inv.tag_ref(row.tag), &group)
             {
@@ -384,7 +389,14 @@ impl TreeView {
 }
 
 /// The environment/model a tag belongs to: its label, else its ObjectId, else its repository.
-pub fn group_name(data: &Dataset, tag: TagId) -> String {
+/// The group a tag is shown under: its environment or model (name, else ObjectId, else
+/// repository) — except in the deactivated-owners category, which is a per-owner view (the
+/// original's `grouped_by_user`): one group per owner, environments listed in the details.
+pub fn group_name(data: &Dataset, category: CategoryId, tag: TagId) -> String {
+    if category == CategoryId::DeactivatedOwnerEnvironments {
+        let owner = data.labels.get(&tag).and_then(|l| l.owner.clone());
+        return format!("owner {}", owner.as_deref().unwrap_or("unknown"));
+    }
     if let Some(g) = data.labels.get(&tag).and_then(|l| l.group.clone()) {
         return g;
     }
@@ -393,6 +405,37 @@ pub fn group_name(data: &Dataset, tag: TagId) -> String {
         Some(id) => id.to_string(),
         None => data.inventory.repo(t.repo).name.clone(),
     }
+}
+
+/// What GC frees if every candidate of one group (of one category) is deleted and nothing
+/// else, computed jointly (a layer shared inside the group counts once, one shared with
+/// another group not at all). Keyed by category, image kind and group name.
+pub type GroupBytes = HashMap<(CategoryId, ImageKind, String), u64>;
+
+/// [`GroupBytes`] for every category: one pass over each category's candidates on a scratch
+/// copy of `engine` (computed at load, never per frame or per filter keystroke).
+pub fn group_bytes(data: &Dataset, engine: &SpaceEngine) -> GroupBytes {
+    let mut engine = engine.clone();
+    engine.clear();
+    let mut out = GroupBytes::new();
+    for cat in &data.categories {
+        let mut groups: HashMap<(ImageKind, String), Vec<crate::model::RevId>> = HashMap::new();
+        for c in &cat.candidates {
+            let kind = data.inventory.repo(data.inventory.tag(c.tag).repo).kind;
+            let revs = groups.entry((kind, group_name(data, cat.id, c.tag))).or_default();
+            revs.extend(data.inventory.tag(c.tag).revision());
+        }
+        for ((kind, name), revs) in groups {
+            for r in &revs {
+                engine.set_selected(*r, true);
+            }
+            out.insert((cat.id, kind, name), engine.reclaimable());
+            for r in &revs {
+                engine.set_selected(*r, false);
+            }
+        }
+    }
+    out
 }
 
 fn tag_bytes(data: &Dataset, engine: &SpaceEngine, tag: TagId) -> u64 {
@@ -413,6 +456,11 @@ fn tag_created(data: &Dataset, tag: TagId) -> i64 {
 fn sort_rows(data: &Dataset, engine: &SpaceEngine, rows: &mut [Row], sort: SortKey) {
     let name = |r: &Row| data.inventory.tag(r.tag).name.clone();
     match sort {
+        // Numbered tags in number order, then any others by name.
+        SortKey::Revision => rows.sort_by_cached_key(|r| {
+            let number = crate::model::image::revision_number(&data.inventory.domino_tag(r.tag));
+            (number.is_none(), number, name(r))
+        }),
         SortKey::Bytes => rows.sort_by_cached_key(|r| (std::cmp::Reverse(tag_bytes(data, engine, r.tag)), name(r))),
         SortKey::Age => rows.sort_by_cached_key(|r| (tag_created(data, r.tag), name(r))),
         SortKey::Name => rows.sort_by_cached_key(name),
@@ -421,7 +469,7 @@ fn sort_rows(data: &Dataset, engine: &SpaceEngine, rows: &mut [Row], sort: SortK
 
 fn sort_groups(data: &Dataset, engine: &SpaceEngine, groups: &mut [GroupNode], sort: SortKey) {
     match sort {
-        SortKey::Bytes => groups.sort_by_cached_key(|g| {
+        SortKey::Bytes | SortKey::Revision => groups.sort_by_cached_key(|g| {
             let bytes: u64 = g.rows.iter().map(|r| tag_bytes(data, engine, r.tag)).sum();
             (std::cmp::Reverse(bytes), g.name.clone())
         }),

@@ -134,6 +134,16 @@ pub fn domino_tag<'a>(repository: &str, tag: &'a str) -> std::borrow::Cow<'a, st
     }
 }
 
+/// The revision (environment, `<envId>-<rev>`) or version (model, `<modelId>-v<N>-…`) number
+/// of a current-layout Domino tag; `None` for any other tag.
+pub fn revision_number(tag: &str) -> Option<u64> {
+    ObjectId::prefix_of_tag(tag)?;
+    let rest = tag.get(25..)?;
+    let rest = rest.strip_prefix('v').unwrap_or(rest);
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// A tag belongs to ObjectId `id` iff it equals it or starts with `id-` (prefix, not substring).
 pub fn tag_belongs_to(tag: &str, id: &ObjectId) -> bool {
     let id = id.to_string();
@@ -266,5 +276,15 @@ mod tests {
         );
         assert_eq!(ImageKind::of_repository("dominodatalab/model"), ImageKind::Model);
         assert_eq!(ImageKind::of_repository("dominodatalab/other"), ImageKind::Other);
+    }
+
+    #[test]
+    fn revision_numbers_of_environment_and_model_tags() {
+        let id = "5f0c8a3b2d1e4f0012345678";
+        assert_eq!(revision_number(&format!("{id}-12")), Some(12));
+        assert_eq!(revision_number(&format!("{id}-v3-1700000000_ab12")), Some(3));
+        assert_eq!(revision_number(id), None);
+        assert_eq!(revision_number("latest"), None);
+        assert_eq!(revision_number(&format!("{id}-x")), None);
     }
 }

@@ -2,7 +2,9 @@
 //! manifest a last look (`last_look`: its tags, and new tags in its repository) immediately
 //! before the DELETE by digest, repeated before every retry, bounded
 //! concurrency with the client's retries, indexes before their children, every action in the
-//! audit log as it completes. A manifest counts as deleted or already deleted only when the
+//! audit log: a `started` line fsynced before each DELETE (and each untag PUT) is sent, its
+//! outcome line as it completes, so a kill at any instant leaves a line for every request
+//! the registry may have applied. A manifest counts as deleted or already deleted only when the
 //! registry confirms it (GET by digest → 404 `MANIFEST_UNKNOWN`), so a re-run after a crash
 //! finishes the job, and neither a bare 404 nor a 2xx that deleted nothing passes for "gone".
 
@@ -126,6 +128,7 @@ pub async fn execute(
             })
             .collect();
         let stop = &stop;
+        let journal = &Journal { audit, stop };
         let mut done = stream::iter(jobs)
             .map(|(i, parent_gone)| {
                 let m = &manifests[i];
@@ -147,9 +150,9 @@ pub async fn execute(
                         (Verdict::AlreadyDeleted, _) => confirm_absent(client, m).await,
                         (Verdict::Delete, _) if !apply => Outcome::WouldDelete,
                         (Verdict::Delete, _) if m.untag => {
-                            super::untag::untag(client, look, &m.repository, &m.digest, &m.tags).await
+                            super::untag::untag(client, look, journal, &m.repository, &m.digest, &m.tags).await
                         }
-                        (Verdict::Delete, _) => delete_one(client, m, look).await,
+                        (Verdict::Delete, _) => delete_one(client, m, look, journal).await,
                     };
                     let item = ItemOutcome {
                         repository: m.repository.clone(),
@@ -174,14 +177,51 @@ pub async fn execute(
             results[i] = Some(item);
         }
     }
-    Executed {
-        items: results.into_iter().flatten().collect(),
-        audit_error,
+    let items: Vec<ItemOutcome> = results.into_iter().flatten().collect();
+    // A write-ahead line that could not be written stopped the run as surely as an outcome
+    // line: say so even if the outcome lines after it were written.
+    if audit_error.is_none() && stop.load(std::sync::atomic::Ordering::SeqCst) {
+        audit_error = items.iter().find_map(|i| match &i.outcome {
+            Outcome::Failed { error } if error.starts_with("not attempted: the audit log") => Some(error.clone()),
+            _ => None,
+        });
+    }
+    Executed { items, audit_error }
+}
+
+fn target(repository: &str, digest: &str, tags: &[String]) -> String {
+    format!("{repository}@{digest} [{}]", tags.join(","))
+}
+
+/// Where a run's write-ahead lines go, and the switch that stops every later DELETE once one
+/// could not be written.
+pub(super) struct Journal<'a> {
+    pub audit: Option<&'a AuditLog>,
+    pub stop: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Journal<'_> {
+    /// The write-ahead line: fsynced before a request that changes the registry is sent, so
+    /// the audit log names every such request even when the process dies before its answer
+    /// is read (the outcome line then comes from the re-run, which confirms the manifest
+    /// gone). `Err`: the request must not be sent, and no later job sends one either.
+    pub fn announce(&self, action: &str, target: &str) -> Result<(), String> {
+        if self.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("not attempted: the audit log could not be written".into());
+        }
+        let Some(a) = self.audit else { return Ok(()) };
+        a.record(action, target, "started", None).map_err(|e| {
+            self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            format!(
+                "not attempted: the audit log {} could not be written: {e}",
+                a.path().display()
+            )
+        })
     }
 }
 
 fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
-    let target = format!("{}@{} [{}]", item.repository, item.digest, item.tags.join(","));
+    let target = target(&item.repository, &item.digest, &item.tags);
     let (result, error) = match &item.outcome {
         Outcome::Deleted => ("deleted", None),
         Outcome::Untagged => ("untagged", None),
@@ -195,10 +235,16 @@ fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
 
 /// The last look and the DELETE, as one attempt; a transient failure of either repeats both
 /// (the client itself does not retry here, so no DELETE is ever re-sent without a new look).
-async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook) -> Outcome {
+async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook, journal: &Journal<'_>) -> Outcome {
     let mut attempt = 0u32;
     loop {
-        let transient = match look.check(client, m).await {
+        let seen = look.check(client, m).await;
+        if matches!(seen, Look::Clear)
+            && let Err(error) = journal.announce("delete-manifest", &target(&m.repository, &m.digest, &m.tags))
+        {
+            return Outcome::Failed { error };
+        }
+        let transient = match seen {
             Look::Clear => match client.delete_manifest_answer(&m.repository, &m.digest).await {
                 // An accepted DELETE is believed only when a GET by digest confirms it: a
                 // front that answers 2xx and deletes nothing must not pass for a delete (the

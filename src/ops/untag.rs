@@ -58,7 +58,14 @@ pub fn throwaway(repo: &str, tag: &str) -> Vec<u8> {
 /// it, delete the throwaway by digest and confirm it is gone. If the PUT's answer is lost, or
 /// the throwaway cannot be deleted, the tag is pointed back at `digest` (its original bytes,
 /// so the same digest) rather than left on an empty image.
-pub async fn untag(client: &RegistryClient, look: &LastLook, repo: &str, digest: &str, tags: &[String]) -> Outcome {
+pub(super) async fn untag(
+    client: &RegistryClient,
+    look: &LastLook,
+    journal: &super::execute::Journal<'_>,
+    repo: &str,
+    digest: &str,
+    tags: &[String],
+) -> Outcome {
     let failed = |error: String| Outcome::Failed { error };
     let config = sha256_digest(EMPTY_CONFIG);
     if let Err(e) = client.push_blob(repo, &config, EMPTY_CONFIG.to_vec()).await {
@@ -110,6 +117,10 @@ pub async fn untag(client: &RegistryClient, look: &LastLook, repo: &str, digest:
         }
         let body = throwaway(repo, tag);
         let mine = sha256_digest(&body);
+        // Written ahead of the PUT: from here on the tag may point at the throwaway.
+        if let Err(error) = journal.announce("untag", &format!("{repo}:{tag}@{digest} -> {mine}")) {
+            return failed(error);
+        }
         if let Err(e) = client.push_manifest(repo, tag, MANIFEST_MEDIA_TYPE, body).await {
             // The PUT may have landed although its answer did not.
             return match client.head_manifest(repo, tag).await {

@@ -192,10 +192,25 @@ pub fn help(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .unwrap_or_else(|| "none (set --log-file)".into());
     lines.push(Line::from(format!("log file: {log}")));
     lines.push(Line::from(format!("plan file (w): {}", app.config.plan_path)));
-    let rect = centered(area, 64, lines.len() as u16 + 2);
+    let total = lines.len() as u16;
+    let rect = centered(area, 64, total + 2);
+    // Shorter than its text (80×24 with every binding): it scrolls, and the title says where.
+    let inner = rect.height.saturating_sub(2);
+    let top = app.help_scroll.min(total.saturating_sub(inner));
+    let title = if inner < total {
+        format!(
+            " Help {}-{} of {total} (j/k scroll, esc closes) ",
+            top + 1,
+            (top + inner).min(total)
+        )
+    } else {
+        " Help (esc closes) ".to_string()
+    };
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Help (esc closes) ")),
+        Paragraph::new(lines)
+            .scroll((top, 0))
+            .block(Block::bordered().title(title)),
         rect,
     );
 }

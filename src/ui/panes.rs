@@ -60,7 +60,27 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         },
         None => vec![],
     };
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    // Scrolled no further than its last line stays in view. Wrapped height, over-estimated
+    // by one per wrapped line (word wrap can break early), so the end is always reachable.
+    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let height: usize = lines
+        .iter()
+        .map(|l| match l.width() {
+            w if w <= width => 1,
+            w => w.div_ceil(width) + 1,
+        })
+        .sum();
+    let height = u16::try_from(height).unwrap_or(u16::MAX);
+    let para = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let top = app
+        .details_scroll
+        .min(height.saturating_sub(area.height.saturating_sub(2)));
+    let block = if top > 0 {
+        block.title_bottom(format!(" line {} of {height} ", top + 1))
+    } else {
+        block
+    };
+    frame.render_widget(para.scroll((top, 0)).block(block), area);
 }
 
 fn node_details(app: &App, data: &Data, theme: &Theme) -> Vec<Line<'static>> {
@@ -91,6 +111,22 @@ fn node_details(app: &App, data: &Data, theme: &Theme) -> Vec<Line<'static>> {
     if let (Some(o), true) = (owner, app.view.cursor.group.is_some()) {
         lines.push(Line::from(format!("owner: {o}")));
     }
+    // The per-owner view: which environments (or models) the owner's tags belong to.
+    if app.category == crate::plan::CategoryId::DeactivatedOwnerEnvironments && app.view.cursor.group.is_some() {
+        let mut envs: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                data.dataset
+                    .labels
+                    .get(&r.tag)
+                    .and_then(|l| l.group.clone())
+                    .unwrap_or_else(|| inv.repo(inv.tag(r.tag).repo).name.clone())
+            })
+            .collect();
+        envs.sort();
+        envs.dedup();
+        lines.push(Line::from(format!("{} environments: {}", envs.len(), envs.join(", "))));
+    }
     lines.push(Line::styled("space marks every candidate below", theme.dim()));
     lines
 }
@@ -115,7 +151,25 @@ fn tag_details(app: &App, data: &Data, tag: TagId, protected: bool, index: usize
         let group = label.group.clone().unwrap_or_default();
         let owner = label.owner.clone().unwrap_or_else(|| "?".into());
         lines.push(Line::from(format!("{group} · owner {owner}")));
-        for e in &label.evidence {
+        // Evidence already given as the protection or the reason is not repeated.
+        let said: Vec<&str> = cat
+            .and_then(|c| {
+                if protected {
+                    c.protected
+                        .get(index)
+                        .map(|p| p.protected_by.iter().map(String::as_str).collect())
+                } else {
+                    c.candidates
+                        .get(index)
+                        .map(|c| c.reasons.iter().map(String::as_str).collect())
+                }
+            })
+            .unwrap_or_default();
+        for e in label
+            .evidence
+            .iter()
+            .filter(|e| !said.iter().any(|s| s.contains(e.as_str())))
+        {
             lines.push(Line::styled(format!("evidence: {e}"), theme.dim()));
         }
     }

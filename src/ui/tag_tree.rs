@@ -152,10 +152,19 @@ fn group_item(
     let id = NodeId::Group(group.name.clone());
     let mut path = parent.to_vec();
     path.push(id.clone());
-    let text = Line::from(vec![
+    let mut spans = vec![
         Span::raw(group.name.to_string()),
         Span::styled(format!("  {} tags", group.rows.len()), theme.dim()),
-    ]);
+    ];
+    // Its candidates' joint reclaimable bytes (protected tags add nothing).
+    if let Some(kind) = parent.first().and_then(|n| match n {
+        NodeId::Kind(k) => Some(*k),
+        _ => None,
+    }) && let Some(b) = data.group_bytes.get(&(app.category, kind, group.name.to_string()))
+    {
+        spans.push(Span::styled(format!(" · {}", bytes(*b)), theme.dim()));
+    }
+    let text = Line::from(spans);
     let children = if app.view.opened.contains(&path) {
         group
             .rows
