@@ -638,14 +638,17 @@ fn an_interrupted_garbage_collect_is_stopped_before_read_only_mode_is_switched_o
     );
     assert_eq!(r["gc_stopped"], true, "{r}");
     let cmds: Vec<String> = kubelet.commands().iter().map(|c| c.join(" ")).collect();
+    // First the look for an earlier garbage-collect (none), then ours, then the stop.
+    assert!(cmds[0].starts_with("pgrep -f"), "{cmds:?}");
     assert_eq!(
-        cmds[0], "registry garbage-collect /etc/docker/registry/config.yml",
+        cmds[1], "registry garbage-collect /etc/docker/registry/config.yml",
         "{cmds:?}"
     );
     assert!(
-        cmds[1].starts_with("pkill -f") && cmds[2].starts_with("pgrep -f"),
+        cmds[2].starts_with("pkill -f") && cmds[3].starts_with("pgrep -f"),
         "{cmds:?}"
     );
+    assert_eq!(r["earlier_gc_stopped"], Value::Null, "{r}");
     assert!(r["error"].as_str().unwrap().contains("SIGTERM"), "{r}");
 }
 

@@ -1005,3 +1005,143 @@ fn kill_gc_after_its_first_patch() {
     }
     t.report("gc-after-first-patch", started);
 }
+
+/// gc killed while `registry garbage-collect` runs over the exec API (a fake kubelet behind the
+/// real kube-apiserver plays the container: the process lives on when the exec stream closes).
+/// SIGTERM: gc stops it, sees it gone, and switches read-only mode off itself. SIGKILL: nothing
+/// can, so read-only mode stays on and the garbage-collect keeps running; the re-run must stop
+/// that one before starting its own (never two at once), and switch read-only mode off only
+/// once none runs. After every trial: read-only off, no garbage-collect running, none ever
+/// ended while the template was writable, at most one at a time.
+#[test]
+fn kill_gc_during_its_garbage_collect_exec() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    use serde_json::json;
+    let started = Instant::now();
+    let k = support::kube::shared();
+    let rt = support::runtime();
+    let c = rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(&k.kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    });
+    let ns = "kill-matrix-gc-exec";
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
+    rt.block_on(async {
+        let n: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
+        Api::<Namespace>::all(c.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .unwrap();
+        let sts: StatefulSet = serde_json::from_value(json!({ "metadata": { "name": "docker-registry" }, "spec": {
+            "serviceName": "docker-registry", "selector": { "matchLabels": { "app": "docker-registry" } },
+            "template": { "metadata": { "labels": { "app": "docker-registry" } },
+                "spec": { "containers": [ { "name": "registry", "image": "registry:2" } ] } } } }))
+        .unwrap();
+        sets.create(&PostParams::default(), &sts).await.unwrap();
+    });
+    let kubelet = support::kubelet::Kubelet::start(&rt, &c, "kill-matrix-gc-node", ns);
+    rt.block_on(async {
+        // Bound to the fake kubelet and already on the read-only template, so gc gets to its
+        // exec at once (it never rolls back to writable: each run's last wait times out).
+        let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+        let pod: Pod = serde_json::from_value(json!({ "metadata": { "name": "docker-registry-0",
+            "labels": { "app": "docker-registry" } },
+            "spec": { "nodeName": kubelet.node, "containers": [ { "name": "registry", "image": "registry:2",
+                "env": [ { "name": "REGISTRY_STORAGE_MAINTENANCE_READONLY", "value": "{\"enabled\":true}" } ] } ] } }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        pods.patch_status(
+            "docker-registry-0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "phase": "Running",
+                "conditions": [ { "type": "Ready", "status": "True" } ] } })),
+        )
+        .await
+        .unwrap();
+    });
+    let read_only = || {
+        let sts = rt.block_on(sets.get("docker-registry")).unwrap();
+        serde_json::to_string(&sts.spec)
+            .unwrap()
+            .contains("REGISTRY_STORAGE_MAINTENANCE_READONLY")
+    };
+    let st = kubelet.state.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let gc = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_registry-cleaner"));
+        c.args(["gc", "--ready-timeout-secs", "1", "--poll-ms", "100", "--no-measure"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("KUBECONFIG", &k.kubeconfig)
+            .env("PLATFORM_NAMESPACE", ns)
+            .env_remove("DOMINO_PLATFORM_NAMESPACE")
+            .stdin(Stdio::null());
+        c
+    };
+    let (mut t, mut rng) = (Tally::default(), Rng(11));
+    for i in 0..trials() {
+        assert!(!read_only(), "trial {i} starts with read-only mode on");
+        let sigkill = i.is_multiple_of(2);
+        let at = format!("trial {i} ({})", if sigkill { "SIGKILL" } else { "SIGTERM" });
+        t.trials += 1;
+        st.max_running.store(0, Ordering::SeqCst);
+        // This run's garbage-collect runs until stopped: the kill lands while it runs.
+        st.finish_after_ms.store(0, Ordering::SeqCst);
+        let mut child = gc().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        if let Err(e) = wait_until("the garbage-collect exec", &mut child, 30, || {
+            st.running.load(Ordering::SeqCst) > 0
+        }) {
+            t.violations.push(format!("{at}: {e}"));
+            let _ = child.kill();
+            let _ = child.wait();
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(300) as u64));
+        kill(&mut child, sigkill);
+        let mut reruns = 0;
+        if sigkill {
+            if !read_only() || st.running.load(Ordering::SeqCst) != 1 {
+                t.violations.push(format!(
+                    "{at}: after SIGKILL expected read-only on and the garbage-collect still running, got read-only {} running {}",
+                    read_only(),
+                    st.running.load(Ordering::SeqCst)
+                ));
+            }
+            // The re-run's own garbage-collect finishes by itself.
+            st.finish_after_ms.store(300, Ordering::SeqCst);
+            for n in 1..=2 {
+                let out = gc().output().unwrap();
+                reruns = n;
+                let r: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+                if n == 1 && r["earlier_gc_stopped"] != true {
+                    t.violations.push(format!(
+                        "{at}: the re-run did not stop the earlier garbage-collect first: {r}"
+                    ));
+                }
+                if !read_only() {
+                    break;
+                }
+            }
+        }
+        let (running, most, writable) = (
+            st.running.load(Ordering::SeqCst),
+            st.max_running.load(Ordering::SeqCst),
+            st.ended_writable.load(Ordering::SeqCst),
+        );
+        if read_only() || running != 0 || most > 1 || writable != 0 {
+            t.violations.push(format!(
+                "{at}: read-only {}, {running} garbage-collect running, at most {most} at once, {writable} ended while writable",
+                read_only()
+            ));
+            // Leave the next trial a clean start.
+            st.ended_writable.store(0, Ordering::SeqCst);
+        }
+        *t.reruns.entry(reruns).or_default() += 1;
+    }
+    t.report("gc-during-exec", started);
+}

@@ -85,6 +85,10 @@ pub struct GcReport {
     /// read-only mode was switched off; `false` when that could not be shown within
     /// `STOP_WAIT` (the message then says garbage-collect may still be running).
     pub gc_stopped: Option<bool>,
+    /// Set when a garbage-collect was already running in the pod before ours would start (an
+    /// earlier gc killed by SIGKILL mid-exec leaves one): `true` once it was stopped and seen
+    /// gone, and only then was ours started; `false` when it could not be (nothing started).
+    pub earlier_gc_stopped: Option<bool>,
     pub message: String,
     /// The exec of garbage-collect has been sent and its stream has not ended.
     #[serde(skip)]
@@ -224,7 +228,8 @@ const GC_PATTERN: &str = "registry garbage-collect";
 /// switched off regardless (and the report says it may still run).
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
-/// After an interrupted garbage-collect exec: `pkill -f GC_PATTERN` in its container, then
+/// After an interrupted garbage-collect exec, or before ours when an earlier one still runs:
+/// `pkill -f GC_PATTERN` in its container, then
 /// `pgrep -f GC_PATTERN` once a second until it exits 1 (no such process), for at most
 /// `STOP_WAIT`. `Err` with the last thing seen when it could not be shown gone: pgrep found it,
 /// failed otherwise (not installed: no exit code 1), or the API did not answer.
@@ -293,7 +298,7 @@ fn steps(reg: &Registry, args: &GcOptions) -> Vec<String> {
         steps.push(format!("measure the storage: du -sb {}", reg.root));
     }
     steps.push(format!(
-        "look at every pod once more, then exec in container '{c}' of the first: registry garbage-collect {CONFIG_PATH} (never --delete-untagged)"
+        "look at every pod once more; in container '{c}' of the highest ordinal, stop a garbage-collect an earlier killed gc left running (pgrep -f, pkill -f), then exec: registry garbage-collect {CONFIG_PATH} (never --delete-untagged)"
     ));
     if !args.no_measure {
         steps.push(format!("measure the storage again: du -sb {}", reg.root));
@@ -336,6 +341,28 @@ async fn collect(
             "garbage-collect not started: {} is no longer read-only in every pod: {why}",
             reg.what()
         ));
+    }
+    // An earlier gc killed by SIGKILL during its exec leaves its garbage-collect running (no
+    // handler could stop it): never run two at once; stop that one first, and see it gone.
+    match exec_code(&reg.pods, &pod, &reg.container, &["pgrep", "-f", GC_PATTERN]).await {
+        Ok((Some(1), _)) => {}
+        Ok((Some(0), out)) => {
+            let stopped = stop_remote_gc(reg, &pod).await;
+            r.earlier_gc_stopped = Some(stopped.is_ok());
+            if let Err(e) = stopped {
+                return Err(format!(
+                    "garbage-collect not started: an earlier garbage-collect is still running in pod {pod} ({}) and could not be stopped: {e}",
+                    tail(&out)
+                ));
+            }
+        }
+        Ok((code, out)) => {
+            return Err(format!(
+                "garbage-collect not started: could not tell whether an earlier one still runs in pod {pod} (pgrep -f '{GC_PATTERN}' exited {code:?}: {})",
+                tail(&out)
+            ));
+        }
+        Err(e) => return Err(format!("garbage-collect not started: {e}")),
     }
     let gc = ["registry", "garbage-collect", CONFIG_PATH];
     r.exec_in_flight = true;

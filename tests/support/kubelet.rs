@@ -9,7 +9,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -23,6 +23,14 @@ pub struct State {
     pub ended_while_read_only: Mutex<Option<bool>>,
     /// `pkill` does nothing (garbage-collect survives it).
     pub unkillable: AtomicBool,
+    /// garbage-collect processes running now, the most ever at once, and how many ended
+    /// while the StatefulSet's template was writable (a GC sweeping while pushes land).
+    pub running: AtomicUsize,
+    pub max_running: AtomicUsize,
+    pub ended_writable: AtomicUsize,
+    /// When non-zero, a garbage-collect finishes by itself (exit 0) after this many ms unless
+    /// killed first; zero: it runs until a `pkill`.
+    pub finish_after_ms: AtomicU64,
     stop: tokio::sync::Notify,
 }
 
@@ -201,19 +209,36 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     .await?;
     let joined = command.join(" ");
     let code = if joined.starts_with("registry garbage-collect") {
+        let now = st.running.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_running.fetch_max(now, Ordering::SeqCst);
         st.gc_running.store(true, Ordering::SeqCst);
         s.write_all(&frame(1, b"blob eligible for deletion: sha256:aa\n"))
             .await?;
         s.flush().await?;
-        // Runs until killed; the exec stream closing (the client gone) does not stop it.
+        // Runs until killed (or, when set, until it finishes); the exec stream closing (the
+        // client gone) does not stop it.
         let killed = st.stop.notified();
         tokio::pin!(killed);
-        let gone = tokio::select! {
-            _ = &mut killed => false,
-            _ = async { while !matches!(s.read(&mut chunk).await, Ok(0) | Err(_)) {} } => true,
+        let after = st.finish_after_ms.load(Ordering::SeqCst);
+        let finished = async move {
+            if after == 0 {
+                std::future::pending::<()>().await
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(after)).await
+        };
+        tokio::pin!(finished);
+        let mut gone = false;
+        let mut done = false;
+        tokio::select! {
+            _ = &mut killed => {}
+            _ = &mut finished => done = true,
+            _ = async { while !matches!(s.read(&mut chunk).await, Ok(0) | Err(_)) {} } => gone = true,
         };
         if gone {
-            killed.await;
+            tokio::select! {
+                _ = &mut killed => {}
+                _ = &mut finished => {}
+            }
         }
         let ro = sets.get("docker-registry").await.ok().is_some_and(|sts| {
             serde_json::to_string(&sts.spec)
@@ -221,11 +246,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 .contains("REGISTRY_STORAGE_MAINTENANCE_READONLY")
         });
         *st.ended_while_read_only.lock().unwrap() = Some(ro);
-        st.gc_running.store(false, Ordering::SeqCst);
+        if !ro {
+            st.ended_writable.fetch_add(1, Ordering::SeqCst);
+        }
+        if st.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            st.gc_running.store(false, Ordering::SeqCst);
+        }
         if gone {
             return Ok(());
         }
-        137
+        if done { 0 } else { 137 }
     } else if joined.starts_with("pkill -f") && joined.contains("garbage-collect") {
         if st.gc_running.load(Ordering::SeqCst) && !st.unkillable.load(Ordering::SeqCst) {
             st.stop.notify_waiters();
