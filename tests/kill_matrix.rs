@@ -1015,6 +1015,23 @@ fn kill_gc_after_its_first_patch() {
 /// ended while the template was writable, at most one at a time.
 #[test]
 fn kill_gc_during_its_garbage_collect_exec() {
+    gc_exec_trials("gc-during-exec", "kill-matrix-gc-exec", "kill-matrix-gc-node", 11, true);
+}
+
+/// The same, with the kill placed once garbage-collect has ended: gc is switching read-only
+/// mode off and waiting for writable pods.
+#[test]
+fn kill_gc_after_its_garbage_collect_ended() {
+    gc_exec_trials(
+        "gc-after-exec",
+        "kill-matrix-gc-end",
+        "kill-matrix-gc-node-2",
+        13,
+        false,
+    );
+}
+
+fn gc_exec_trials(point: &str, ns: &str, node: &str, seed: u64, during_exec: bool) {
     use k8s_openapi::api::apps::v1::StatefulSet;
     use k8s_openapi::api::core::v1::{Namespace, Pod};
     use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -1029,7 +1046,6 @@ fn kill_gc_during_its_garbage_collect_exec() {
             .unwrap();
         kube::Client::try_from(cfg).unwrap()
     });
-    let ns = "kill-matrix-gc-exec";
     let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
     rt.block_on(async {
         let n: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
@@ -1044,7 +1060,7 @@ fn kill_gc_during_its_garbage_collect_exec() {
         .unwrap();
         sets.create(&PostParams::default(), &sts).await.unwrap();
     });
-    let kubelet = support::kubelet::Kubelet::start(&rt, &c, "kill-matrix-gc-node", ns);
+    let kubelet = support::kubelet::Kubelet::start(&rt, &c, node, ns);
     rt.block_on(async {
         // Bound to the fake kubelet and already on the read-only template, so gc gets to its
         // exec at once (it never rolls back to writable: each run's last wait times out).
@@ -1083,19 +1099,29 @@ fn kill_gc_during_its_garbage_collect_exec() {
             .stdin(Stdio::null());
         c
     };
-    let (mut t, mut rng) = (Tally::default(), Rng(11));
+    let (mut t, mut rng) = (Tally::default(), Rng(seed));
     for i in 0..trials() {
         assert!(!read_only(), "trial {i} starts with read-only mode on");
         let sigkill = i.is_multiple_of(2);
         let at = format!("trial {i} ({})", if sigkill { "SIGKILL" } else { "SIGTERM" });
         t.trials += 1;
         st.max_running.store(0, Ordering::SeqCst);
-        // This run's garbage-collect runs until stopped: the kill lands while it runs.
-        st.finish_after_ms.store(0, Ordering::SeqCst);
+        // During the exec: this run's garbage-collect runs until stopped. After it: it ends
+        // by itself after 200 ms, and the kill lands 0–300 ms later.
+        st.finish_after_ms
+            .store(if during_exec { 0 } else { 200 }, Ordering::SeqCst);
+        let ended_before = st.ended.load(Ordering::SeqCst);
         let mut child = gc().stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        if let Err(e) = wait_until("the garbage-collect exec", &mut child, 30, || {
-            st.running.load(Ordering::SeqCst) > 0
-        }) {
+        let placed = if during_exec {
+            wait_until("the garbage-collect exec", &mut child, 30, || {
+                st.running.load(Ordering::SeqCst) > 0
+            })
+        } else {
+            wait_until("the end of garbage-collect", &mut child, 30, || {
+                st.ended.load(Ordering::SeqCst) > ended_before
+            })
+        };
+        if let Err(e) = placed {
             t.violations.push(format!("{at}: {e}"));
             let _ = child.kill();
             let _ = child.wait();
@@ -1104,7 +1130,17 @@ fn kill_gc_during_its_garbage_collect_exec() {
         std::thread::sleep(Duration::from_millis(rng.below(300) as u64));
         kill(&mut child, sigkill);
         let mut reruns = 0;
-        if sigkill {
+        if sigkill && !during_exec {
+            // Its garbage-collect is over; read-only mode may or may not be off yet.
+            st.finish_after_ms.store(200, Ordering::SeqCst);
+            for n in 1..=2 {
+                if !read_only() {
+                    break;
+                }
+                let _ = gc().output().unwrap();
+                reruns = n;
+            }
+        } else if sigkill {
             if !read_only() || st.running.load(Ordering::SeqCst) != 1 {
                 t.violations.push(format!(
                     "{at}: after SIGKILL expected read-only on and the garbage-collect still running, got read-only {} running {}",
@@ -1143,5 +1179,5 @@ fn kill_gc_during_its_garbage_collect_exec() {
         }
         *t.reruns.entry(reruns).or_default() += 1;
     }
-    t.report("gc-during-exec", started);
+    t.report(point, started);
 }

@@ -28,6 +28,8 @@ pub struct State {
     pub running: AtomicUsize,
     pub max_running: AtomicUsize,
     pub ended_writable: AtomicUsize,
+    /// garbage-collect processes that have ended (killed or finished).
+    pub ended: AtomicUsize,
     /// When non-zero, a garbage-collect finishes by itself (exit 0) after this many ms unless
     /// killed first; zero: it runs until a `pkill`.
     pub finish_after_ms: AtomicU64,
@@ -249,6 +251,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         if !ro {
             st.ended_writable.fetch_add(1, Ordering::SeqCst);
         }
+        st.ended.fetch_add(1, Ordering::SeqCst);
         if st.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             st.gc_running.store(false, Ordering::SeqCst);
         }
