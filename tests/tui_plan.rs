@@ -273,3 +273,125 @@ fn a_mark_never_moves_to_another_image_when_its_tag_is_re_pushed() {
     let cmds = send(&mut w.app, [Msg::Key(Action::RequestDelete)]);
     assert!(cmds.is_empty() && w.app.mode == Mode::Browse, "nothing to confirm");
 }
+
+/// issue 11.10 in the TUI: the orphaned-references category lists Mongo records; one is marked
+/// (a protected one cannot be), the modal counts it in the word to type and warns while Mongo
+/// cleanup is off, and confirming with cleanup on deletes exactly that document (backed up)
+/// through the same delete run as headless mode, against the real registry and SecantusDB.
+#[test]
+fn an_orphaned_reference_is_marked_confirmed_and_deleted_from_the_tui() {
+    use support::mongo_world::{MODEL, id, model_tag, seed, specs};
+    let reg = Registry::start();
+    let mongo = support::mongo::MongoServer::start();
+    let rt = support::runtime();
+    rt.block_on(seed(&mongo.uri));
+    let client = RegistryClient::new(RegistryOptions::new(&reg.url())).unwrap();
+    rt.block_on(world::push(&client, &specs())).unwrap();
+    // Version 61's image goes by other means: its model_versions record is orphaned.
+    rt.block_on(async {
+        let d = client
+            .head_manifest(MODEL, &model_tag(60, 1))
+            .await
+            .unwrap()
+            .expect("tag");
+        assert!(client.delete_manifest(MODEL, &d).await.unwrap());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(&reg.url(), &mongo.uri, dir.path());
+    let backend = LiveBackend::new(settings.clone(), None);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut app = App::new(
+        AppConfig {
+            plan_path: dir.path().join("plan.json").display().to_string(),
+            fingerprint: registry_cleaner::ops::connect::settings_fingerprint(&settings),
+            ..AppConfig::default()
+        },
+        now,
+    );
+    let ds = load(&rt, &backend);
+    let generation = app.load_generation;
+    send(&mut app, [Msg::Loaded(generation, Box::new(DatasetMsg(ds)))]);
+    app.category = CategoryId::OrphanedReferences;
+    let rows = app.record_rows();
+    let target = id(61).to_hex();
+    let at = rows
+        .iter()
+        .position(|r| {
+            app.record_of(*r)
+                .is_some_and(|(rec, _)| rec.document_id.to_string() == target && !r.protected)
+        })
+        .unwrap_or_else(|| panic!("version 61 is an orphaned reference: {rows:?}"));
+    send(&mut app, (0..at).map(|_| Msg::Key(Action::Down)));
+    send(&mut app, [Msg::Key(Action::ToggleMark)]);
+    assert_eq!(app.data.as_ref().unwrap().selection.record_count(), 1);
+    if let Some(p) = rows.iter().position(|r| r.protected) {
+        app.record_cursor = p;
+        send(&mut app, [Msg::Key(Action::ToggleMark)]);
+        assert_eq!(
+            app.data.as_ref().unwrap().selection.record_count(),
+            1,
+            "a protected record was marked"
+        );
+    }
+    send(&mut app, [Msg::Key(Action::RequestDelete)]);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("no confirmation: {:?}", app.notice)
+    };
+    assert_eq!(c.plan.core.records.len(), 1);
+    assert_eq!(c.plan.core.records[0].document_id, target);
+    assert_eq!(c.plan.confirmation_word(), "1");
+    assert!(!c.plan.mongo_cleanup);
+    let cmds = send(
+        &mut app,
+        [
+            Msg::Key(Action::ToggleMongo),
+            Msg::Input('1'),
+            Msg::Key(Action::SwitchButton),
+            Msg::Key(Action::Confirm),
+        ],
+    );
+    let plan = cmds
+        .into_iter()
+        .find_map(|c| match c {
+            Cmd::Execute(p) => Some(p),
+            _ => None,
+        })
+        .expect("confirming executes the frozen plan");
+    assert!(plan.core.mongo_cleanup);
+    let before = rt.block_on(async {
+        let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
+        c.database("domino")
+            .collection::<mongodb::bson::Document>("model_versions")
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .unwrap()
+    });
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let end = rt.block_on(backend.execute(
+        *plan,
+        Progress::new(tx),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    ));
+    assert!(
+        end.notes
+            .iter()
+            .any(|n| n.contains("orphaned Mongo references: 1 deleted")),
+        "{:?}",
+        end.notes
+    );
+    let (gone, after) = rt.block_on(async {
+        let c = mongodb::Client::with_uri_str(&mongo.uri).await.unwrap();
+        let coll = c
+            .database("domino")
+            .collection::<mongodb::bson::Document>("model_versions");
+        (
+            coll.find_one(mongodb::bson::doc! { "_id": id(61) })
+                .await
+                .unwrap()
+                .is_none(),
+            coll.count_documents(mongodb::bson::doc! {}).await.unwrap(),
+        )
+    });
+    assert!(gone, "the marked record is deleted");
+    assert_eq!(after + 1, before, "nothing else in model_versions went");
+}

@@ -327,3 +327,33 @@ fn details_scroll_to_the_last_layer_when_focused() {
     assert_eq!(app.focus, registry_cleaner::app::Focus::Tree);
     assert_eq!(app.details_scroll, 0);
 }
+
+/// The orphaned-references category as a list of Mongo records (one marked, one protected),
+/// its details, and the confirmation that warns while Mongo cleanup is off.
+#[test]
+fn orphaned_records_list_and_confirmation() {
+    use registry_cleaner::model::ObjectId;
+    use registry_cleaner::plan::OrphanRecord;
+    let rec = |n: u8| OrphanRecord {
+        collection: "model_versions",
+        document_id: ObjectId::from_bytes([n; 12]),
+        tag: format!("{}-v{n}-1700000000_ab12", ObjectId::from_bytes([0xcd; 12])),
+        reasons: vec!["its image is missing from the registry".into()],
+    };
+    let mut ds = demo_dataset(3, 160);
+    let mut cat = CategoryResult::new(
+        registry_cleaner::plan::CategoryId::OrphanedReferences,
+        CategoryStatus::Ok,
+    );
+    cat.records = vec![rec(1), rec(2)];
+    cat.protected_records = vec![(rec(3), vec!["the revision is pinned by a scheduled job".into()])];
+    ds.categories.retain(|c| c.id != cat.id);
+    ds.categories.push(cat);
+    let mut app = app();
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(ds)))]);
+    app.category = registry_cleaner::plan::CategoryId::OrphanedReferences;
+    send(&mut app, [key(Action::ToggleMark)]);
+    check("orphaned_records", &app);
+    send(&mut app, [key(Action::RequestDelete)]);
+    check("orphaned_records_confirm", &app);
+}

@@ -50,13 +50,11 @@ pub struct PlanItem {
 pub type CategoryCount = crate::plan::deletion::CategoryTotal;
 
 impl Plan {
-    /// What the user must type to confirm: the tag count, or `delete` for large plans.
+    /// What the user must type to confirm: the count of tags and Mongo records that go, or
+    /// `delete` for large plans.
     pub fn confirmation_word(&self) -> String {
-        if self.tag_count > 20 {
-            "delete".to_string()
-        } else {
-            self.tag_count.to_string()
-        }
+        let n = self.tag_count + self.core.records.len();
+        if n > 20 { "delete".to_string() } else { n.to_string() }
     }
 
     pub fn sibling_count(&self) -> usize {

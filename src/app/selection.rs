@@ -1,19 +1,24 @@
 //! The user's marks: manifest revisions (a tag deletes its digest and every sibling with it),
-//! plus broken tags that have no readable revision. Every toggle goes through the
+//! plus broken tags that have no readable revision, plus orphaned Mongo references (records
+//! whose image is missing; they go only with Mongo cleanup on). Every toggle goes through the
 //! [`SpaceEngine`], so reclaimable bytes are always current at O(image) per toggle.
 
 use super::mode::{Plan, PlanItem};
 use crate::dataset::Dataset;
-use crate::model::{ImageKind, Inventory, RevId, TagId};
+use crate::model::{ImageKind, Inventory, ObjectId, RevId, TagId};
 use crate::plan::deletion::{self, Wanted};
 use crate::plan::{CategoryId, SpaceEngine};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// An orphaned reference by what names it across reloads: its collection and document id.
+pub type RecordKey = (&'static str, ObjectId);
 
 #[derive(Debug, Clone)]
 pub struct Selection {
     engine: SpaceEngine,
     revs: BTreeMap<RevId, CategoryId>,
     broken: BTreeMap<TagId, CategoryId>,
+    records: BTreeSet<RecordKey>,
 }
 
 impl Selection {
@@ -22,6 +27,7 @@ impl Selection {
             engine,
             revs: BTreeMap::new(),
             broken: BTreeMap::new(),
+            records: BTreeSet::new(),
         }
     }
 
@@ -30,7 +36,28 @@ impl Selection {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.revs.is_empty() && self.broken.is_empty()
+        self.revs.is_empty() && self.broken.is_empty() && self.records.is_empty()
+    }
+
+    /// Orphaned Mongo references marked.
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_record_marked(&self, key: &RecordKey) -> bool {
+        self.records.contains(key)
+    }
+
+    pub fn set_record(&mut self, key: RecordKey, on: bool) {
+        if on {
+            self.records.insert(key);
+        } else {
+            self.records.remove(&key);
+        }
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = &RecordKey> + '_ {
+        self.records.iter()
     }
 
     /// Bytes GC frees once the marked manifests are deleted.
@@ -79,6 +106,7 @@ impl Selection {
             self.engine.set_selected(r, false);
         }
         self.broken.clear();
+        self.records.clear();
     }
 
     /// Re-applies marks made on `old` to `new` by `repository:tag` (ids change on reload), but
@@ -124,6 +152,19 @@ impl Selection {
         wanted.extend(self.broken.iter().map(|(t, cat)| (*t, Some(*cat))));
         let mut engine = self.engine.clone();
         let mut core = deletion::build(inv, &mut engine, &wanted, "selection", fingerprint, data.generated_at);
+        // Marked references, as the orphaned-references category lists them now (the delete
+        // run re-checks each on fresh data: still orphaned, image confirmed missing).
+        let records: Vec<crate::plan::OrphanRecord> = data
+            .categories
+            .iter()
+            .filter(|c| c.id == CategoryId::OrphanedReferences)
+            .flat_map(|c| c.records.iter())
+            .filter(|r| self.records.contains(&(r.collection, r.document_id)))
+            .cloned()
+            .collect();
+        if !records.is_empty() {
+            core.add_records(&records);
+        }
         if mongo_cleanup {
             // `build` sealed it with the switch off; seal again only when it changes.
             core.set_mongo_cleanup(true);

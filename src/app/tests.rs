@@ -472,3 +472,87 @@ fn deactivated_owners_are_grouped_by_owner() {
     }
     assert!(groups > 0, "the demo has deactivated owners' environments");
 }
+
+fn orphan(n: u8) -> crate::plan::OrphanRecord {
+    crate::plan::OrphanRecord {
+        collection: "environment_revisions",
+        document_id: crate::model::ObjectId::from_bytes([n; 12]),
+        tag: format!("{}-{n}", crate::model::ObjectId::from_bytes([0xab; 12])),
+        reasons: vec!["its image is missing from the registry".into()],
+    }
+}
+
+/// The demo dataset with an orphaned-references result of `records` (and one protected).
+fn with_orphans(records: &[u8]) -> Dataset {
+    let mut ds = demo_dataset(1, 80);
+    let mut cat = CategoryResult::new(CategoryId::OrphanedReferences, CategoryStatus::Ok);
+    cat.records = records.iter().map(|n| orphan(*n)).collect();
+    cat.protected_records = vec![(orphan(99), vec!["a running workspace uses it".into()])];
+    ds.categories.retain(|c| c.id != CategoryId::OrphanedReferences);
+    ds.categories.push(cat);
+    ds
+}
+
+#[test]
+fn orphaned_records_are_marked_in_their_own_list_and_go_into_the_frozen_plan() {
+    let mut app = App::new(config(), crate::demo::DEMO_EPOCH);
+    send(
+        &mut app,
+        [Msg::Loaded(0, Box::new(DatasetMsg(with_orphans(&[1, 2, 3]))))],
+    );
+    app.category = CategoryId::OrphanedReferences;
+    assert_eq!(app.record_rows().len(), 4, "three candidates and one protected");
+    send(
+        &mut app,
+        [
+            key(Action::ToggleMark),
+            key(Action::Down),
+            key(Action::Down),
+            key(Action::ToggleMark),
+        ],
+    );
+    let sel = &app.data.as_ref().unwrap().selection;
+    assert_eq!(sel.record_count(), 2);
+    assert!(sel.is_record_marked(&("environment_revisions", orphan(1).document_id)));
+    assert!(sel.is_record_marked(&("environment_revisions", orphan(3).document_id)));
+    // The protected row (last) cannot be marked, and says why.
+    send(&mut app, [key(Action::Bottom), key(Action::ToggleMark)]);
+    assert_eq!(app.data.as_ref().unwrap().selection.record_count(), 2);
+    assert!(app.notice.as_deref().unwrap_or_default().contains("protected"));
+    send(&mut app, [key(Action::RequestDelete)]);
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("no confirmation")
+    };
+    let ids: Vec<&str> = c.plan.core.records.iter().map(|r| r.document_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [orphan(1).document_id.to_string(), orphan(3).document_id.to_string()]
+    );
+    assert_eq!(c.plan.confirmation_word(), "2");
+    assert!(c.plan.items.is_empty(), "records only: no manifest goes");
+}
+
+#[test]
+fn a_marked_record_survives_a_reload_only_while_it_is_still_orphaned() {
+    let mut app = App::new(config(), crate::demo::DEMO_EPOCH);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(with_orphans(&[1, 2]))))]);
+    app.category = CategoryId::OrphanedReferences;
+    send(&mut app, [key(Action::MarkAllInView)]);
+    assert_eq!(
+        app.data.as_ref().unwrap().selection.record_count(),
+        2,
+        "a marks both candidates, not the protected one"
+    );
+    let Cmd::Load(generation) = app.start_load() else {
+        panic!()
+    };
+    // Record 2's image came back: it is no orphan any more.
+    send(
+        &mut app,
+        [Msg::Loaded(generation, Box::new(DatasetMsg(with_orphans(&[1]))))],
+    );
+    let sel = &app.data.as_ref().unwrap().selection;
+    assert_eq!(sel.record_count(), 1);
+    assert!(sel.is_record_marked(&("environment_revisions", orphan(1).document_id)));
+    assert!(app.notice.as_deref().unwrap_or_default().contains("1 marks dropped"));
+}

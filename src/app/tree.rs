@@ -68,7 +68,7 @@ impl Matcher {
         Ok(Some(Matcher { regex, inverse }))
     }
 
-    fn matches(&self, tag_ref: &str, group: &str) -> bool {
+    pub fn matches(&self, tag_ref: &str, group: &str) -> bool {
         (self.regex.is_match(tag_ref) || self.regex.is_match(group)) != self.inverse
     }
 }

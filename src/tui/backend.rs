@@ -143,6 +143,17 @@ impl Executor for LiveBackend {
                             ),
                         });
                     }
+                    if let Some(m) = &results.references {
+                        notes.push(match &m.error {
+                            Some(e) => format!("orphaned Mongo references: {e}"),
+                            None => format!(
+                                "orphaned Mongo references: {} deleted, {} failed, backup {}",
+                                m.deleted.values().sum::<usize>(),
+                                m.failed,
+                                m.backup.as_deref().unwrap_or("none")
+                            ),
+                        });
+                    }
                     RunEnd {
                         reclaimable_bytes: results.reclaimable_bytes_after_gc,
                         notes,

@@ -31,6 +31,9 @@ pub fn footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.dim(),
         ));
     }
+    if sel.record_count() > 0 {
+        spans.push(Span::raw(format!(" · {} Mongo records", sel.record_count())));
+    }
     if let Some(n) = &app.notice {
         spans = vec![Span::styled(format!(" {n}"), theme.danger())];
     }

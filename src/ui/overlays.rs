@@ -27,10 +27,12 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
         plan.items.len(),
         bytes(plan.reclaimable_bytes)
     ))];
-    lines.push(Line::styled(
-        format!("{:<26}{:>6}{:>7}{:>7}", "category", "envs", "models", "other"),
-        theme.dim(),
-    ));
+    if !plan.per_category.is_empty() {
+        lines.push(Line::styled(
+            format!("{:<26}{:>6}{:>7}{:>7}", "category", "envs", "models", "other"),
+            theme.dim(),
+        ));
+    }
     for pc in &plan.per_category {
         let title = pc.category.title();
         lines.push(Line::from(format!(
@@ -50,6 +52,18 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
     }
     let mongo = if plan.mongo_cleanup { "on" } else { "off" };
     lines.push(Line::from(format!("Mongo reference cleanup: {mongo} (^o toggles)")));
+    let records = plan.core.records.len();
+    if records > 0 {
+        lines.push(Line::from(format!(
+            "{records} orphaned Mongo records (backed up first, each re-checked)"
+        )));
+        if !plan.mongo_cleanup {
+            lines.push(Line::styled(
+                "  Mongo cleanup is off: they stay; ^o to delete them",
+                theme.danger(),
+            ));
+        }
+    }
     if plan.hidden_by_filter > 0 {
         let n = plan.hidden_by_filter;
         lines.push(Line::styled(

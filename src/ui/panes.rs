@@ -35,6 +35,11 @@ fn category_item(app: &App, id: CategoryId, theme: &Theme) -> ListItem<'static> 
         (Some(_), None) => Span::styled("  not computed".to_string(), theme.dim()),
         (Some(_), Some(c)) => match &c.status {
             CategoryStatus::Unavailable(reason) => Span::styled(format!("  unavailable: {reason}"), theme.dim()),
+            CategoryStatus::Ok if !c.records.is_empty() || !c.protected_records.is_empty() => Span::raw(format!(
+                "  {} records · {} protected",
+                c.records.len(),
+                c.protected_records.len()
+            )),
             CategoryStatus::Ok => {
                 let b = app
                     .data
@@ -53,7 +58,12 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let block = Block::bordered()
         .title(" Details ")
         .border_style(theme.border(app.focus == Focus::Details));
+    let record = app
+        .shows_records()
+        .then(|| app.record_rows().get(app.record_cursor).copied())
+        .flatten();
     let lines = match &app.data {
+        Some(data) if record.is_some() => record.map(|r| record_details(app, data, r, theme)).unwrap_or_default(),
         Some(data) => match app.view.row_at(app.view.cursor) {
             Some(row) => tag_details(app, data, row.tag, row.protected, row.index, theme),
             None => node_details(app, data, theme),
@@ -81,6 +91,33 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         block
     };
     frame.render_widget(para.scroll((top, 0)).block(block), area);
+}
+
+/// One orphaned Mongo reference: what it is, why it is a candidate (or what protects it), and
+/// what deleting it takes.
+fn record_details(app: &App, data: &Data, row: crate::app::RecordRow, theme: &Theme) -> Vec<Line<'static>> {
+    let Some((r, protected_by)) = app.record_of(row) else {
+        return vec![];
+    };
+    let mut lines = vec![
+        Line::styled(format!("{} {}", r.collection, r.document_id), theme.title()),
+        Line::from(format!("names image tag {}", r.tag)),
+    ];
+    match protected_by {
+        Some(why) => lines.push(Line::from(vec![
+            Span::styled("PROTECTED ", theme.protected()),
+            Span::raw(format!("cannot be selected: {}", why.join("; "))),
+        ])),
+        None => lines.push(Line::from(format!("why: {}", r.reasons.join("; ")))),
+    }
+    if data.selection.is_record_marked(&(r.collection, r.document_id)) {
+        lines.push(Line::styled("marked", theme.marked()));
+    }
+    lines.push(Line::styled(
+        "goes only with Mongo cleanup on (^o in the confirmation), backed up first; re-checked on fresh data: still orphaned, image confirmed missing",
+        theme.dim(),
+    ));
+    lines
 }
 
 fn node_details(app: &App, data: &Data, theme: &Theme) -> Vec<Line<'static>> {

@@ -48,6 +48,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     };
+    if app.shows_records()
+        && app
+            .category_result()
+            .is_some_and(|c| c.status == crate::plan::CategoryStatus::Ok)
+    {
+        records(frame, area, app, data, theme);
+        return;
+    }
     if app.view.is_empty() {
         let text = match app.category_result().map(|c| &c.status) {
             Some(crate::plan::CategoryStatus::Unavailable(reason)) => format!("unavailable: {reason}"),
@@ -63,6 +71,62 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
         let tree = tree.block(block).highlight_style(theme.cursor()).highlight_symbol("");
         frame.render_stateful_widget(tree, area, &mut ui.tree);
     }
+}
+
+/// The orphaned-references list: `[x] collection  tag` per record, protected ones `[P]`, the
+/// cursor's row kept in view.
+fn records(frame: &mut Frame, area: Rect, app: &App, data: &crate::app::Data, theme: Theme) {
+    let rows = app.record_rows();
+    let title = format!(
+        " {} {} records · {} marked ",
+        app.category.title(),
+        rows.len(),
+        data.selection.record_count()
+    );
+    let block = Block::bordered()
+        .title(title)
+        .border_style(theme.border(app.focus == Focus::Tree));
+    if rows.is_empty() {
+        let text = if app.filter.text.is_empty() {
+            "nothing to clean in this category"
+        } else {
+            "no record matches the filter"
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
+        return;
+    }
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let cursor = app.record_cursor.min(rows.len() - 1);
+    let top = cursor.saturating_sub(height - 1);
+    let lines: Vec<Line<'static>> = rows
+        .iter()
+        .enumerate()
+        .skip(top)
+        .take(height)
+        .filter_map(|(i, row)| {
+            let (r, _) = app.record_of(*row)?;
+            let mark = match (
+                row.protected,
+                data.selection.is_record_marked(&(r.collection, r.document_id)),
+            ) {
+                (true, _) => "[P]",
+                (false, true) => "[x]",
+                (false, false) => "[ ]",
+            };
+            let style = if i == cursor && app.focus == Focus::Tree {
+                theme.cursor()
+            } else if row.protected {
+                theme.dim()
+            } else {
+                ratatui::style::Style::new()
+            };
+            Some(Line::styled(
+                format!("{mark} {:<22} {}", r.collection, short_tag(&r.tag)),
+                style,
+            ))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn title(app: &App) -> Line<'static> {
