@@ -80,6 +80,32 @@ fn spawn_apply(dir: &Path, url: &str, plan: &str, audit: &str, concurrency: &str
     .unwrap()
 }
 
+/// Digests of planned DELETEs (the pre-flight probe's excluded), as `Proxy` rules see them.
+type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A proxy rule for planned DELETEs while the returned switch is on (every request passes
+/// once it is off): `pick` gets how many were recorded so far and says whether to record this
+/// one and what the proxy does with it.
+fn planned_deletes(
+    pick: impl Fn(usize) -> (bool, Fault) + Send + Sync + 'static,
+) -> (Arc<support::proxy::Rule>, Seen, Arc<AtomicBool>) {
+    let seen: Seen = Arc::default();
+    let hold = Arc::new(AtomicBool::new(true));
+    let (s, h) = (seen.clone(), hold.clone());
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if m != "DELETE" || path.contains(&"0".repeat(64)) || !h.load(Ordering::SeqCst) {
+            return Fault::Pass;
+        }
+        let mut s = s.lock().unwrap();
+        let (record, fault) = pick(s.len());
+        if record {
+            s.push(path.rsplit('/').next().unwrap_or_default().to_string());
+        }
+        fault
+    });
+    (rule, seen, hold)
+}
+
 /// Writes a plan for the selected tags through the real binary.
 fn plan(dir: &Path, url: &str, select: &[&str]) -> (PathBuf, Value) {
     let path = dir.join("plan.json");
@@ -457,20 +483,9 @@ fn sigkill_mid_phase_leaves_exactly_the_acknowledged_deletes_in_the_audit_log() 
     let (reg, _) = pushed();
     let dir = tempfile::tempdir().unwrap();
     let rt = support::runtime();
-    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let hold = Arc::new(AtomicBool::new(true));
-    let (fw, h) = (forwarded.clone(), hold.clone());
-    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
-        if m != "DELETE" || path.contains(&"0".repeat(64)) || !h.load(Ordering::SeqCst) {
-            return Fault::Pass;
-        }
-        let mut f = fw.lock().unwrap();
-        if f.len() < K {
-            f.push(path.rsplit('/').next().unwrap_or_default().to_string());
-            Fault::Pass
-        } else {
-            Fault::Stall(std::time::Duration::from_secs(600))
-        }
+    let (rule, forwarded, hold) = planned_deletes(|n| match n < K {
+        true => (true, Fault::Pass),
+        false => (false, Fault::Stall(std::time::Duration::from_secs(600))),
     });
     let proxy = Proxy::start(&rt, reg.url(), rule);
     let url = proxy.url();
@@ -532,20 +547,9 @@ fn a_delete_applied_but_never_answered_is_in_the_audit_log_after_sigkill() {
     let (reg, _) = pushed();
     let dir = tempfile::tempdir().unwrap();
     let rt = support::runtime();
-    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let hold = Arc::new(AtomicBool::new(true));
-    let (fw, h) = (forwarded.clone(), hold.clone());
-    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
-        if m != "DELETE" || path.contains(&"0".repeat(64)) || !h.load(Ordering::SeqCst) {
-            return Fault::Pass;
-        }
-        let mut f = fw.lock().unwrap();
-        f.push(path.rsplit('/').next().unwrap_or_default().to_string());
-        if f.len() == 1 {
-            Fault::AppliedThenStall(std::time::Duration::from_secs(600))
-        } else {
-            Fault::Stall(std::time::Duration::from_secs(600))
-        }
+    let (rule, forwarded, hold) = planned_deletes(|n| match n {
+        0 => (true, Fault::AppliedThenStall(std::time::Duration::from_secs(600))),
+        _ => (true, Fault::Stall(std::time::Duration::from_secs(600))),
     });
     let proxy = Proxy::start(&rt, reg.url(), rule);
     let url = proxy.url();
@@ -1197,16 +1201,7 @@ fn a_full_audit_log_stops_the_run_and_every_forwarded_delete_is_named_in_it() {
     let (reg, _) = pushed();
     let dir = tempfile::tempdir().unwrap();
     let rt = support::runtime();
-    let forwarded: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-    let fw = forwarded.clone();
-    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
-        if m == "DELETE" && !path.contains(&"0".repeat(64)) {
-            fw.lock()
-                .unwrap()
-                .push(path.rsplit('/').next().unwrap_or_default().to_string());
-        }
-        Fault::Pass
-    });
+    let (rule, forwarded, _) = planned_deletes(|_| (true, Fault::Pass));
     let proxy = Proxy::start(&rt, reg.url(), rule);
     let url = proxy.url();
     let (path, planned) = plan(dir.path(), &url, &SELECTION);

@@ -897,55 +897,13 @@ fn kill_during_restore() {
 /// tests.
 #[test]
 fn kill_gc_after_its_first_patch() {
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{Namespace, Pod};
-    use kube::api::{Api, Patch, PatchParams, PostParams};
-    use serde_json::json;
     let started = Instant::now();
-    let k = support::kube::shared();
-    let rt = support::runtime();
-    let c = rt.block_on(async {
-        let kc = kube::config::Kubeconfig::read_from(&k.kubeconfig).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(cfg).unwrap()
-    });
-    let ns = "kill-matrix-gc";
-    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
-    rt.block_on(async {
-        let n: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
-        Api::<Namespace>::all(c.clone())
-            .create(&PostParams::default(), &n)
-            .await
-            .unwrap();
-        let sts: StatefulSet = serde_json::from_value(json!({ "metadata": { "name": "docker-registry" }, "spec": {
-            "serviceName": "docker-registry", "selector": { "matchLabels": { "app": "docker-registry" } },
-            "template": { "metadata": { "labels": { "app": "docker-registry" } },
-                "spec": { "containers": [ { "name": "registry", "image": "registry:2" } ] } } } }))
-        .unwrap();
-        sets.create(&PostParams::default(), &sts).await.unwrap();
-        let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
-        let pod: Pod = serde_json::from_value(json!({ "metadata": { "name": "docker-registry-0",
-            "labels": { "app": "docker-registry" } },
-            "spec": { "containers": [ { "name": "registry", "image": "registry:2" } ] } }))
-        .unwrap();
-        pods.create(&PostParams::default(), &pod).await.unwrap();
-        pods.patch_status(
-            "docker-registry-0",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "phase": "Running",
-                "conditions": [ { "type": "Ready", "status": "True" } ] } })),
-        )
-        .await
-        .unwrap();
-    });
-    let read_only = || {
-        let sts = rt.block_on(sets.get("docker-registry")).unwrap();
-        serde_json::to_string(&sts.spec)
-            .unwrap()
-            .contains("REGISTRY_STORAGE_MAINTENANCE_READONLY")
-    };
+    let g = GcWorld::new("kill-matrix-gc");
+    // A Ready pod gc can never see rolled to the read-only template: gc waits after its patch.
+    g.ready_pod(serde_json::json!({ "containers": [ { "name": "registry", "image": "registry:2" } ] }));
+    let k = &g.k;
+    let ns = g.ns;
+    let read_only = || g.read_only();
     let dir = tempfile::tempdir().unwrap();
     let gc = |timeout: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_registry-cleaner"));
@@ -1031,61 +989,18 @@ fn kill_gc_after_its_garbage_collect_ended() {
     );
 }
 
-fn gc_exec_trials(point: &str, ns: &str, node: &str, seed: u64, during_exec: bool) {
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{Namespace, Pod};
-    use kube::api::{Api, Patch, PatchParams, PostParams};
-    use serde_json::json;
+fn gc_exec_trials(point: &str, ns: &'static str, node: &str, seed: u64, during_exec: bool) {
     let started = Instant::now();
-    let k = support::kube::shared();
-    let rt = support::runtime();
-    let c = rt.block_on(async {
-        let kc = kube::config::Kubeconfig::read_from(&k.kubeconfig).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(cfg).unwrap()
-    });
-    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
-    rt.block_on(async {
-        let n: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
-        Api::<Namespace>::all(c.clone())
-            .create(&PostParams::default(), &n)
-            .await
-            .unwrap();
-        let sts: StatefulSet = serde_json::from_value(json!({ "metadata": { "name": "docker-registry" }, "spec": {
-            "serviceName": "docker-registry", "selector": { "matchLabels": { "app": "docker-registry" } },
-            "template": { "metadata": { "labels": { "app": "docker-registry" } },
-                "spec": { "containers": [ { "name": "registry", "image": "registry:2" } ] } } } }))
-        .unwrap();
-        sets.create(&PostParams::default(), &sts).await.unwrap();
-    });
-    let kubelet = support::kubelet::Kubelet::start(&rt, &c, node, ns);
-    rt.block_on(async {
-        // Bound to the fake kubelet and already on the read-only template, so gc gets to its
-        // exec at once (it never rolls back to writable: each run's last wait times out).
-        let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
-        let pod: Pod = serde_json::from_value(json!({ "metadata": { "name": "docker-registry-0",
-            "labels": { "app": "docker-registry" } },
-            "spec": { "nodeName": kubelet.node, "containers": [ { "name": "registry", "image": "registry:2",
-                "env": [ { "name": "REGISTRY_STORAGE_MAINTENANCE_READONLY", "value": "{\"enabled\":true}" } ] } ] } }))
-        .unwrap();
-        pods.create(&PostParams::default(), &pod).await.unwrap();
-        pods.patch_status(
-            "docker-registry-0",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "phase": "Running",
-                "conditions": [ { "type": "Ready", "status": "True" } ] } })),
-        )
-        .await
-        .unwrap();
-    });
-    let read_only = || {
-        let sts = rt.block_on(sets.get("docker-registry")).unwrap();
-        serde_json::to_string(&sts.spec)
-            .unwrap()
-            .contains("REGISTRY_STORAGE_MAINTENANCE_READONLY")
-    };
+    let g = GcWorld::new(ns);
+    let kubelet = support::kubelet::Kubelet::start(&g.rt, &g.c, node, ns);
+    // Bound to the fake kubelet and already on the read-only template, so gc gets to its exec
+    // at once (it never rolls back to writable: each run's last wait times out).
+    g.ready_pod(
+        serde_json::json!({ "nodeName": kubelet.node, "containers": [ { "name": "registry", "image": "registry:2",
+        "env": [ { "name": "REGISTRY_STORAGE_MAINTENANCE_READONLY", "value": "{\"enabled\":true}" } ] } ] }),
+    );
+    let k = &g.k;
+    let read_only = || g.read_only();
     let st = kubelet.state.clone();
     let dir = tempfile::tempdir().unwrap();
     let gc = || {
@@ -1180,4 +1095,76 @@ fn gc_exec_trials(point: &str, ns: &str, node: &str, seed: u64, during_exec: boo
         *t.reruns.entry(reruns).or_default() += 1;
     }
     t.report(point, started);
+}
+
+/// The real kube-apiserver with a namespace holding the registry StatefulSet, for the gc points.
+struct GcWorld {
+    k: &'static support::kube::KubeServer,
+    rt: tokio::runtime::Runtime,
+    c: kube::Client,
+    ns: &'static str,
+    sets: kube::api::Api<k8s_openapi::api::apps::v1::StatefulSet>,
+}
+
+impl GcWorld {
+    fn new(ns: &'static str) -> GcWorld {
+        use k8s_openapi::api::apps::v1::StatefulSet;
+        use k8s_openapi::api::core::v1::Namespace;
+        use kube::api::{Api, PostParams};
+        use serde_json::json;
+        let k = support::kube::shared();
+        let rt = support::runtime();
+        let c = rt.block_on(async {
+            let kc = kube::config::Kubeconfig::read_from(&k.kubeconfig).unwrap();
+            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap();
+            kube::Client::try_from(cfg).unwrap()
+        });
+        let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
+        rt.block_on(async {
+            let n: Namespace = serde_json::from_value(json!({ "metadata": { "name": ns } })).unwrap();
+            Api::<Namespace>::all(c.clone())
+                .create(&PostParams::default(), &n)
+                .await
+                .unwrap();
+            let sts: StatefulSet = serde_json::from_value(json!({ "metadata": { "name": "docker-registry" }, "spec": {
+                "serviceName": "docker-registry", "selector": { "matchLabels": { "app": "docker-registry" } },
+                "template": { "metadata": { "labels": { "app": "docker-registry" } },
+                    "spec": { "containers": [ { "name": "registry", "image": "registry:2" } ] } } } }))
+            .unwrap();
+            sets.create(&PostParams::default(), &sts).await.unwrap();
+        });
+        GcWorld { k, rt, c, ns, sets }
+    }
+
+    /// Pod `docker-registry-0` with `spec`, marked Running and Ready.
+    fn ready_pod(&self, spec: Value) {
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::api::{Api, Patch, PatchParams, PostParams};
+        use serde_json::json;
+        self.rt.block_on(async {
+            let pods: Api<Pod> = Api::namespaced(self.c.clone(), self.ns);
+            let pod: Pod = serde_json::from_value(json!({ "metadata": { "name": "docker-registry-0",
+                "labels": { "app": "docker-registry" } }, "spec": spec }))
+            .unwrap();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+            pods.patch_status(
+                "docker-registry-0",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": { "phase": "Running",
+                    "conditions": [ { "type": "Ready", "status": "True" } ] } })),
+            )
+            .await
+            .unwrap();
+        });
+    }
+
+    /// Whether the StatefulSet's template has the read-only variable.
+    fn read_only(&self) -> bool {
+        let sts = self.rt.block_on(self.sets.get("docker-registry")).unwrap();
+        serde_json::to_string(&sts.spec)
+            .unwrap()
+            .contains("REGISTRY_STORAGE_MAINTENANCE_READONLY")
+    }
 }

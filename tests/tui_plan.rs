@@ -206,13 +206,17 @@ fn a_reload_under_the_open_modal_asks_again_and_confirming_deletes_only_the_froz
     let actions: Vec<&str> = audit
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|v| match v["action"].as_str().unwrap() {
-            "plan-start" => "start",
-            "plan-end" => "end",
-            _ => "delete",
-        })
+        .map(
+            |v| match (v["action"].as_str().unwrap(), v["result"].as_str().unwrap()) {
+                ("plan-start", _) => "start",
+                ("plan-end", _) => "end",
+                // The write-ahead line, fsynced before the DELETE is sent.
+                (_, "started") => "intent",
+                _ => "delete",
+            },
+        )
         .collect();
-    assert_eq!(actions, ["start", "delete", "end"], "{audit}");
+    assert_eq!(actions, ["start", "intent", "delete", "end"], "{audit}");
 }
 
 #[test]
@@ -375,7 +379,7 @@ fn an_orphaned_reference_is_marked_confirmed_and_deleted_from_the_tui() {
     assert!(
         end.notes
             .iter()
-            .any(|n| n.contains("orphaned Mongo references: 1 deleted")),
+            .any(|n| n.contains("orphaned Mongo references: 1 documents deleted")),
         "{:?}",
         end.notes
     );

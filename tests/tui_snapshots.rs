@@ -41,6 +41,22 @@ fn into_first_group(app: &mut App) {
     send(app, [key(Action::Down), key(Action::Expand), key(Action::Expand)]);
 }
 
+/// The screen at 80×24 as text, one line per row.
+fn text_80x24(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let mut ui = UiState::new(Theme { color: false });
+    terminal.draw(|f| ui::draw(f, app, &mut ui)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn check(name: &str, app: &App) {
     for (w, h) in SIZES {
         let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -230,20 +246,7 @@ fn read_only_help_hides_delete() {
 /// path), which the unscrolled help does not show; scrolling past the end stays at the end.
 #[test]
 fn help_scrolls_to_its_last_line_at_80x24() {
-    let text = |app: &App| {
-        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        let mut ui = UiState::new(Theme { color: false });
-        terminal.draw(|f| ui::draw(f, app, &mut ui)).unwrap();
-        let buf = terminal.backend().buffer().clone();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let text = text_80x24;
     let mut app = loaded();
     send(&mut app, [key(Action::Help)]);
     assert!(!text(&app).contains("plan file (w)"), "the help fits: nothing to prove");
@@ -260,20 +263,7 @@ fn help_scrolls_to_its_last_line_at_80x24() {
 /// layers runs past the pane; End shows its last layer, and moving the cursor starts over.
 #[test]
 fn details_scroll_to_the_last_layer_when_focused() {
-    let text = |app: &App| {
-        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        let mut ui = UiState::new(Theme { color: false });
-        terminal.draw(|f| ui::draw(f, app, &mut ui)).unwrap();
-        let buf = terminal.backend().buffer().clone();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let text = text_80x24;
     let mut app = loaded();
     let inv = app.data.as_ref().unwrap().dataset.inventory.clone();
     let layers_of = |tag| {

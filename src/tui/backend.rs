@@ -97,6 +97,19 @@ fn outcome(item: &ItemOutcome) -> Outcome {
     }
 }
 
+/// One line of the run's end for a Mongo step: what it deleted and where the backup is.
+fn mongo_note(what: &str, m: &crate::ops::mongo_cleanup::MongoSummary) -> String {
+    match &m.error {
+        Some(e) => format!("{what}: {e}"),
+        None => format!(
+            "{what}: {} documents deleted, {} failed, backup {}",
+            m.deleted.values().sum::<usize>(),
+            m.failed,
+            m.backup.as_deref().unwrap_or("none")
+        ),
+    }
+}
+
 impl LiveBackend {
     /// The request the TUI's confirmation stands for: apply, confirmed in the modal (no
     /// second prompt), the plan's own Mongo switch.
@@ -132,28 +145,13 @@ impl Executor for LiveBackend {
                     if let Some(stop) = &results.stopped {
                         notes.push(format!("stopped early: {stop}"));
                     }
-                    if let Some(m) = &results.mongo {
-                        notes.push(match &m.error {
-                            Some(e) => format!("Mongo cleanup: {e}"),
-                            None => format!(
-                                "Mongo cleanup: {} documents deleted, {} failed, backup {}",
-                                m.deleted.values().sum::<usize>(),
-                                m.failed,
-                                m.backup.as_deref().unwrap_or("none")
-                            ),
-                        });
-                    }
-                    if let Some(m) = &results.references {
-                        notes.push(match &m.error {
-                            Some(e) => format!("orphaned Mongo references: {e}"),
-                            None => format!(
-                                "orphaned Mongo references: {} deleted, {} failed, backup {}",
-                                m.deleted.values().sum::<usize>(),
-                                m.failed,
-                                m.backup.as_deref().unwrap_or("none")
-                            ),
-                        });
-                    }
+                    notes.extend(results.mongo.as_ref().map(|m| mongo_note("Mongo cleanup", m)));
+                    notes.extend(
+                        results
+                            .references
+                            .as_ref()
+                            .map(|m| mongo_note("orphaned Mongo references", m)),
+                    );
                     RunEnd {
                         reclaimable_bytes: results.reclaimable_bytes_after_gc,
                         notes,
