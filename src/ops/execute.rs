@@ -80,8 +80,9 @@ pub async fn preflight(client: &RegistryClient, repo: &str) -> Result<(), String
 pub struct Executed {
     /// One per planned manifest, in plan order.
     pub items: Vec<ItemOutcome>,
-    /// Set when an audit write failed: no DELETE was started after it; the outcomes so far are
-    /// all in `items` (those not attempted are `Skipped`).
+    /// Set when an audit write failed (the first one, with its path and error): no DELETE was
+    /// started after it; the outcomes so far are all in `items` (those not attempted are
+    /// `Skipped`, or `Failed` when their own write-ahead line could not be written).
     pub audit_error: Option<String>,
 }
 
@@ -109,6 +110,8 @@ pub async fn execute(
     // Set on the first audit failure: jobs that start afterwards do nothing.
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut audit_error = None;
+    // The first write-ahead line that could not be written, in time order.
+    let first_error = std::sync::Mutex::new(None::<String>);
     // Phase 0: manifests no planned index lists; then index children, each once every planned
     // index listing it (a tagged child included) is gone, outermost indexes first
     // (`recheck::phases`). Manifests below a cycle of planned parents come last and, their
@@ -128,7 +131,11 @@ pub async fn execute(
             })
             .collect();
         let stop = &stop;
-        let journal = &Journal { audit, stop };
+        let journal = &Journal {
+            audit,
+            stop,
+            first_error: &first_error,
+        };
         let mut done = stream::iter(jobs)
             .map(|(i, parent_gone)| {
                 let m = &manifests[i];
@@ -180,16 +187,13 @@ pub async fn execute(
     let items: Vec<ItemOutcome> = results.into_iter().flatten().collect();
     // A write-ahead line that could not be written stopped the run as surely as an outcome
     // line: say so even if the outcome lines after it were written.
-    if audit_error.is_none() && stop.load(std::sync::atomic::Ordering::SeqCst) {
-        audit_error = items.iter().find_map(|i| match &i.outcome {
-            Outcome::Failed { error } if error.starts_with("not attempted: the audit log") => Some(error.clone()),
-            _ => None,
-        });
+    if audit_error.is_none() {
+        audit_error = first_error.lock().ok().and_then(|e| e.clone());
     }
     Executed { items, audit_error }
 }
 
-fn target(repository: &str, digest: &str, tags: &[String]) -> String {
+pub(super) fn target(repository: &str, digest: &str, tags: &[String]) -> String {
     format!("{repository}@{digest} [{}]", tags.join(","))
 }
 
@@ -198,6 +202,7 @@ fn target(repository: &str, digest: &str, tags: &[String]) -> String {
 pub(super) struct Journal<'a> {
     pub audit: Option<&'a AuditLog>,
     pub stop: &'a std::sync::atomic::AtomicBool,
+    pub first_error: &'a std::sync::Mutex<Option<String>>,
 }
 
 impl Journal<'_> {
@@ -212,10 +217,14 @@ impl Journal<'_> {
         let Some(a) = self.audit else { return Ok(()) };
         a.record(action, target, "started", None).map_err(|e| {
             self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            format!(
+            let msg = format!(
                 "not attempted: the audit log {} could not be written: {e}",
                 a.path().display()
-            )
+            );
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert_with(|| msg.clone());
+            }
+            msg
         })
     }
 }
@@ -238,12 +247,13 @@ fn record(a: &AuditLog, item: &ItemOutcome) -> std::io::Result<()> {
 async fn delete_one(client: &RegistryClient, m: &PlanManifest, look: &LastLook, journal: &Journal<'_>) -> Outcome {
     let mut attempt = 0u32;
     loop {
-        let seen = look.check(client, m).await;
-        if matches!(seen, Look::Clear)
-            && let Err(error) = journal.announce("delete-manifest", &target(&m.repository, &m.digest, &m.tags))
-        {
+        // Written before the look, not between it and the DELETE: the fsync must not widen
+        // the window in which a tag pushed onto the digest goes with it. A look that then
+        // skips leaves a started line followed by its `skipped` line.
+        if let Err(error) = journal.announce("delete-manifest", &target(&m.repository, &m.digest, &m.tags)) {
             return Outcome::Failed { error };
         }
+        let seen = look.check(client, m).await;
         let transient = match seen {
             Look::Clear => match client.delete_manifest_answer(&m.repository, &m.digest).await {
                 // An accepted DELETE is believed only when a GET by digest confirms it: a

@@ -330,6 +330,39 @@ async fn collect(
         .cloned()
         .ok_or("no registry pod to run garbage-collect in")?;
     r.pod = Some(pod.clone());
+    // An earlier gc killed by SIGKILL during its exec leaves its garbage-collect running (no
+    // handler could stop it): stop that one before starting ours, and see it gone. Before the
+    // measurement and the last read-only look, so neither is stale when ours starts. (Two gc
+    // runs started at the same time by two operators are not told apart from that case.)
+    let pgrep = tokio::time::timeout(
+        API_TIMEOUT,
+        exec_code(&reg.pods, &pod, &reg.container, &["pgrep", "-f", GC_PATTERN]),
+    )
+    .await
+    .unwrap_or_else(|_| Err(format!("pgrep -f '{GC_PATTERN}' got no answer")));
+    match pgrep {
+        Ok((Some(1), _)) => {}
+        Ok((Some(0), out)) => {
+            // Interrupted from here on, the caller stops it (as it would our own).
+            r.exec_in_flight = true;
+            let stopped = stop_remote_gc(reg, &pod).await;
+            r.earlier_gc_stopped = Some(stopped.is_ok());
+            if let Err(e) = stopped {
+                return Err(format!(
+                    "garbage-collect not started: an earlier garbage-collect is still running in pod {pod} ({}) and could not be stopped: {e}",
+                    tail(&out)
+                ));
+            }
+            r.exec_in_flight = false;
+        }
+        Ok((code, out)) => {
+            return Err(format!(
+                "garbage-collect not started: could not tell whether an earlier one still runs in pod {pod} (pgrep -f '{GC_PATTERN}' exited {code:?}: {})",
+                tail(&out)
+            ));
+        }
+        Err(e) => return Err(format!("garbage-collect not started: {e}")),
+    }
     let measure = !args.no_measure;
     if measure {
         r.blob_bytes_before = du(&reg.pods, &pod, &reg.container, &reg.root).await;
@@ -341,28 +374,6 @@ async fn collect(
             "garbage-collect not started: {} is no longer read-only in every pod: {why}",
             reg.what()
         ));
-    }
-    // An earlier gc killed by SIGKILL during its exec leaves its garbage-collect running (no
-    // handler could stop it): never run two at once; stop that one first, and see it gone.
-    match exec_code(&reg.pods, &pod, &reg.container, &["pgrep", "-f", GC_PATTERN]).await {
-        Ok((Some(1), _)) => {}
-        Ok((Some(0), out)) => {
-            let stopped = stop_remote_gc(reg, &pod).await;
-            r.earlier_gc_stopped = Some(stopped.is_ok());
-            if let Err(e) = stopped {
-                return Err(format!(
-                    "garbage-collect not started: an earlier garbage-collect is still running in pod {pod} ({}) and could not be stopped: {e}",
-                    tail(&out)
-                ));
-            }
-        }
-        Ok((code, out)) => {
-            return Err(format!(
-                "garbage-collect not started: could not tell whether an earlier one still runs in pod {pod} (pgrep -f '{GC_PATTERN}' exited {code:?}: {})",
-                tail(&out)
-            ));
-        }
-        Err(e) => return Err(format!("garbage-collect not started: {e}")),
     }
     let gc = ["registry", "garbage-collect", CONFIG_PATH];
     r.exec_in_flight = true;

@@ -67,6 +67,12 @@ pub(super) async fn untag(
     tags: &[String],
 ) -> Outcome {
     let failed = |error: String| Outcome::Failed { error };
+    // One write-ahead line for the whole item, before its first write (the throwaway's config
+    // blob); it pairs with the item's outcome line (same action and target) and covers every
+    // PUT, DELETE and put-back below.
+    if let Err(error) = journal.announce("delete-manifest", &super::execute::target(repo, digest, tags)) {
+        return failed(error);
+    }
     let config = sha256_digest(EMPTY_CONFIG);
     if let Err(e) = client.push_blob(repo, &config, EMPTY_CONFIG.to_vec()).await {
         return failed(format!(
@@ -117,10 +123,6 @@ pub(super) async fn untag(
         }
         let body = throwaway(repo, tag);
         let mine = sha256_digest(&body);
-        // Written ahead of the PUT: from here on the tag may point at the throwaway.
-        if let Err(error) = journal.announce("untag", &format!("{repo}:{tag}@{digest} -> {mine}")) {
-            return failed(error);
-        }
         if let Err(e) = client.push_manifest(repo, tag, MANIFEST_MEDIA_TYPE, body).await {
             // The PUT may have landed although its answer did not.
             return match client.head_manifest(repo, tag).await {

@@ -55,8 +55,14 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
     let records = plan.core.records.len();
     if records > 0 {
         lines.push(Line::from(format!(
-            "{records} orphaned Mongo records (backed up first, each re-checked)"
+            "{records} orphaned Mongo records (backed up first, each re-checked):"
         )));
+        for r in plan.core.records.iter().take(3) {
+            lines.push(Line::from(format!("  {} {} ({})", r.collection, r.document_id, r.tag)));
+        }
+        if records > 3 {
+            lines.push(Line::from(format!("  … and {} more", records - 3)));
+        }
         if !plan.mongo_cleanup {
             lines.push(Line::styled(
                 "  Mongo cleanup is off: they stay; ^o to delete them",
