@@ -1257,3 +1257,94 @@ fn a_full_audit_log_stops_the_run_and_every_forwarded_delete_is_named_in_it() {
         );
     }
 }
+
+/// An index child is deleted by digest with no planned tag of its own. If an existing tag of
+/// the repository is moved onto that child after the fresh scan (a rollback, a rebuild that
+/// reuses it), the DELETE would take that tag: the last look HEADs every tag for such an
+/// entry, so the child is skipped and the moved tag still resolves. (Before, only names the
+/// scan had not seen were HEADed, and the tag was deleted with the child.)
+#[test]
+fn a_known_tag_moved_onto_a_planned_index_child_after_the_scan_keeps_it() {
+    let (reg, _) = pushed();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = support::runtime();
+    let url = reg.url();
+    // A plan whose index child goes after its index.
+    let (path0, planned) = plan(dir.path(), &url, &SELECTION);
+    let manifests = planned["plan"]["manifests"].as_array().unwrap().clone();
+    let child = manifests
+        .iter()
+        .find(|m| m.get("child_of").is_some_and(|c| !c.is_null()))
+        .expect("the selection plans an index with children")
+        .clone();
+    let repo = child["repository"].as_str().unwrap().to_string();
+    let child_digest = child["digest"].as_str().unwrap().to_string();
+    let planned_tags: Vec<String> = manifests
+        .iter()
+        .filter(|m| m["repository"] == repo.as_str())
+        .flat_map(|m| m["tags"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let direct = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+    let victim = rt
+        .block_on(direct.tags(&repo))
+        .unwrap()
+        .into_iter()
+        .find(|t| !planned_tags.contains(t))
+        .expect("a tag the plan does not name");
+    // At the first planned DELETE (the fresh scan is over by then), move `victim` onto the child.
+    let moved = Arc::new(AtomicBool::new(false));
+    let (m2, repo2, victim2, child2, url2) = (
+        moved.clone(),
+        repo.clone(),
+        victim.clone(),
+        child_digest.clone(),
+        url.clone(),
+    );
+    let rule = Arc::new(move |_n: u64, m: &str, path: &str| {
+        if m == "DELETE" && !path.contains(&"0".repeat(64)) && !m2.swap(true, Ordering::SeqCst) {
+            let (repo, victim, child, url) = (repo2.clone(), victim2.clone(), child2.clone(), url2.clone());
+            std::thread::spawn(move || {
+                let rt = support::runtime();
+                let c = RegistryClient::new(RegistryOptions::new(&url)).unwrap();
+                rt.block_on(async {
+                    let body = c.get_manifest(&repo, &child).await.unwrap();
+                    let media = body.content_type.clone().unwrap();
+                    let d = c.push_manifest(&repo, &victim, &media, body.body).await.unwrap();
+                    assert_eq!(d, child);
+                });
+            })
+            .join()
+            .unwrap();
+        }
+        Fault::Pass
+    });
+    let proxy = Proxy::start(&rt, reg.url(), rule);
+    let purl = proxy.url();
+    // The same selection, planned through the proxy (its registry name), before anything moves.
+    let (path, _) = plan(dir.path(), &purl, &SELECTION);
+    drop(path0);
+    let p = path.to_str().unwrap();
+    let r = json_of(&run(dir.path(), &purl, &["delete", "--plan", p, "--apply", "--force"]));
+    assert!(moved.load(Ordering::SeqCst), "the tag was moved mid-run");
+    let item = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["digest"] == child_digest.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no item for the child: {r}"));
+    assert_eq!(item["result"], "skipped", "{item}");
+    assert!(item["reason"].as_str().unwrap().contains(&victim), "{item}");
+    assert_eq!(
+        rt.block_on(direct.head_manifest(&repo, &victim)).unwrap().as_deref(),
+        Some(child_digest.as_str()),
+        "the moved tag still resolves"
+    );
+}
+
+/// The JSON results of a run that may exit non-zero.
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))
+}

@@ -4,9 +4,12 @@
 //! before it was requested) and every name the fresh scan did not resolve is HEADed.
 //! Distribution has no conditional
 //! delete, so a tag pushed onto the digest after this look and before the DELETE lands is
-//! lost with it: that residual window is measured (BENCHMARKS.md). A tag that already existed
-//! and is *moved* onto the planned digest after the scan is not seen here (it would take a
-//! HEAD of every tag in the repository per DELETE).
+//! lost with it: that residual window is measured (BENCHMARKS.md). For a planned tag's digest, a
+//! tag that already existed and is *moved* onto it after the scan is not seen here (it would
+//! take a HEAD of every tag in the repository per DELETE). For an entry with no planned tags
+//! (an untagged manifest, an index child) it is: every listed tag is HEADed, and one that
+//! points at the digest, or has moved since the fresh scan to an index that lists it, skips
+//! the DELETE — untagged digests are exactly where rolled-back or rebuilt tags land.
 
 use crate::model::Inventory;
 use crate::plan::deletion::PlanManifest;
@@ -52,6 +55,8 @@ pub struct LastLook {
     known: HashMap<String, HashSet<String>>,
     /// Per repository, every tag name the fresh scan listed (broken ones included).
     seen: HashMap<String, HashSet<String>>,
+    /// Per (repository, tag), the digest the fresh scan resolved the tag to.
+    digests: HashMap<(String, String), String>,
     /// Per repository, the latest re-list and when it was requested.
     lists: tokio::sync::Mutex<HashMap<String, Listed>>,
     pub retry: Retry,
@@ -66,7 +71,15 @@ impl LastLook {
     pub fn new(fresh: &Inventory, retry: Retry) -> LastLook {
         let mut known: HashMap<String, HashSet<String>> = HashMap::new();
         let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut digests = HashMap::new();
         for t in fresh.tag_ids() {
+            if let Some(d) = fresh.tag_digest(t) {
+                let tag = fresh.tag(t);
+                digests.insert(
+                    (fresh.repo(tag.repo).name.clone(), tag.name.clone()),
+                    fresh.digests.name(d).to_string(),
+                );
+            }
             let tag = fresh.tag(t);
             seen.entry(fresh.repo(tag.repo).name.clone())
                 .or_default()
@@ -82,6 +95,7 @@ impl LastLook {
         LastLook {
             known,
             seen,
+            digests,
             lists: Default::default(),
             retry,
         }
@@ -144,12 +158,23 @@ impl LastLook {
             Ok(l) => l,
             Err(e) => return err(format!("re-listing the tags of {}", m.repository), e),
         };
+        // No planned tag names this digest: a known tag moved onto it (or onto a new index
+        // listing it) since the scan would go with it, so every listed tag is looked at.
+        let tagless = m.tags.is_empty();
         for name in list.iter() {
-            if known.is_some_and(|k| k.contains(name)) || m.tags.contains(name) {
+            if !tagless && (known.is_some_and(|k| k.contains(name)) || m.tags.contains(name)) {
                 continue;
             }
-            // A name the fresh scan did not see: where does it point?
+            let was = self.digests.get(&(m.repository.clone(), name.clone()));
+            // A name the fresh scan did not see (or, tagless, any name): where does it point?
             match client.head_manifest(&m.repository, name).await {
+                Ok(Some(d)) if tagless && d == m.digest => {
+                    return Look::Skip(format!(
+                        "tag {name} points at this digest now (moved or pushed since the fresh scan); deleting it would take that tag"
+                    ));
+                }
+                // Where the fresh scan saw it: what that manifest lists was re-checked already.
+                Ok(Some(d)) if tagless && was == Some(&d) => {}
                 Ok(Some(d)) if d == m.digest => {
                     return Look::Skip(format!(
                         "tag {name} was pushed onto this digest after the scan; deleting it would take that tag"
