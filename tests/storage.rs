@@ -1,0 +1,465 @@
+//! The storage inventory source against a real Distribution registry (filesystem storage):
+//! the same inventory as the HTTP scan plus untagged revisions and push times, and
+//! predictions that equal plain `garbage-collect` to the byte once untagged revisions count.
+
+mod support;
+
+use registry_cleaner::dataset::{Dataset, SourceKind, SourceStatus};
+use registry_cleaner::model::{Inventory, ManifestKind, TagState};
+use registry_cleaner::ops::scan::{ScanOptions, scan};
+use registry_cleaner::report::json::{self, PlanInput};
+use registry_cleaner::sources::registry::{RegistryClient, RegistryOptions};
+use registry_cleaner::sources::storage::{self, StorageScanOptions, StorageSource};
+use registry_cleaner::world::{self, ImageSpec, LayerSpec, MediaFlavor, TagSpec, TagTarget, sample_registry};
+use support::registry::Registry;
+
+const NOW: i64 = 1_760_000_000;
+const ENV: &str = "dominodatalab/environment";
+const MODEL: &str = "dominodatalab/model";
+
+fn client(url: &str) -> RegistryClient {
+    RegistryClient::new(RegistryOptions::new(url)).expect("client")
+}
+
+fn http_opts() -> ScanOptions {
+    ScanOptions {
+        prefix: "dominodatalab".into(),
+        repositories: None,
+        fetch_config: true,
+        verify_blobs: false,
+        concurrency: 8,
+        cache: None,
+    }
+}
+
+fn storage_opts() -> StorageScanOptions {
+    StorageScanOptions {
+        prefix: "dominodatalab".into(),
+        repositories: None,
+        fetch_config: true,
+        verify_blobs: false,
+        concurrency: 8,
+    }
+}
+
+fn storage_url(reg: &Registry) -> String {
+    format!("file://{}", reg.dir.path().join("data").display())
+}
+
+fn scan_http(rt: &tokio::runtime::Runtime, reg: &Registry) -> Inventory {
+    rt.block_on(scan(&client(&reg.url()), &http_opts(), &|_| {}))
+        .expect("http scan")
+}
+
+fn scan_storage(rt: &tokio::runtime::Runtime, reg: &Registry) -> Inventory {
+    let src = StorageSource::open(&storage_url(reg)).expect("open storage");
+    rt.block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _| {}))
+        .expect("storage scan")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Registry-only dataset evaluated at `at`.
+fn dataset(inv: Inventory, at: i64) -> Dataset {
+    let mut ds = Dataset {
+        inventory: inv,
+        generated_at: at,
+        ..Default::default()
+    };
+    ds.sources.insert(SourceKind::Registry, SourceStatus::Ok);
+    let data = registry_cleaner::plan::SourcesData {
+        registry: registry_cleaner::plan::SourceState::Ok(()),
+        mongo: registry_cleaner::plan::SourceState::Disabled,
+        kubernetes: registry_cleaner::plan::SourceState::Disabled,
+        keycloak: registry_cleaner::plan::SourceState::Disabled,
+    };
+    let policy = registry_cleaner::plan::Policy {
+        without: [SourceKind::Mongo, SourceKind::Kubernetes, SourceKind::Keycloak].into(),
+        ..Default::default()
+    };
+    ds.categories = registry_cleaner::plan::evaluate(&ds.inventory, &data, &policy, at);
+    ds
+}
+
+fn image(layers: Vec<LayerSpec>, label: &str) -> ImageSpec {
+    ImageSpec {
+        layers,
+        created: NOW - 30 * 86_400,
+        flavor: MediaFlavor::Docker,
+        architecture: "amd64".into(),
+        label: label.into(),
+    }
+}
+
+fn tag(repo: &str, tag: &str, target: TagTarget) -> TagSpec {
+    TagSpec {
+        repository: repo.into(),
+        tag: tag.into(),
+        target,
+    }
+}
+
+const SHARED: LayerSpec = LayerSpec {
+    seed: 7_000,
+    size: 200_000,
+};
+
+/// The sample registry plus re-pushes: `A` (its first manifest, untagged, keeps the 200 kB
+/// layer `B` shares), an index re-pushed as an image (the index and its children untagged),
+/// and a tag re-pushed twice.
+fn world_with_repushes() -> Vec<TagSpec> {
+    let mut specs = sample_registry("dominodatalab", NOW);
+    let u = |seed, size| LayerSpec { seed, size };
+    specs.push(tag(
+        ENV,
+        "A",
+        TagTarget::Image(image(vec![SHARED, u(7_001, 5_000)], "a1")),
+    ));
+    specs.push(tag(ENV, "A", TagTarget::Image(image(vec![u(7_002, 6_000)], "a2"))));
+    specs.push(tag(
+        MODEL,
+        "B",
+        TagTarget::Image(image(vec![SHARED, u(7_003, 7_000)], "b")),
+    ));
+    let arch = |a: &str, seed| ImageSpec {
+        architecture: a.into(),
+        ..image(vec![u(seed, 9_000), u(1, 60_000)], &format!("idx-{a}"))
+    };
+    specs.push(tag(
+        ENV,
+        "idx",
+        TagTarget::Index {
+            flavor: MediaFlavor::Oci,
+            images: vec![arch("amd64", 7_010), arch("arm64", 7_011)],
+        },
+    ));
+    specs.push(tag(
+        ENV,
+        "idx",
+        TagTarget::Image(image(vec![u(7_012, 4_000)], "idx-img")),
+    ));
+    for (i, seed) in [7_020u64, 7_021, 7_022].iter().enumerate() {
+        specs.push(tag(
+            ENV,
+            "latest",
+            TagTarget::Image(image(
+                vec![u(*seed, 3_000 + i as u64), u(7_001, 5_000)],
+                &format!("l{i}"),
+            )),
+        ));
+    }
+    specs
+}
+
+/// Every tag as (repo:tag, what it resolves to), with digests by name, so two inventories
+/// (each with its own digest arena) compare directly.
+fn tag_view(inv: &Inventory) -> Vec<(String, String)> {
+    let name = |d| inv.digests.name(d).to_string();
+    let mut out: Vec<(String, String)> = inv
+        .tag_ids()
+        .map(|t| {
+            let what = match &inv.tag(t).state {
+                TagState::Broken { digest, reason } => format!("broken {:?} {reason}", digest.map(name)),
+                TagState::Ok(r) => {
+                    let rev = inv.revision(*r);
+                    let m = inv.manifest(rev.manifest).expect("manifest");
+                    let kind = match &m.kind {
+                        ManifestKind::Image { config, layers } => format!(
+                            "image config {}:{} layers {:?}",
+                            name(config.digest),
+                            config.size,
+                            layers.iter().map(|l| (name(l.digest), l.size)).collect::<Vec<_>>()
+                        ),
+                        ManifestKind::Index { children } => format!(
+                            "index {:?} child revisions {:?}",
+                            children
+                                .iter()
+                                .map(|(c, p)| (name(c.digest), c.size, p.as_ref().map(|p| p.to_string())))
+                                .collect::<Vec<_>>(),
+                            rev.children
+                                .iter()
+                                .map(|c| name(inv.revision(*c).manifest))
+                                .collect::<Vec<_>>()
+                        ),
+                    };
+                    format!(
+                        "{} {} {} created {:?} siblings {} {kind}",
+                        name(m.digest),
+                        m.media_type,
+                        m.size,
+                        inv.created(*r),
+                        rev.tags.len()
+                    )
+                }
+            };
+            (inv.tag_ref(t), what)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn untagged_view(inv: &Inventory) -> Vec<String> {
+    let mut v: Vec<String> = inv
+        .untagged_revisions()
+        .map(|r| {
+            let rev = inv.revision(r);
+            format!("{}@{}", inv.repo(rev.repo).name, inv.digests.name(rev.manifest))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn storage_scan_equals_the_http_scan_plus_untagged_revisions_and_push_times() {
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let before_push = now();
+    let mut specs = sample_registry("dominodatalab", NOW);
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let http = scan_http(&rt, &reg);
+    let store = scan_storage(&rt, &reg);
+    assert!(store.from_storage && !http.from_storage);
+    assert_eq!(
+        store.repos.iter().map(|r| &r.name).collect::<Vec<_>>(),
+        http.repos.iter().map(|r| &r.name).collect::<Vec<_>>()
+    );
+    assert_eq!(tag_view(&store), tag_view(&http));
+    assert_eq!(store.tags.len(), specs.len());
+    assert!(untagged_view(&store).is_empty(), "nothing was re-pushed yet");
+    assert_eq!(store.catalog_read, http.catalog_read);
+    for t in store.tag_ids() {
+        let p = store.tag(t).pushed.expect("push time");
+        assert!(p >= before_push - 2 && p <= now() + 2, "{p}");
+        assert_eq!(
+            http.tag(
+                http.find_tag(&store.repo(store.tag(t).repo).name, &store.tag(t).name)
+                    .unwrap()
+            )
+            .pushed,
+            None
+        );
+    }
+
+    // A re-pushed tag: the HTTP scan sees the new manifest only; storage also the old one.
+    let old = world::tag_digest(&specs[0].target);
+    let mut again = specs[0].clone();
+    let TagTarget::Image(img) = &mut again.target else {
+        panic!("image")
+    };
+    img.label = "rebuilt".into();
+    rt.block_on(world::push(&client(&reg.url()), std::slice::from_ref(&again)))
+        .expect("re-push");
+    specs.push(again);
+    let http = scan_http(&rt, &reg);
+    let store = scan_storage(&rt, &reg);
+    assert_eq!(tag_view(&store), tag_view(&http));
+    assert_eq!(untagged_view(&store), vec![format!("{}@{old}", specs[0].repository)]);
+    assert!(untagged_view(&http).is_empty());
+    let u = store.untagged_revisions().next().unwrap();
+    assert!(store.revision(u).pushed.is_some() && store.revision(u).is_root());
+
+    // `scan --storage` snapshots keep untagged revisions and push times; the HTTP scan's
+    // snapshot (what older versions wrote) has neither field and loads with none.
+    use registry_cleaner::report::snapshot::{from_snapshot, to_snapshot};
+    let back = from_snapshot(&to_snapshot(&store, NOW)).expect("snapshot");
+    assert_eq!(untagged_view(&back), untagged_view(&store));
+    assert_eq!(tag_view(&back), tag_view(&store));
+    assert!(back.from_storage);
+    assert!(
+        back.tags
+            .iter()
+            .zip(&store.tags)
+            .all(|(a, b)| a.pushed == b.pushed && a.pushed.is_some())
+    );
+    let old = serde_json::to_string(&to_snapshot(&http, NOW)).unwrap();
+    assert!(!old.contains("untagged") && !old.contains("pushed") && !old.contains("from_storage"));
+    let back = from_snapshot(&serde_json::from_str(&old).unwrap()).unwrap();
+    assert!(untagged_view(&back).is_empty() && !back.from_storage);
+
+    // Explicit repositories, as the HTTP scan: exactly those.
+    let src = StorageSource::open(&storage_url(&reg)).unwrap();
+    let only = StorageScanOptions {
+        repositories: Some(vec![MODEL.into()]),
+        ..storage_opts()
+    };
+    let inv = rt
+        .block_on(storage::scan(&src, &reg.host(), &only, &|_, _| {}))
+        .unwrap();
+    assert_eq!(inv.repos.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), [MODEL]);
+    assert!(!inv.catalog_read);
+    assert!(inv.tags.iter().all(|t| t.repo.0 == 0) && !inv.tags.is_empty());
+}
+
+#[test]
+fn the_world_with_repushes_scans_alike_and_its_untagged_index_keeps_its_children() {
+    let reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes()))
+        .expect("push");
+    let http = scan_http(&rt, &reg);
+    let store = scan_storage(&rt, &reg);
+    assert_eq!(tag_view(&store), tag_view(&http));
+    // A's first manifest, latest's first two, the index and its two children.
+    assert_eq!(untagged_view(&store).len(), 6, "{:#?}", untagged_view(&store));
+    let roots: Vec<_> = store
+        .untagged_revisions()
+        .filter(|r| store.revision(*r).is_root())
+        .collect();
+    assert_eq!(roots.len(), 4, "the index's children live through it");
+    let index = roots
+        .iter()
+        .find(|r| store.manifest(store.revision(**r).manifest).unwrap().is_index())
+        .expect("untagged index");
+    assert_eq!(store.revision(*index).children.len(), 2);
+}
+
+#[test]
+fn an_unreadable_tag_link_is_a_broken_tag_and_an_unreadable_untagged_manifest_fails_the_scan() {
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let specs = world_with_repushes();
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let repos = reg.dir.path().join("data/docker/registry/v2/repositories");
+    let link = repos
+        .join(ENV)
+        .join("_manifests/tags/65a000000000000000000002-1/current/link");
+    std::fs::write(&link, "not a digest").unwrap();
+    let inv = scan_storage(&rt, &reg);
+    let t = inv.find_tag(ENV, "65a000000000000000000002-1").unwrap();
+    match &inv.tag(t).state {
+        TagState::Broken { reason, .. } => assert!(reason.contains("current/link"), "{reason}"),
+        s => panic!("expected broken, got {s:?}"),
+    }
+    // A's first manifest (untagged): its body gone, GC could not read it either.
+    let first_a = world::tag_digest(&specs.iter().find(|s| s.tag == "A").unwrap().target);
+    std::fs::remove_file(reg.blob_data_path(&first_a)).unwrap();
+    let src = StorageSource::open(&storage_url(&reg)).unwrap();
+    let e = rt
+        .block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&first_a[7..]) && e.contains("untagged manifest"), "{e}");
+}
+
+/// Deletes the plan's manifests by digest over HTTP, runs plain GC, and returns the bytes
+/// freed on disk.
+fn delete_and_gc(
+    rt: &tokio::runtime::Runtime,
+    reg: &mut Registry,
+    plan: &registry_cleaner::plan::deletion::Plan,
+) -> u64 {
+    let c = client(&reg.url());
+    for m in &plan.manifests {
+        rt.block_on(c.delete_manifest(&m.repository, &m.digest))
+            .expect("delete");
+    }
+    reg.stop();
+    let before = reg.blob_bytes();
+    reg.garbage_collect();
+    let after = reg.blob_bytes();
+    reg.resume();
+    before - after
+}
+
+fn plan_for(inv: Inventory, select: &[(&str, &str)]) -> registry_cleaner::plan::deletion::Plan {
+    let tags = select
+        .iter()
+        .map(|(r, t)| inv.find_tag(r, t).unwrap_or_else(|| panic!("{r}:{t} missing")))
+        .collect();
+    let report = json::build(
+        &dataset(inv, now() + 86_400),
+        &[],
+        &PlanInput::Selection(tags),
+        "fp",
+        &[],
+    );
+    assert!(report.plan.excluded.is_empty(), "{:?}", report.plan.excluded);
+    report.plan
+}
+
+#[test]
+fn a_layer_kept_by_an_untagged_manifest_is_predicted_by_storage_and_freed_as_predicted() {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    let u = |seed, size| LayerSpec { seed, size };
+    let specs = vec![
+        tag(ENV, "A", TagTarget::Image(image(vec![SHARED, u(7_001, 5_000)], "a1"))),
+        tag(ENV, "A", TagTarget::Image(image(vec![u(7_002, 6_000)], "a2"))),
+        tag(ENV, "B", TagTarget::Image(image(vec![SHARED, u(7_003, 7_000)], "b"))),
+    ];
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let http_plan = plan_for(scan_http(&rt, &reg), &[(ENV, "B")]);
+    let storage_plan = plan_for(scan_storage(&rt, &reg), &[(ENV, "B")]);
+    let freed = delete_and_gc(&rt, &mut reg, &storage_plan);
+    eprintln!(
+        "plan B: http predicted {}, storage predicted {}, GC freed {freed}",
+        http_plan.reclaimable_bytes, storage_plan.reclaimable_bytes
+    );
+    assert_eq!(storage_plan.reclaimable_bytes, freed, "storage prediction vs GC");
+    assert_eq!(
+        http_plan.reclaimable_bytes,
+        freed + SHARED.size,
+        "the HTTP scan cannot see the untagged manifest holding the shared layer"
+    );
+}
+
+#[test]
+fn random_selections_on_a_world_with_repushes_free_exactly_the_storage_prediction() {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes()))
+        .expect("push");
+    reg.save_state();
+    let mut state = 0x5eed_u64;
+    let mut sizes = Vec::new();
+    for trial in 0..6 {
+        let inv = scan_storage(&rt, &reg);
+        let tags: Vec<(String, String)> = inv
+            .tag_ids()
+            .map(|t| (inv.repo(inv.tag(t).repo).name.clone(), inv.tag(t).name.clone()))
+            .collect();
+        let mut pick = Vec::new();
+        for t in &tags {
+            state = world::splitmix(state);
+            if state % 3 == 0 {
+                pick.push(t.clone());
+            }
+        }
+        // Siblings go together (one of a pair alone is an untag, 0 bytes: not this test).
+        let refs: Vec<(&str, &str)> = pick.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
+        let inv_tags: Vec<_> = refs.iter().map(|(r, t)| inv.find_tag(r, t).unwrap()).collect();
+        let mut with_siblings: Vec<(&str, &str)> = refs.clone();
+        for t in inv_tags {
+            for s in inv.siblings(t) {
+                let st = inv.tag(s);
+                let (r, n) = (inv.repo(st.repo).name.as_str(), st.name.as_str());
+                if !with_siblings.contains(&(r, n)) {
+                    with_siblings.push((r, n));
+                }
+            }
+        }
+        let owned: Vec<(String, String)> = with_siblings
+            .iter()
+            .map(|(r, t)| (r.to_string(), t.to_string()))
+            .collect();
+        let sel: Vec<(&str, &str)> = owned.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
+        let plan = plan_for(inv, &sel);
+        let freed = delete_and_gc(&rt, &mut reg, &plan);
+        eprintln!(
+            "trial {trial}: {} tags, predicted {}, freed {freed}",
+            sel.len(),
+            plan.reclaimable_bytes
+        );
+        assert_eq!(plan.reclaimable_bytes, freed, "trial {trial}, selection {sel:?}");
+        sizes.push(freed);
+        reg.reset();
+    }
+    assert!(sizes.iter().any(|s| *s > 0), "{sizes:?}");
+}
