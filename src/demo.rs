@@ -484,7 +484,7 @@ mod tests {
         assert!(
             a.categories
                 .iter()
-                .all(|c| !c.candidates.is_empty() || c.id == CategoryId::OrphanedReferences),
+                .all(|c| !c.candidates.is_empty() || matches!(c.id, CategoryId::OrphanedReferences | CategoryId::UntaggedManifests)),
             "{:?}",
             a.categories
                 .iter()

@@ -865,6 +865,7 @@ fn report_of(plan: Plan) -> Report {
         generated_at: timefmt::rfc3339(NOW),
         registry: plan.registry.clone(),
         space_basis: String::new(),
+        grace_basis: String::new(),
         sources: BTreeMap::new(),
         without: vec![],
         categories: vec![],

@@ -463,3 +463,171 @@ fn random_selections_on_a_world_with_repushes_free_exactly_the_storage_predictio
     }
     assert!(sizes.iter().any(|s| *s > 0), "{sizes:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// untagged-manifests, push-time grace, and the delete pipeline on a storage inventory
+// ---------------------------------------------------------------------------------------
+
+use registry_cleaner::plan::CategoryId;
+use registry_cleaner::report::json::CandidateEntry;
+
+/// Every tag's manifest and blobs (an index's children and theirs too) are readable.
+fn assert_all_pullable(rt: &tokio::runtime::Runtime, reg: &Registry, inv: &Inventory) {
+    use registry_cleaner::sources::registry::{ParsedManifest, parse_manifest};
+    let c = client(&reg.url());
+    for t in inv.tag_ids() {
+        let (repo, tag) = (&inv.repo(inv.tag(t).repo).name, &inv.tag(t).name);
+        let mut refs = vec![tag.clone()];
+        while let Some(r) = refs.pop() {
+            let m = rt
+                .block_on(c.get_manifest(repo, &r))
+                .unwrap_or_else(|e| panic!("{repo}:{tag} ({r}): {e}"));
+            match parse_manifest(&m.body, m.content_type.as_deref()).unwrap() {
+                ParsedManifest::Image { config, layers, .. } => {
+                    rt.block_on(c.get_blob(repo, &config.digest))
+                        .unwrap_or_else(|e| panic!("{repo}:{tag} config: {e}"));
+                    for l in layers {
+                        assert!(
+                            rt.block_on(c.blob_exists(repo, &l.digest)).unwrap(),
+                            "{repo}:{tag}: layer {} is gone",
+                            l.digest
+                        );
+                    }
+                }
+                ParsedManifest::Index { children, .. } => refs.extend(children.into_iter().map(|c| c.digest)),
+            }
+        }
+        // And what a client outside this crate sees (skopeo reads the manifest and config).
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", &format!("docker://{}/{repo}:{tag}", reg.host())])
+            .output()
+            .expect("skopeo missing: apt-get install skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo inspect {repo}:{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_index_pullable() {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes())).expect("push");
+    let inv = scan_storage(&rt, &reg);
+    let tags_before = tag_view(&inv);
+    let ds = dataset(inv, now() + 86_400);
+    let report = json::build(&ds, &[CategoryId::UntaggedManifests], &PlanInput::Categories, "fp", &[]);
+    let cat = &report.categories[0];
+    assert_eq!(cat.status, "ok", "{:?}", cat.reason);
+    let listed: Vec<_> = cat
+        .candidates
+        .iter()
+        .map(|c| match c {
+            CandidateEntry::Manifest(m) => m,
+            other => panic!("not an untagged manifest: {other:?}"),
+        })
+        .collect();
+    assert_eq!(listed.len(), 4, "A's first, latest's first two, the untagged index");
+    assert!(listed.iter().all(|m| m.pushed.is_some() && m.untagged));
+    let plan = &report.plan;
+    assert!(plan.tags.is_empty(), "an untagged-manifests plan carries no tags");
+    assert!(plan.manifests.iter().all(|m| m.tags.is_empty()
+        && m.categories == [CategoryId::UntaggedManifests]));
+    // The untagged index takes its two (untagged) children, after it.
+    assert_eq!(plan.manifests.iter().filter(|m| m.child_of.is_some()).count(), 2);
+    assert_eq!(plan.manifests.len(), 6);
+    assert!(plan.reclaimable_bytes > 0);
+    assert_eq!(plan.reclaimable_bytes, cat.reclaimable_bytes);
+
+    let freed = delete_and_gc(&rt, &mut reg, plan);
+    assert_eq!(freed, plan.reclaimable_bytes, "predicted vs freed by plain GC");
+    let after = scan_storage(&rt, &reg);
+    assert!(untagged_view(&after).is_empty(), "{:?}", untagged_view(&after));
+    assert_eq!(tag_view(&after), tags_before, "every tag resolves as before");
+    assert_all_pullable(&rt, &reg, &after);
+
+    // Over the HTTP API the category cannot be computed.
+    let http = dataset(scan_http(&rt, &reg), now() + 86_400);
+    let c = http.categories.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
+    assert!(
+        matches!(&c.status, registry_cleaner::plan::CategoryStatus::Unavailable(r) if r.contains("storage")),
+        "{:?}",
+        c.status
+    );
+}
+
+#[test]
+fn grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagged_manifests() {
+    use registry_cleaner::model::workloads::{Evidence, ImageRef, WorkloadImage, Workloads};
+    use registry_cleaner::plan::{Policy, SourceState, SourcesData};
+    let reg = Registry::start();
+    let rt = support::runtime();
+    let specs = world_with_repushes();
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let store = scan_storage(&rt, &reg);
+    let http = scan_http(&rt, &reg);
+    let at = now();
+    let policy = Policy {
+        without: [SourceKind::Mongo, SourceKind::Keycloak].into(),
+        ..Default::default()
+    };
+    // A pod pinned to the digest of latest's first (now untagged) image.
+    let first_latest = world::tag_digest(&specs.iter().find(|s| s.tag == "latest").unwrap().target);
+    let pods = Workloads {
+        images: vec![WorkloadImage {
+            image: ImageRef {
+                host: None,
+                repository: ENV.into(),
+                tag: None,
+                digest: Some(first_latest.clone()),
+            },
+            evidence: Evidence {
+                namespace: "compute".into(),
+                kind: "Pod".into(),
+                name: "run-1".into(),
+                container: "main".into(),
+                context: None,
+            },
+        }],
+    };
+    let data = SourcesData {
+        registry: SourceState::Ok(()),
+        mongo: SourceState::Disabled,
+        kubernetes: SourceState::Ok(pods),
+        keycloak: SourceState::Disabled,
+    };
+    // The images were built 30+ days ago (config `created`) but pushed just now.
+    let by_tag = registry_cleaner::plan::evaluate::all_protections(&store, &data, &policy, at);
+    let a = store.find_tag(ENV, "A").unwrap();
+    assert!(
+        by_tag.get(&a).is_some_and(|r| r.iter().any(|x| x.starts_with("pushed 0 minutes ago"))),
+        "{:?}",
+        by_tag.get(&a)
+    );
+    let by_tag_http = registry_cleaner::plan::evaluate::all_protections(&http, &data, &policy, at);
+    assert!(by_tag_http.get(&http.find_tag(ENV, "A").unwrap()).is_none(), "HTTP: build time, no grace");
+
+    let cats = registry_cleaner::plan::evaluate(&store, &data, &policy, at);
+    let u = cats.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
+    assert!(u.revisions.is_empty(), "all pushed just now: in grace");
+    assert_eq!(u.protected_revisions.len(), 4);
+    assert!(u.protected_revisions.iter().all(|(_, why)| why.iter().any(|w| w.starts_with("pushed 0 minutes"))));
+    // Past the grace period only the pod's digest keeps one.
+    let cats = registry_cleaner::plan::evaluate(&store, &data, &policy, at + 3 * 3600);
+    let u = cats.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
+    assert_eq!(u.revisions.len(), 3);
+    assert_eq!(u.protected_revisions.len(), 1);
+    let (rev, why) = &u.protected_revisions[0];
+    assert_eq!(store.digests.name(store.revision(*rev).manifest), first_latest);
+    assert!(why[0].contains("by digest"), "{why:?}");
+
+    // The report says which time the grace period used.
+    let r = json::build(&dataset(store, at), &[], &PlanInput::Categories, "fp", &[]);
+    assert_eq!(r.grace_basis, "push-time");
+    assert!(r.space_basis.starts_with("storage"));
+    let r = json::build(&dataset(http, at), &[], &PlanInput::Categories, "fp", &[]);
+    assert_eq!(r.grace_basis, "image-created");
+    assert!(r.space_basis.starts_with("http-api"));
+}

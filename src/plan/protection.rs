@@ -18,6 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Default)]
 pub struct Protections {
     pub by_tag: BTreeMap<TagId, Vec<String>>,
+    /// Untagged revisions (storage inventories) kept by a pod using them by digest, a protect
+    /// pattern on `repository@digest`, or the grace period on their push time.
+    pub by_rev: BTreeMap<RevId, Vec<String>>,
 }
 
 impl Protections {
@@ -27,6 +30,13 @@ impl Protections {
 
     pub fn add(&mut self, tag: TagId, why: &str) {
         let reasons = self.by_tag.entry(tag).or_default();
+        if !reasons.iter().any(|r| r == why) {
+            reasons.push(why.to_string());
+        }
+    }
+
+    pub fn add_rev(&mut self, rev: RevId, why: &str) {
+        let reasons = self.by_rev.entry(rev).or_default();
         if !reasons.iter().any(|r| r == why) {
             reasons.push(why.to_string());
         }
@@ -72,20 +82,50 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         }
         // A tag whose creation time is unknown (config not read, broken tag) gets no grace:
         // the grace period guards fresh pushes, and an unreadable image is not one we can date.
-        let created = p.inv.tag(tag).revision().and_then(|r| p.inv.created(r));
-        if let Some(age) = created
-            // Saturating: a creation time from a snapshot file can be any i64.
+        // From storage the push time (the tag link's modification time) is known; over the
+        // HTTP API only the image's build time (config `created`) is.
+        let t = p.inv.tag(tag);
+        let basis = match t.pushed {
+            Some(pushed) => Some(pushed),
+            None => t.revision().and_then(|r| p.inv.created(r)),
+        };
+        if let Some(age) = basis
+            // Saturating: a time from a snapshot file can be any i64.
             .map(|c| p.now.saturating_sub(c))
             .filter(|age| *age < p.policy.grace_period_secs)
         {
-            let mins = p.policy.grace_period_secs / 60;
-            out.add(
-                tag,
-                &format!("pushed {} minutes ago (grace period {mins} minutes)", age.max(0) / 60),
-            );
+            out.add(tag, &grace_reason(p.policy, age, t.pushed.is_some()));
+        }
+    }
+    for rev in p.inv.untagged_revisions() {
+        let r = p.inv.revision(rev);
+        let name = format!("{}@{}", p.inv.repo(r.repo).name, p.inv.digests.name(r.manifest));
+        if let Some(re) = p.policy.protect.iter().find(|re| re.is_match(&name)) {
+            out.add_rev(rev, &format!("matches protect pattern '{}'", re.as_str()));
+        }
+        // No push time (a hand-made snapshot): the build time, as for tags over HTTP.
+        let (basis, pushed) = match r.pushed {
+            Some(t) => (Some(t), true),
+            None => (p.inv.created(rev), false),
+        };
+        match basis.map(|c| p.now.saturating_sub(c)) {
+            Some(age) if age < p.policy.grace_period_secs => out.add_rev(rev, &grace_reason(p.policy, age, pushed)),
+            Some(_) => {}
+            // Neither time known: it cannot be shown to be older than the grace period.
+            None => out.add_rev(rev, "push time unknown (grace period)"),
         }
     }
     out
+}
+
+fn grace_reason(policy: &Policy, age: i64, pushed: bool) -> String {
+    let mins = policy.grace_period_secs / 60;
+    let age = age.max(0) / 60;
+    if pushed {
+        format!("pushed {age} minutes ago (grace period {mins} minutes)")
+    } else {
+        format!("built {age} minutes ago (grace period {mins} minutes, by image creation time)")
+    }
 }
 
 /// Pods and templates protect by `repository:tag` and by digest; a digest protects every tag
@@ -140,6 +180,12 @@ fn workloads(out: &mut Protections, inv: &Inventory, lookup: &TagLookup, w: &Wor
             let parents = r.parents.iter().flat_map(|p| inv.revision(*p).tags.iter());
             for tag in r.tags.iter().chain(parents) {
                 out.add(*tag, &format!("{why} (by digest {digest})"));
+            }
+            // An untagged revision (storage), and an untagged index listing it.
+            for u in std::iter::once(*rev).chain(r.parents.iter().copied()) {
+                if inv.revision(u).untagged {
+                    out.add_rev(u, &format!("{why} (by digest {digest})"));
+                }
             }
         }
         for t in broken_by_digest.get(digest.as_str()).into_iter().flatten() {
