@@ -499,7 +499,11 @@ fn assert_all_pullable(rt: &tokio::runtime::Runtime, reg: &Registry, inv: &Inven
         }
         // And what a client outside this crate sees (skopeo reads the manifest and config).
         let out = std::process::Command::new("skopeo")
-            .args(["inspect", "--tls-verify=false", &format!("docker://{}/{repo}:{tag}", reg.host())])
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                &format!("docker://{}/{repo}:{tag}", reg.host()),
+            ])
             .output()
             .expect("skopeo missing: apt-get install skopeo");
         assert!(
@@ -514,7 +518,8 @@ fn assert_all_pullable(rt: &tokio::runtime::Runtime, reg: &Registry, inv: &Inven
 fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_index_pullable() {
     let mut reg = Registry::start();
     let rt = support::runtime();
-    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes())).expect("push");
+    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes()))
+        .expect("push");
     let inv = scan_storage(&rt, &reg);
     let tags_before = tag_view(&inv);
     let ds = dataset(inv, now() + 86_400);
@@ -533,13 +538,40 @@ fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_inde
     assert!(listed.iter().all(|m| m.pushed.is_some() && m.untagged));
     let plan = &report.plan;
     assert!(plan.tags.is_empty(), "an untagged-manifests plan carries no tags");
-    assert!(plan.manifests.iter().all(|m| m.tags.is_empty()
-        && m.categories == [CategoryId::UntaggedManifests]));
+    assert!(
+        plan.manifests
+            .iter()
+            .all(|m| m.tags.is_empty() && m.categories == [CategoryId::UntaggedManifests])
+    );
     // The untagged index takes its two (untagged) children, after it.
     assert_eq!(plan.manifests.iter().filter(|m| m.child_of.is_some()).count(), 2);
     assert_eq!(plan.manifests.len(), 6);
     assert!(plan.reclaimable_bytes > 0);
     assert_eq!(plan.reclaimable_bytes, cat.reclaimable_bytes);
+
+    // Re-checked on fresh storage data: deleted while still candidates; inside the grace
+    // period (evaluated at the push time) no longer candidates, so skipped.
+    use registry_cleaner::plan::recheck::{Verdict, membership, recheck_with, untagged_membership};
+    let verdicts = |at: i64| {
+        let fresh = dataset(scan_storage(&rt, &reg), at);
+        recheck_with(
+            &plan.manifests,
+            &fresh.inventory,
+            &Default::default(),
+            &membership(&fresh.categories),
+            &Default::default(),
+            &untagged_membership(&fresh.inventory, &fresh.categories),
+        )
+    };
+    assert!(verdicts(now() + 86_400).iter().all(|v| *v == Verdict::Delete));
+    for (m, v) in plan.manifests.iter().zip(verdicts(now())) {
+        if m.child_of.is_none() {
+            assert!(
+                matches!(&v, Verdict::Skip(why) if why.contains("no longer an untagged-manifests candidate")),
+                "{v:?}"
+            );
+        }
+    }
 
     let freed = delete_and_gc(&rt, &mut reg, plan);
     assert_eq!(freed, plan.reclaimable_bytes, "predicted vs freed by plain GC");
@@ -550,7 +582,11 @@ fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_inde
 
     // Over the HTTP API the category cannot be computed.
     let http = dataset(scan_http(&rt, &reg), now() + 86_400);
-    let c = http.categories.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
+    let c = http
+        .categories
+        .iter()
+        .find(|c| c.id == CategoryId::UntaggedManifests)
+        .unwrap();
     assert!(
         matches!(&c.status, registry_cleaner::plan::CategoryStatus::Unavailable(r) if r.contains("storage")),
         "{:?}",
@@ -602,18 +638,27 @@ fn grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagg
     let by_tag = registry_cleaner::plan::evaluate::all_protections(&store, &data, &policy, at);
     let a = store.find_tag(ENV, "A").unwrap();
     assert!(
-        by_tag.get(&a).is_some_and(|r| r.iter().any(|x| x.starts_with("pushed 0 minutes ago"))),
+        by_tag
+            .get(&a)
+            .is_some_and(|r| r.iter().any(|x| x.starts_with("pushed 0 minutes ago"))),
         "{:?}",
         by_tag.get(&a)
     );
     let by_tag_http = registry_cleaner::plan::evaluate::all_protections(&http, &data, &policy, at);
-    assert!(by_tag_http.get(&http.find_tag(ENV, "A").unwrap()).is_none(), "HTTP: build time, no grace");
+    assert!(
+        by_tag_http.get(&http.find_tag(ENV, "A").unwrap()).is_none(),
+        "HTTP: build time, no grace"
+    );
 
     let cats = registry_cleaner::plan::evaluate(&store, &data, &policy, at);
     let u = cats.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
     assert!(u.revisions.is_empty(), "all pushed just now: in grace");
     assert_eq!(u.protected_revisions.len(), 4);
-    assert!(u.protected_revisions.iter().all(|(_, why)| why.iter().any(|w| w.starts_with("pushed 0 minutes"))));
+    assert!(
+        u.protected_revisions
+            .iter()
+            .all(|(_, why)| why.iter().any(|w| w.starts_with("pushed 0 minutes")))
+    );
     // Past the grace period only the pod's digest keeps one.
     let cats = registry_cleaner::plan::evaluate(&store, &data, &policy, at + 3 * 3600);
     let u = cats.iter().find(|c| c.id == CategoryId::UntaggedManifests).unwrap();
@@ -630,4 +675,110 @@ fn grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagg
     let r = json::build(&dataset(http, at), &[], &PlanInput::Categories, "fp", &[]);
     assert_eq!(r.grace_basis, "image-created");
     assert!(r.space_basis.starts_with("http-api"));
+}
+
+fn bin(dir: &std::path::Path, reg: &Registry, storage: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_registry-cleaner"))
+        .args(args)
+        .args(["--registry", &reg.url(), "--storage", storage])
+        .args(["--without", "mongo", "--without", "kubernetes", "--without", "keycloak"])
+        .args(["--grace-period-hours", "0"])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("REGISTRY_URL")
+        .env_remove("REGISTRY_STORAGE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run registry-cleaner")
+}
+
+#[test]
+fn a_storage_plan_is_rechecked_on_fresh_storage_and_by_the_http_last_look_before_each_delete() {
+    let mut reg = Registry::start();
+    let rt = support::runtime();
+    let specs = world_with_repushes();
+    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = dir.path().join("plan.json");
+    let out = bin(
+        dir.path(),
+        &reg,
+        &storage_url(&reg),
+        &[
+            "report",
+            "--category",
+            "untagged-manifests",
+            "--output",
+            plan_path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan_path).unwrap()).unwrap();
+    assert_eq!(report["grace_basis"], "push-time");
+    let planned = report["plan"]["manifests"].as_array().unwrap().len();
+    assert_eq!(planned, 6, "{}", report["plan"]);
+    assert!(report["plan"]["tags"].as_array().unwrap().is_empty());
+
+    // The delete run reads a storage copy taken now (`stale`) and deletes on `reg`.
+    let stale = reg.copy();
+    let first = |tag: &str| world::tag_digest(&specs.iter().find(|s| s.tag == tag).unwrap().target);
+    let (a1, l0) = (first("A"), first("latest"));
+    // On the live registry only: a tag pushed onto A's first manifest. Fresh storage (the
+    // copy) still says untagged; only the HTTP last look can see it.
+    let mut revived = specs.iter().find(|s| s.tag == "A").unwrap().clone();
+    revived.tag = "revived".into();
+    rt.block_on(world::push(&client(&reg.url()), &[revived])).unwrap();
+    // In the storage the run reads only: latest's first manifest tagged again. The live
+    // registry's tags do not show it; only the fresh storage re-check can.
+    let mut kept = specs.iter().find(|s| s.tag == "latest").unwrap().clone();
+    kept.tag = "kept".into();
+    rt.block_on(world::push(&client(&stale.url()), &[kept])).unwrap();
+
+    let out = bin(
+        dir.path(),
+        &reg,
+        &storage_url(&stale),
+        &["delete", "--plan", plan_path.to_str().unwrap(), "--apply", "--force"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("results JSON");
+    let item = |d: &str| {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["digest"] == d)
+            .unwrap_or_else(|| panic!("{d} not in {r}"))
+            .clone()
+    };
+    let why = item(&a1)["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        why.contains("revived") && why.contains("after the scan"),
+        "last look: {why}"
+    );
+    let why = item(&l0)["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        why.contains("tag kept") && why.contains("not in the plan"),
+        "fresh storage: {why}"
+    );
+    assert_eq!(r["summary"]["deleted"], 4, "{r}");
+    let c = client(&reg.url());
+    for d in [&a1, &l0] {
+        rt.block_on(c.get_manifest(ENV, d))
+            .unwrap_or_else(|e| panic!("{d} must stay: {e}"));
+    }
+    rt.block_on(c.get_manifest(ENV, "revived"))
+        .expect("the revived tag still resolves");
+    // What went is gone, and GC leaves every remaining tag pullable.
+    reg.stop();
+    reg.garbage_collect();
+    reg.resume();
+    let after = scan_storage(&rt, &reg);
+    assert_eq!(
+        untagged_view(&after),
+        vec![format!("{ENV}@{l0}")],
+        "only the skipped one stays untagged"
+    );
+    assert_all_pullable(&rt, &reg, &after);
 }

@@ -255,9 +255,11 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
     if !mongo.optional_collections.is_empty() {
         key["mongo"]["optional_collections"] = serde_json::json!(mongo.optional_collections);
     }
-    // The inventory's source decides what is a candidate (untagged manifests, push times).
-    if let Some(storage) = &settings.registry.storage {
-        key["storage"] = serde_json::json!(storage);
+    // The inventory's source decides what is a candidate (untagged manifests, push-time
+    // grace): a plan made from storage needs storage at delete time. The kind, not the URL:
+    // the registry is already named, and the same storage may be mounted elsewhere.
+    if settings.registry.storage.is_some() {
+        key["inventory"] = serde_json::json!("storage");
     }
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
 }

@@ -12,9 +12,7 @@ use crate::exit::CannotRun;
 use crate::model::{Inventory, RevId, TagId};
 use crate::plan::SpaceEngine;
 use crate::plan::deletion::{self, Plan};
-use crate::plan::recheck::{
-    GoneIndexes, Verdict, membership, planned_parents, recheck_with, untagged_membership,
-};
+use crate::plan::recheck::{GoneIndexes, Verdict, membership, planned_parents, recheck_with, untagged_membership};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::HashMap;

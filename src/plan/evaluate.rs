@@ -196,8 +196,9 @@ fn untagged(inv: &Inventory, prot: &Protections, policy: &Policy, notes: Vec<Str
     }
     let mut out = if policy.only_ids.is_some() {
         let mut r = CategoryResult::new(CategoryId::UntaggedManifests, CategoryStatus::Ok);
-        r.notes
-            .push("--ids names environments and models; an untagged manifest belongs to none, so none is proposed".into());
+        r.notes.push(
+            "--ids names environments and models; an untagged manifest belongs to none, so none is proposed".into(),
+        );
         r
     } else {
         super::categories::untagged_manifests(inv, prot)

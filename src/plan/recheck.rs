@@ -469,9 +469,7 @@ fn verdict(
     if m.tags.is_empty() && m.child_of.is_none() {
         let key = (m.repository.clone(), m.digest.clone());
         if !m.categories.contains(&CategoryId::UntaggedManifests) {
-            return Verdict::Skip(
-                "a manifest with no tags is deleted only as an untagged-manifests candidate".into(),
-            );
+            return Verdict::Skip("a manifest with no tags is deleted only as an untagged-manifests candidate".into());
         }
         if !untagged.contains(&key) {
             return Verdict::Skip(
@@ -804,7 +802,14 @@ mod tests {
         // The index's verified body (scan cache) lists the child.
         let gone: GoneIndexes = [(d('7'), vec![d('1'), d('8')])].into();
         assert_eq!(
-            recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &gone, &Default::default()),
+            recheck_with(
+                &plan,
+                &fresh,
+                &HashMap::new(),
+                &Membership::new(),
+                &gone,
+                &Default::default()
+            ),
             vec![Verdict::AlreadyDeleted, Verdict::AlreadyDeleted, Verdict::Delete]
         );
         // Without a body that lists it, nothing shows it was that index's child: skipped.
@@ -814,7 +819,14 @@ mod tests {
             "{v:?}"
         );
         let other: GoneIndexes = [(d('7'), vec![d('1')])].into();
-        let v = recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &other, &Default::default());
+        let v = recheck_with(
+            &plan,
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+            &other,
+            &Default::default(),
+        );
         assert!(
             matches!(&v[2], Verdict::Skip(r) if r.contains(&d('7')) && r.contains(&d('8')) && r.contains("did not list")),
             "{v:?}"
