@@ -216,15 +216,118 @@ fn untagged_view(inv: &Inventory) -> Vec<String> {
     v
 }
 
+/// A registry and the storage it writes: its filesystem, or a bucket on a local S3 server
+/// (moto) through Distribution's S3 driver.
+struct Backend {
+    reg: Registry,
+    s3: Option<(std::sync::Arc<support::s3::Moto>, String)>,
+}
+
+const BUCKET: &str = "registry";
+
+impl Backend {
+    fn fs() -> Backend {
+        Backend {
+            reg: Registry::start(),
+            s3: None,
+        }
+    }
+
+    /// A registry on `moto` storing under `root` in the bucket.
+    fn s3(moto: &std::sync::Arc<support::s3::Moto>, root: &str) -> Backend {
+        let reg = Registry::start_s3(&moto.registry_storage_yaml(BUCKET, root));
+        Backend {
+            reg,
+            s3: Some((moto.clone(), root.trim_matches('/').to_string())),
+        }
+    }
+
+    fn url(&self) -> String {
+        match &self.s3 {
+            None => storage_url(&self.reg),
+            Some((_, root)) => format!("s3://{BUCKET}/{root}"),
+        }
+    }
+
+    fn source(&self) -> StorageSource {
+        let config = self.s3.as_ref().map(|(m, _)| m.config()).unwrap_or_default();
+        let config: Vec<(&str, String)> = config.iter().map(|(k, v)| (*k, v.clone())).collect();
+        StorageSource::open_with(&self.url(), &config).expect("open storage")
+    }
+
+    fn scan(&self, rt: &tokio::runtime::Runtime) -> Inventory {
+        rt.block_on(storage::scan(
+            &self.source(),
+            &self.reg.host(),
+            &storage_opts(),
+            &|_, _| {},
+        ))
+        .expect("storage scan")
+    }
+
+    /// Bytes of every `blobs/**/data` object.
+    fn blob_bytes(&self, rt: &tokio::runtime::Runtime) -> u64 {
+        let Some((moto, root)) = &self.s3 else {
+            return self.reg.blob_bytes();
+        };
+        use futures::TryStreamExt as _;
+        use object_store::ObjectStore as _;
+        let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(BUCKET);
+        for (k, v) in moto.config() {
+            b = b.with_config(k.parse().unwrap(), v);
+        }
+        let store = b.build().expect("s3 client");
+        let prefix = object_store::path::Path::from(format!("{root}/docker/registry/v2/blobs"));
+        let metas: Vec<object_store::ObjectMeta> = rt
+            .block_on(store.list(Some(&prefix)).try_collect())
+            .expect("list blobs");
+        metas
+            .iter()
+            .filter(|m| m.location.filename() == Some("data"))
+            .map(|m| m.size)
+            .sum()
+    }
+
+    /// Deletes the plan's manifests by digest over HTTP, runs plain GC, returns bytes freed.
+    fn delete_and_gc(&mut self, rt: &tokio::runtime::Runtime, plan: &registry_cleaner::plan::deletion::Plan) -> u64 {
+        let c = client(&self.reg.url());
+        for m in &plan.manifests {
+            rt.block_on(c.delete_manifest(&m.repository, &m.digest))
+                .expect("delete");
+        }
+        self.reg.stop();
+        let before = self.blob_bytes(rt);
+        self.reg.garbage_collect();
+        let after = self.blob_bytes(rt);
+        self.reg.resume();
+        before - after
+    }
+}
+
+fn moto() -> std::sync::Arc<support::s3::Moto> {
+    let m = support::s3::Moto::start();
+    m.create_bucket(BUCKET);
+    std::sync::Arc::new(m)
+}
+
 #[test]
 fn storage_scan_equals_the_http_scan_plus_untagged_revisions_and_push_times() {
-    let reg = Registry::start();
+    scan_equals_http(Backend::fs());
+}
+
+#[test]
+fn s3_storage_scan_equals_the_http_scan_plus_untagged_revisions_and_push_times() {
+    scan_equals_http(Backend::s3(&moto(), "/registry"));
+}
+
+fn scan_equals_http(b: Backend) {
+    let reg = &b.reg;
     let rt = support::runtime();
     let before_push = now();
     let mut specs = sample_registry("dominodatalab", NOW);
     rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
-    let http = scan_http(&rt, &reg);
-    let store = scan_storage(&rt, &reg);
+    let http = scan_http(&rt, reg);
+    let store = b.scan(&rt);
     assert!(store.from_storage && !http.from_storage);
     assert_eq!(
         store.repos.iter().map(|r| &r.name).collect::<Vec<_>>(),
@@ -257,8 +360,8 @@ fn storage_scan_equals_the_http_scan_plus_untagged_revisions_and_push_times() {
     rt.block_on(world::push(&client(&reg.url()), std::slice::from_ref(&again)))
         .expect("re-push");
     specs.push(again);
-    let http = scan_http(&rt, &reg);
-    let store = scan_storage(&rt, &reg);
+    let http = scan_http(&rt, reg);
+    let store = b.scan(&rt);
     assert_eq!(tag_view(&store), tag_view(&http));
     assert_eq!(untagged_view(&store), vec![format!("{}@{old}", specs[0].repository)]);
     assert!(untagged_view(&http).is_empty());
@@ -284,7 +387,7 @@ fn storage_scan_equals_the_http_scan_plus_untagged_revisions_and_push_times() {
     assert!(untagged_view(&back).is_empty() && !back.from_storage);
 
     // Explicit repositories, as the HTTP scan: exactly those.
-    let src = StorageSource::open(&storage_url(&reg)).unwrap();
+    let src = b.source();
     let only = StorageScanOptions {
         repositories: Some(vec![MODEL.into()]),
         ..storage_opts()
@@ -386,7 +489,15 @@ fn plan_for(inv: Inventory, select: &[(&str, &str)]) -> registry_cleaner::plan::
 
 #[test]
 fn a_layer_kept_by_an_untagged_manifest_is_predicted_by_storage_and_freed_as_predicted() {
-    let mut reg = Registry::start();
+    shared_layer_of_an_untagged_manifest(Backend::fs());
+}
+
+#[test]
+fn s3_a_layer_kept_by_an_untagged_manifest_is_predicted_by_storage_and_freed_as_predicted() {
+    shared_layer_of_an_untagged_manifest(Backend::s3(&moto(), "/registry"));
+}
+
+fn shared_layer_of_an_untagged_manifest(mut b: Backend) {
     let rt = support::runtime();
     let u = |seed, size| LayerSpec { seed, size };
     let specs = vec![
@@ -394,10 +505,10 @@ fn a_layer_kept_by_an_untagged_manifest_is_predicted_by_storage_and_freed_as_pre
         tag(ENV, "A", TagTarget::Image(image(vec![u(7_002, 6_000)], "a2"))),
         tag(ENV, "B", TagTarget::Image(image(vec![SHARED, u(7_003, 7_000)], "b"))),
     ];
-    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
-    let http_plan = plan_for(scan_http(&rt, &reg), &[(ENV, "B")]);
-    let storage_plan = plan_for(scan_storage(&rt, &reg), &[(ENV, "B")]);
-    let freed = delete_and_gc(&rt, &mut reg, &storage_plan);
+    rt.block_on(world::push(&client(&b.reg.url()), &specs)).expect("push");
+    let http_plan = plan_for(scan_http(&rt, &b.reg), &[(ENV, "B")]);
+    let storage_plan = plan_for(b.scan(&rt), &[(ENV, "B")]);
+    let freed = b.delete_and_gc(&rt, &storage_plan);
     eprintln!(
         "plan B: http predicted {}, storage predicted {}, GC freed {freed}",
         http_plan.reclaimable_bytes, storage_plan.reclaimable_bytes
@@ -412,15 +523,25 @@ fn a_layer_kept_by_an_untagged_manifest_is_predicted_by_storage_and_freed_as_pre
 
 #[test]
 fn random_selections_on_a_world_with_repushes_free_exactly_the_storage_prediction() {
-    let mut reg = Registry::start();
+    random_selections(&|_| Backend::fs());
+}
+
+#[test]
+fn s3_random_selections_on_a_world_with_repushes_free_exactly_the_storage_prediction() {
+    let m = moto();
+    random_selections(&|trial| Backend::s3(&m, &format!("/trial-{trial}")));
+}
+
+/// Seeded selections, each on a freshly pushed registry.
+fn random_selections(backend: &dyn Fn(usize) -> Backend) {
     let rt = support::runtime();
-    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes()))
-        .expect("push");
-    reg.save_state();
     let mut state = 0x5eed_u64;
     let mut sizes = Vec::new();
-    for trial in 0..6 {
-        let inv = scan_storage(&rt, &reg);
+    for trial in 0..5 {
+        let mut b = backend(trial);
+        rt.block_on(world::push(&client(&b.reg.url()), &world_with_repushes()))
+            .expect("push");
+        let inv = b.scan(&rt);
         let tags: Vec<(String, String)> = inv
             .tag_ids()
             .map(|t| (inv.repo(inv.tag(t).repo).name.clone(), inv.tag(t).name.clone()))
@@ -451,7 +572,7 @@ fn random_selections_on_a_world_with_repushes_free_exactly_the_storage_predictio
             .collect();
         let sel: Vec<(&str, &str)> = owned.iter().map(|(r, t)| (r.as_str(), t.as_str())).collect();
         let plan = plan_for(inv, &sel);
-        let freed = delete_and_gc(&rt, &mut reg, &plan);
+        let freed = b.delete_and_gc(&rt, &plan);
         eprintln!(
             "trial {trial}: {} tags, predicted {}, freed {freed}",
             sel.len(),
@@ -459,7 +580,6 @@ fn random_selections_on_a_world_with_repushes_free_exactly_the_storage_predictio
         );
         assert_eq!(plan.reclaimable_bytes, freed, "trial {trial}, selection {sel:?}");
         sizes.push(freed);
-        reg.reset();
     }
     assert!(sizes.iter().any(|s| *s > 0), "{sizes:?}");
 }

@@ -102,6 +102,12 @@ pub fn parse_url(url: &str) -> Result<(), String> {
 impl StorageSource {
     /// Opens the location (S3: configuration from the `AWS_*` environment variables).
     pub fn open(url: &str) -> Result<StorageSource, StorageError> {
+        Self::open_with(url, &[])
+    }
+
+    /// [`StorageSource::open`], with S3 settings (`object_store` keys such as `aws_endpoint`)
+    /// applied over the environment's: for callers that cannot set process variables.
+    pub fn open_with(url: &str, s3_config: &[(&str, String)]) -> Result<StorageSource, StorageError> {
         parse_url(url).map_err(StorageError::Url)?;
         let u = url::Url::parse(url).map_err(|e| StorageError::Url(e.to_string()))?;
         let (store, root): (Arc<dyn ObjectStore>, String) = match u.scheme() {
@@ -115,10 +121,14 @@ impl StorageSource {
             }
             _ => {
                 let bucket = u.host_str().unwrap_or_default().to_string();
-                let s3 = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&bucket)
-                    .build()
-                    .map_err(|e| StorageError::Url(format!("{url}: {e}")))?;
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                for (k, v) in s3_config {
+                    let key = k
+                        .parse()
+                        .map_err(|e| StorageError::Url(format!("S3 setting {k}: {e}")))?;
+                    b = b.with_config(key, v.clone());
+                }
+                let s3 = b.build().map_err(|e| StorageError::Url(format!("{url}: {e}")))?;
                 (Arc::new(s3), u.path().trim_matches('/').to_string())
             }
         };
