@@ -440,6 +440,23 @@ fn an_unreadable_tag_link_is_a_broken_tag_and_an_unreadable_untagged_manifest_fa
         TagState::Broken { reason, .. } => assert!(reason.contains("current/link"), "{reason}"),
         s => panic!("expected broken, got {s:?}"),
     }
+    // While that tag is unreadable, no untagged manifest of its repository is proposed.
+    let ds = dataset(inv, now() + 86_400);
+    let u = ds
+        .categories
+        .iter()
+        .find(|c| c.id == CategoryId::UntaggedManifests)
+        .unwrap();
+    assert!(
+        u.revisions
+            .iter()
+            .all(|r| ds.inventory.repo(ds.inventory.revision(r.rev).repo).name != ENV)
+    );
+    assert!(
+        u.protected_revisions
+            .iter()
+            .any(|(_, why)| why.iter().any(|w| w.contains("could not be read")))
+    );
     // A's first manifest (untagged): its body gone, GC could not read it either.
     let first_a = world::tag_digest(&specs.iter().find(|s| s.tag == "A").unwrap().target);
     std::fs::remove_file(reg.blob_data_path(&first_a)).unwrap();
@@ -549,7 +566,7 @@ fn random_selections(backend: &dyn Fn(usize) -> Backend) {
         let mut pick = Vec::new();
         for t in &tags {
             state = world::splitmix(state);
-            if state % 3 == 0 {
+            if state.is_multiple_of(3) {
                 pick.push(t.clone());
             }
         }
@@ -766,7 +783,7 @@ fn grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagg
     );
     let by_tag_http = registry_cleaner::plan::evaluate::all_protections(&http, &data, &policy, at);
     assert!(
-        by_tag_http.get(&http.find_tag(ENV, "A").unwrap()).is_none(),
+        !by_tag_http.contains_key(&http.find_tag(ENV, "A").unwrap()),
         "HTTP: build time, no grace"
     );
 
@@ -901,4 +918,37 @@ fn a_storage_plan_is_rechecked_on_fresh_storage_and_by_the_http_last_look_before
         "only the skipped one stays untagged"
     );
     assert_all_pullable(&rt, &reg, &after);
+}
+
+#[test]
+fn scan_with_s3_storage_from_the_aws_environment_writes_the_storage_snapshot() {
+    let m = moto();
+    let b = Backend::s3(&m, "/registry");
+    let rt = support::runtime();
+    rt.block_on(world::push(&client(&b.reg.url()), &world_with_repushes()))
+        .expect("push");
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snap.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_registry-cleaner"))
+        .args(["scan", "--output", snap.to_str().unwrap(), "--registry", &b.reg.url()])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("REGISTRY_STORAGE", b.url())
+        .envs(m.env())
+        .env_remove("REGISTRY_URL")
+        .output()
+        .expect("run registry-cleaner");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (inv, _) = registry_cleaner::report::snapshot::read(&snap).expect("snapshot");
+    assert!(inv.from_storage);
+    assert_eq!(untagged_view(&inv), untagged_view(&b.scan(&rt)));
+    assert_eq!(untagged_view(&inv).len(), 6);
+    // No credential reaches the output or the log.
+    let all = format!(
+        "{}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(&snap).unwrap()
+    );
+    assert!(!all.contains(support::s3::SECRET_KEY));
 }

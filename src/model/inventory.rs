@@ -116,8 +116,9 @@ pub struct Revision {
     pub parents: Vec<RevId>,
     /// For an index: its child manifests' revisions in the same repository.
     pub children: Vec<RevId>,
-    /// A revision link in storage that no tag reaches (neither directly nor as the child of a
-    /// tagged index). Only a storage inventory has these; GC still marks from them.
+    /// A revision link in storage that no readable tag reaches (neither directly nor as the
+    /// child of a tagged index); a broken tag may still name its digest. Only a storage
+    /// inventory has these; GC still marks from them.
     pub untagged: bool,
     /// Modification time of the revision link (Unix seconds), from a storage inventory.
     pub pushed: Option<i64>,

@@ -49,13 +49,21 @@ impl StorageStats {
 }
 
 /// An opened storage location: the store and the path of `docker/registry/v2` in it.
-#[derive(Debug)]
 pub struct StorageSource {
     store: Arc<dyn ObjectStore>,
     v2: StorePath,
     /// The URL as given (it carries no credentials: those come from the environment).
     pub url: String,
     pub stats: StorageStats,
+}
+
+/// Only the URL: the S3 client's own `Debug` may show its credentials.
+impl std::fmt::Debug for StorageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSource")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -182,14 +190,17 @@ impl StorageSource {
     /// Top-level directory names under `repositories/`.
     async fn top_level(&self) -> Result<Vec<String>, StorageError> {
         let prefix = self.path("repositories");
-        let r = self
-            .store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(|e| StorageError::Read {
-                path: self.shown("repositories"),
-                reason: format!("cannot list: {e}"),
-            })?;
+        let r = match self.store.list_with_delimiter(Some(&prefix)).await {
+            Ok(r) => r,
+            // A registry nothing was pushed to has no `repositories/` yet.
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StorageError::Read {
+                    path: self.shown("repositories"),
+                    reason: format!("cannot list: {e}"),
+                });
+            }
+        };
         let n = (r.common_prefixes.len() + r.objects.len()) as u64;
         self.stats
             .list_pages
@@ -350,7 +361,7 @@ pub async fn scan(
     let total = tag_work.len();
     on_progress(0, total);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let targets: Vec<(String, String, Option<i64>, Result<String, String>)> = stream::iter(tag_work)
+    let targets: TagTargets = stream::iter(tag_work)
         .map(|(repo, tag, mtime)| {
             let done = &done;
             async move {
@@ -494,7 +505,8 @@ pub async fn scan(
             }
         }
         let repos = &repos;
-        let checked: Vec<(String, Vec<(String, String)>, bool)> = stream::iter(by_layer)
+        type Checked = Vec<(String, Vec<(String, String)>, bool)>;
+        let checked: Checked = stream::iter(by_layer)
             .map(|(layer, users)| async move {
                 let ok = valid_digest(&layer) && src.exists(&blob_data(&layer)).await?;
                 Ok::<_, StorageError>((layer, users, ok))
@@ -728,12 +740,12 @@ mod tests {
         let mut repos = BTreeMap::new();
         let h = "a".repeat(64);
         for k in [
-            format!("p/environment/_manifests/tags/t1/current/link"),
+            "p/environment/_manifests/tags/t1/current/link".to_string(),
             format!("p/environment/_manifests/tags/t1/index/sha256/{h}/link"),
             format!("p/environment/_manifests/tags/t2/index/sha256/{h}/link"),
             format!("p/environment/_manifests/revisions/sha256/{h}/link"),
             format!("p/environment/_layers/sha256/{h}/link"),
-            format!("p/environment/_uploads/x/data"),
+            "p/environment/_uploads/x/data".to_string(),
             format!("p/environment/nested/_manifests/revisions/sha256/{h}/link"),
             format!("other/_manifests/revisions/sha256/{h}/link"),
         ] {

@@ -11,9 +11,31 @@ use crate::model::{Inventory, timefmt};
 /// Every untagged root revision: a candidate, or protected with every reason.
 pub fn untagged_manifests(inv: &Inventory, prot: &Protections) -> CategoryResult {
     let mut out = CategoryResult::new(CategoryId::UntaggedManifests, CategoryStatus::Ok);
-    for rev in inv.untagged_revisions().filter(|r| inv.revision(*r).is_root()) {
-        if let Some(why) = prot.by_rev.get(&rev) {
-            out.protected_revisions.push((rev, why.clone()));
+    // A broken tag (its config or a child unreadable) still points at its digest: that
+    // revision is marked by GC like any, but it is not untagged (broken-tags handles it).
+    let pointed: std::collections::HashSet<_> = inv
+        .tag_ids()
+        .filter_map(|t| inv.tag_digest(t).map(|d| (inv.tag(t).repo, d)))
+        .collect();
+    let untagged = inv
+        .untagged_revisions()
+        .filter(|r| inv.revision(*r).is_root())
+        .filter(|r| !pointed.contains(&(inv.revision(*r).repo, inv.revision(*r).manifest)));
+    // A tag whose target could not be read may point at any of them (fail closed).
+    let mut unresolved = std::collections::HashMap::new();
+    for t in inv.tag_ids().filter(|t| inv.tag_digest(*t).is_none()) {
+        unresolved.entry(inv.tag(t).repo).or_insert(t);
+    }
+    for rev in untagged {
+        let mut why = prot.by_rev.get(&rev).cloned().unwrap_or_default();
+        if let Some(t) = unresolved.get(&inv.revision(rev).repo) {
+            why.push(format!(
+                "tag {} in this repository could not be read: it may point at this manifest",
+                inv.tag(*t).name
+            ));
+        }
+        if !why.is_empty() {
+            out.protected_revisions.push((rev, why));
             continue;
         }
         let r = inv.revision(rev);
