@@ -7,6 +7,7 @@ eval "$(scripts/setup-test-servers.sh)"
 cargo bench --features testkit --bench engine
 cargo bench --features testkit --bench tui
 cargo bench --features testkit --bench scan
+cargo bench --features testkit --bench storage
 cargo bench --features testkit --bench mongo -- --runs 1000000 --workspaces 100000 --revisions 50000
 # First frame of the real binary in a real terminal (tmux, 80×24): time from exec to the
 # first drawn border, 5 runs.

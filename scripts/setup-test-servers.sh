@@ -37,6 +37,14 @@ fi
 mongo_bin="$venv/bin/secantusd-rs"
 [ -x "$mongo_bin" ] || mongo_bin="$venv/bin/secantusd-py"
 
+# S3 API server for the registry's S3 storage driver (tests/storage_s3.rs): moto from PyPI.
+MOTO_VERSION=5.2.5
+moto_venv="$cache/moto-$MOTO_VERSION"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  python3 -m venv "$moto_venv" >&2
+  "$moto_venv/bin/pip" install -q "moto[server]==$MOTO_VERSION" >&2
+fi
+
 # kube-apiserver v1.20.2 built from Debian's source package (~5 min once).
 KUBE_VERSION=1.20.2-debian-bookworm
 kdir="$cache/kube-apiserver-$KUBE_VERSION"
@@ -48,3 +56,4 @@ echo "export RC_MONGO_BIN='$mongo_bin'"
 echo "export RC_KUBE_APISERVER='$kdir/kube-apiserver'"
 echo "export RC_ETCD_BIN='$(command -v etcd)'"
 echo "export RC_REGISTRY_BIN='$(command -v docker-registry)'"
+echo "export RC_MOTO_SERVER='$moto_venv/bin/moto_server'"

@@ -108,6 +108,12 @@ pub struct GlobalArgs {
     /// Never propose an image pushed less than this many hours ago (default 2).
     #[arg(long, global = true, value_name = "HOURS")]
     pub grace_period_hours: Option<u64>,
+    /// Read the inventory from the registry's storage, as garbage-collect does (read-only):
+    /// file:///ROOTDIRECTORY or s3://BUCKET/ROOTDIRECTORY (S3 settings from the AWS_*
+    /// variables). Sees untagged manifests and push times; deletes still use the HTTP API.
+    /// [env: REGISTRY_STORAGE]
+    #[arg(long, global = true, value_name = "URL")]
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -482,9 +482,8 @@ mod tests {
             "broken tags"
         );
         assert!(
-            a.categories
-                .iter()
-                .all(|c| !c.candidates.is_empty() || c.id == CategoryId::OrphanedReferences),
+            a.categories.iter().all(|c| !c.candidates.is_empty()
+                || matches!(c.id, CategoryId::OrphanedReferences | CategoryId::UntaggedManifests)),
             "{:?}",
             a.categories
                 .iter()

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         kube_contexts: g.kube_context.clone(),
         grace_period_hours: g.grace_period_hours,
         password_file: g.password_file.clone(),
+        storage: g.storage.clone(),
     };
     let settings = match Settings::load(g.config.as_deref(), &process_env(), &flags) {
         Ok(s) => s,

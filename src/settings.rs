@@ -74,6 +74,9 @@ pub struct FileRegistry {
     pub cache_dir: Option<PathBuf>,
     /// Reuse cached tag digests when a repository's tag list is unchanged (never for deletes).
     pub trust_unchanged_tag_lists: Option<bool>,
+    /// Read the inventory from the registry's storage (`file:///rootdirectory` or
+    /// `s3://bucket/rootdirectory`) instead of its HTTP API; env `REGISTRY_STORAGE`.
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +164,8 @@ pub struct FlagOverrides {
     pub grace_period_hours: Option<u64>,
     /// `--password-file`: the registry password from a file (a mounted secret).
     pub password_file: Option<PathBuf>,
+    /// `--storage URL`: the inventory from the registry's storage.
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -192,6 +197,9 @@ pub struct RegistrySettings {
     pub cache: bool,
     pub cache_dir: Option<PathBuf>,
     pub trust_unchanged_tag_lists: bool,
+    /// Where the registry's storage is read from (`file://` or `s3://`), when the inventory
+    /// comes from storage rather than the HTTP API. Deletes always go through the HTTP API.
+    pub storage: Option<String>,
 }
 
 impl RegistrySettings {
@@ -645,7 +653,15 @@ fn build(
         cache: f.registry.cache.unwrap_or(true),
         cache_dir: f.registry.cache_dir,
         trust_unchanged_tag_lists: f.registry.trust_unchanged_tag_lists.unwrap_or(false),
+        storage: flags
+            .storage
+            .clone()
+            .or_else(|| get("REGISTRY_STORAGE"))
+            .or(f.registry.storage),
     };
+    if let Some(url) = &registry.storage {
+        crate::sources::storage::parse_url(url).map_err(|e| bad("registry.storage", e))?;
+    }
     if let Some(ca) = &registry.ca_cert
         && !ca.exists()
     {

@@ -6,3 +6,4 @@ pub mod keycloak;
 pub mod kube;
 pub mod mongo;
 pub mod registry;
+pub mod storage;

@@ -79,7 +79,7 @@ fn report_follows_the_json_contract_and_records_disabled_sources() {
         .iter()
         .map(|c| c["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), 9);
     for c in r["categories"].as_array().unwrap() {
         for key in ["id", "status", "reclaimable_bytes", "candidates", "protected"] {
             assert!(c.get(key).is_some(), "{key} missing in {c}");

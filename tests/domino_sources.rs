@@ -310,7 +310,8 @@ async fn every_category_from_real_mongo_kubernetes_and_keycloak() {
     };
     let results = evaluate(&inv, &sources, &policy, NOW);
     let get = |c: CategoryId| results.iter().find(|r| r.id == c).unwrap();
-    for r in &results {
+    // untagged-manifests needs a storage inventory; this one is the HTTP kind.
+    for r in results.iter().filter(|r| r.id != CategoryId::UntaggedManifests) {
         assert_eq!(r.status, CategoryStatus::Ok, "{}", r.id);
     }
 

@@ -158,7 +158,7 @@ fn report_and_delete_write_prometheus_metrics_and_log_json_lines_with_progress()
     let text = std::fs::read_to_string(&metrics).unwrap();
     let m = parse_metrics(&text);
     let cats = report["categories"].as_array().unwrap();
-    assert_eq!(cats.len(), 8);
+    assert_eq!(cats.len(), 9);
     for c in cats {
         let id = c["id"].as_str().unwrap();
         let key = |name: &str| format!("registry_cleaner_{name}{{category=\"{id}\"}}");

@@ -92,6 +92,9 @@ pub struct Tag {
     pub repo: RepoId,
     pub name: String,
     pub state: TagState,
+    /// When the tag was last pointed at its manifest (Unix seconds): the modification time of
+    /// its storage link. Known only from a storage inventory; the HTTP API has no push time.
+    pub pushed: Option<i64>,
 }
 
 impl Tag {
@@ -113,6 +116,20 @@ pub struct Revision {
     pub parents: Vec<RevId>,
     /// For an index: its child manifests' revisions in the same repository.
     pub children: Vec<RevId>,
+    /// A revision link in storage that no readable tag reaches (neither directly nor as the
+    /// child of a tagged index); a broken tag may still name its digest. Only a storage
+    /// inventory has these; GC still marks from them.
+    pub untagged: bool,
+    /// Modification time of the revision link (Unix seconds), from a storage inventory.
+    pub pushed: Option<i64>,
+}
+
+impl Revision {
+    /// Whether GC marks from this revision by itself: it has a tag, or it is an untagged
+    /// revision link no index lists (an untagged index's children live through their index).
+    pub fn is_root(&self) -> bool {
+        !self.tags.is_empty() || (self.untagged && self.parents.is_empty())
+    }
 }
 
 /// Everything the registry scan learned.
@@ -129,6 +146,9 @@ pub struct Inventory {
     /// Whether the catalog was read, so every legacy `domino-<envId>` repository was seen.
     /// Without it a legacy image can exist unseen: no record may be called an orphan.
     pub catalog_read: bool,
+    /// Read from the registry's storage (every revision link, push times) rather than its
+    /// HTTP API (tagged manifests only, no push times).
+    pub from_storage: bool,
 }
 
 impl Inventory {
@@ -174,6 +194,10 @@ impl Inventory {
     /// The revision of `digest` in `repo`, if anything there references it.
     pub fn find_revision(&self, repo: RepoId, digest: DigestId) -> Option<RevId> {
         self.rev_index.get(&(repo, digest)).copied()
+    }
+    /// Revisions no tag reaches (storage inventories only), in revision order.
+    pub fn untagged_revisions(&self) -> impl Iterator<Item = RevId> + '_ {
+        self.rev_ids().filter(|r| self.revision(*r).untagged)
     }
     /// The digest a tag points at, broken tags included when the digest is known.
     pub fn tag_digest(&self, id: TagId) -> Option<DigestId> {
@@ -228,12 +252,16 @@ impl Inventory {
 
 /// Where a scanned tag points: its digest, or why it cannot be read (with the digest if known).
 type TagTarget = Result<DigestId, (Option<DigestId>, String)>;
+/// A pending tag: repository, name, target, push time.
+type PendingTag = (RepoId, String, TagTarget, Option<i64>);
 
 /// Collects scan results in any order and links them into an [`Inventory`].
 #[derive(Debug, Default)]
 pub struct InventoryBuilder {
     inv: Inventory,
-    pending_tags: Vec<(RepoId, String, TagTarget)>,
+    pending_tags: Vec<PendingTag>,
+    /// Revision links no tag may reach, with their push times (storage inventories).
+    pending_revisions: Vec<(RepoId, DigestId, Option<i64>)>,
 }
 
 impl InventoryBuilder {
@@ -283,12 +311,30 @@ impl InventoryBuilder {
     }
 
     pub fn tag(&mut self, repo: RepoId, name: &str, digest: DigestId) {
-        self.pending_tags.push((repo, name.to_string(), Ok(digest)));
+        self.pending_tags.push((repo, name.to_string(), Ok(digest), None));
     }
 
     pub fn broken_tag(&mut self, repo: RepoId, name: &str, digest: Option<DigestId>, reason: &str) {
         self.pending_tags
-            .push((repo, name.to_string(), Err((digest, reason.to_string()))));
+            .push((repo, name.to_string(), Err((digest, reason.to_string())), None));
+    }
+
+    /// Sets the push time of the tag added last.
+    pub fn tag_pushed(&mut self, pushed: Option<i64>) {
+        if let Some(t) = self.pending_tags.last_mut() {
+            t.3 = pushed;
+        }
+    }
+
+    /// Says the inventory comes from the registry's storage.
+    pub fn from_storage(&mut self) {
+        self.inv.from_storage = true;
+    }
+
+    /// A manifest revision link in storage. Linked after the tags: one that no tag reaches
+    /// becomes an untagged revision; the manifest must have been recorded.
+    pub fn revision_link(&mut self, repo: RepoId, digest: DigestId, pushed: Option<i64>) {
+        self.pending_revisions.push((repo, digest, pushed));
     }
 
     /// Links tags to revisions, and index revisions to their children in the same repository.
@@ -298,7 +344,7 @@ impl InventoryBuilder {
         pending.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         pending.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let mut revs: HashMap<(RepoId, DigestId), RevId> = HashMap::new();
-        for (repo, name, target) in pending {
+        for (repo, name, target, pushed) in pending {
             let state = match target {
                 Ok(d) => match self.missing_part(d) {
                     None => TagState::Ok(self.revision_for(&mut revs, repo, d)),
@@ -313,7 +359,29 @@ impl InventoryBuilder {
             if let TagState::Ok(r) = state {
                 self.inv.revisions[r.0 as usize].tags.push(id);
             }
-            self.inv.tags.push(Tag { repo, name, state });
+            self.inv.tags.push(Tag {
+                repo,
+                name,
+                state,
+                pushed,
+            });
+        }
+        // Every revision made from here on is reached by no tag.
+        let tagged_revisions = self.inv.revisions.len();
+        let mut links = std::mem::take(&mut self.pending_revisions);
+        links.sort_by_key(|l| (l.0, self.inv.digests.name(l.1).to_string()));
+        for (repo, d, _) in &links {
+            if self.inv.manifest(*d).is_some() {
+                self.revision_for(&mut revs, *repo, *d);
+            }
+        }
+        for (repo, d, pushed) in links {
+            if let Some(r) = revs.get(&(repo, d)) {
+                self.inv.revisions[r.0 as usize].pushed = pushed;
+            }
+        }
+        for r in &mut self.inv.revisions[tagged_revisions..] {
+            r.untagged = true;
         }
         self.inv.rev_index = revs;
         self.inv
@@ -346,6 +414,8 @@ impl InventoryBuilder {
             tags: vec![],
             parents: vec![],
             children: vec![],
+            untagged: false,
+            pushed: None,
         });
         let children: Vec<DigestId> = match self.inv.manifest(d).map(|m| &m.kind) {
             Some(ManifestKind::Index { children }) => children.iter().map(|(b, _)| b.digest).collect(),

@@ -120,12 +120,56 @@ pub fn progress_line(p: &ScanProgress) -> String {
     )
 }
 
-/// Scans the registry, reporting progress to `on_progress`.
+/// Storage scan options from settings (the same repositories as the HTTP scan).
+pub fn storage_scan_options(settings: &Settings) -> crate::sources::storage::StorageScanOptions {
+    let r = &settings.registry;
+    crate::sources::storage::StorageScanOptions {
+        prefix: r.repository.clone(),
+        repositories: r.repositories.clone(),
+        fetch_config: r.fetch_config,
+        verify_blobs: r.verify_blobs,
+        concurrency: r.concurrency,
+    }
+}
+
+/// Reads the inventory from the registry's storage (`registry.storage`), read-only.
+pub async fn scan_storage_with(
+    settings: &Settings,
+    url: &str,
+    on_progress: &(dyn Fn(ScanProgress) + Sync),
+) -> anyhow::Result<Inventory> {
+    use crate::sources::storage::{StorageSource, scan};
+    let src = StorageSource::open(url).map_err(|e| anyhow!(CannotRun(e.to_string())))?;
+    let started = std::time::Instant::now();
+    let progress = |done, total| {
+        on_progress(ScanProgress {
+            phase: crate::ops::scan::ScanPhase::Manifests,
+            done,
+            total,
+            requests: src.stats.requests(),
+            elapsed_secs: started.elapsed().as_secs_f64(),
+        })
+    };
+    scan(
+        &src,
+        &settings.registry.host,
+        &storage_scan_options(settings),
+        &progress,
+    )
+    .await
+    .map_err(|e| anyhow!(CannotRun(format!("registry storage {url}: {e}"))))
+}
+
+/// Scans the registry (its storage when `registry.storage` is set, else its HTTP API),
+/// reporting progress to `on_progress`.
 pub async fn scan_registry_with(
     settings: &Settings,
     for_delete: bool,
     on_progress: &(dyn Fn(ScanProgress) + Sync),
 ) -> anyhow::Result<Inventory> {
+    if let Some(url) = &settings.registry.storage {
+        return scan_storage_with(settings, url, on_progress).await;
+    }
     let client = registry_client(settings)?;
     scan(&client, &scan_options(settings, for_delete), on_progress)
         .await
@@ -211,6 +255,12 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
     if !mongo.optional_collections.is_empty() {
         key["mongo"]["optional_collections"] = serde_json::json!(mongo.optional_collections);
     }
+    // The inventory's source decides what is a candidate (untagged manifests, push-time
+    // grace): a plan made from storage needs storage at delete time. The kind, not the URL:
+    // the registry is already named, and the same storage may be mounted elsewhere.
+    if settings.registry.storage.is_some() {
+        key["inventory"] = serde_json::json!("storage");
+    }
     crate::model::digest::sha256_digest(key.to_string().as_bytes())
 }
 
@@ -263,6 +313,10 @@ mod tests {
                 Box::new(|s| s.mongo.optional_collections = vec!["sagas".into()]),
             ),
             ("grace period", Box::new(|s| s.policy.grace_period_hours += 1)),
+            (
+                "storage source",
+                Box::new(|s| s.registry.storage = Some("file:///srv/registry".into())),
+            ),
         ];
         for (what, change) in changes {
             let mut s = settings();

@@ -12,7 +12,7 @@ use crate::exit::CannotRun;
 use crate::model::{Inventory, RevId, TagId};
 use crate::plan::SpaceEngine;
 use crate::plan::deletion::{self, Plan};
-use crate::plan::recheck::{GoneIndexes, Verdict, membership, planned_parents, recheck_with};
+use crate::plan::recheck::{GoneIndexes, Verdict, membership, planned_parents, recheck_with, untagged_membership};
 use crate::settings::Settings;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -177,6 +177,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
         &protected,
         &membership(&fresh.categories),
         &gone_indexes(settings, plan, &fresh.inventory),
+        &untagged_membership(&fresh.inventory, &fresh.categories),
     );
     let parents = planned_parents(&plan.manifests, &fresh.inventory);
     observer.rechecked(&verdicts);
@@ -209,6 +210,7 @@ pub async fn run(settings: &Settings, req: &Request, observer: &dyn Observer, no
             &protections(&newer),
             &membership(&newer.categories),
             &gone_indexes(settings, plan, &newer.inventory),
+            &untagged_membership(&newer.inventory, &newer.categories),
         );
         if let Some(i) = (0..v.len()).find(|i| v[*i] == Verdict::Delete && verdicts[*i] != Verdict::Delete) {
             return Err(cannot(format!(

@@ -7,6 +7,7 @@ mod deactivated;
 mod old_revisions;
 mod orphaned;
 mod unreferenced;
+mod untagged;
 mod unused;
 
 pub use archived::{archived_environments, archived_models};
@@ -14,6 +15,7 @@ pub use deactivated::deactivated_owner_environments;
 pub use old_revisions::old_revisions;
 pub use orphaned::orphaned_references;
 pub use unreferenced::unreferenced_tags;
+pub use untagged::untagged_manifests;
 pub use unused::unused_environments;
 
 use super::category::OrphanRecord;

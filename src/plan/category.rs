@@ -1,7 +1,7 @@
 //! Cleanup categories: the closed list of ids, and what each yields — candidates with
 //! human-readable reasons, protected tags with every protection, or "unavailable" with why.
 
-use crate::model::{Inventory, ObjectId, TagId, TagState};
+use crate::model::{Inventory, ObjectId, RevId, TagId, TagState};
 use serde::{Deserialize, Serialize};
 
 /// Every category the tool knows; ids are a wire contract.
@@ -16,10 +16,12 @@ pub enum CategoryId {
     UnreferencedTags,
     OrphanedReferences,
     BrokenTags,
+    /// Manifest revisions no tag points to and no index lists (storage inventories only).
+    UntaggedManifests,
 }
 
 impl CategoryId {
-    pub const ALL: [CategoryId; 8] = [
+    pub const ALL: [CategoryId; 9] = [
         CategoryId::ArchivedEnvironments,
         CategoryId::ArchivedModels,
         CategoryId::UnusedEnvironments,
@@ -28,6 +30,7 @@ impl CategoryId {
         CategoryId::UnreferencedTags,
         CategoryId::OrphanedReferences,
         CategoryId::BrokenTags,
+        CategoryId::UntaggedManifests,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl CategoryId {
             CategoryId::UnreferencedTags => "unreferenced-tags",
             CategoryId::OrphanedReferences => "orphaned-references",
             CategoryId::BrokenTags => "broken-tags",
+            CategoryId::UntaggedManifests => "untagged-manifests",
         }
     }
 
@@ -54,6 +58,7 @@ impl CategoryId {
             CategoryId::UnreferencedTags => "Unreferenced tags",
             CategoryId::OrphanedReferences => "Orphaned Mongo refs",
             CategoryId::BrokenTags => "Broken tags",
+            CategoryId::UntaggedManifests => "Untagged manifests",
         }
     }
 
@@ -98,11 +103,23 @@ pub struct CategoryResult {
     pub protected: Vec<ProtectedTag>,
     /// Mongo records (not registry tags) the category proposes to delete: orphaned references.
     pub records: Vec<OrphanRecord>,
+    /// Manifest revisions with no tag the category proposes to delete by digest
+    /// (untagged-manifests).
+    pub revisions: Vec<RevCandidate>,
+    /// Untagged revisions a protection keeps (a pod by digest, the grace period).
+    pub protected_revisions: Vec<(RevId, Vec<String>)>,
     /// Mongo records the category would have proposed but a protection forbids.
     pub protected_records: Vec<(OrphanRecord, Vec<String>)>,
     /// Things the user should know about how this result was computed, e.g. a protection
     /// source that was turned off with `--without`.
     pub notes: Vec<String>,
+}
+
+/// An untagged manifest revision proposed for deletion by digest, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevCandidate {
+    pub rev: RevId,
+    pub reasons: Vec<String>,
 }
 
 /// A Mongo document whose image is missing from the registry.
@@ -129,6 +146,8 @@ impl CategoryResult {
             candidates: vec![],
             protected: vec![],
             records: vec![],
+            revisions: vec![],
+            protected_revisions: vec![],
             protected_records: vec![],
             notes: vec![],
         }

@@ -351,9 +351,29 @@ pub fn build(
     fingerprint: &str,
     now: i64,
 ) -> Plan {
+    build_with(inv, engine, wanted, &[], source, fingerprint, now)
+}
+
+/// [`build`], also deleting untagged revisions (untagged-manifests candidates) by digest:
+/// entries with no tags, their children (that nothing else keeps) under them.
+pub fn build_with(
+    inv: &Inventory,
+    engine: &mut SpaceEngine,
+    wanted: &[Wanted],
+    untagged: &[(RevId, Option<CategoryId>)],
+    source: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Plan {
     engine.clear();
     // Per revision: the categories it was asked under and the tags asked for.
     let mut revs: BTreeMap<RevId, (BTreeSet<CategoryId>, BTreeSet<TagId>)> = BTreeMap::new();
+    // An untagged revision has no tag to ask for: it goes whole (it has no tags to keep it).
+    for &(r, cat) in untagged {
+        if inv.revision(r).tags.is_empty() {
+            revs.entry(r).or_default().0.extend(cat);
+        }
+    }
     // Broken tags by (repository, digest): their names, categories and kind.
     type Broken = (BTreeSet<String>, BTreeSet<CategoryId>, ImageKind, Option<RevId>);
     let mut broken: BTreeMap<(String, String), Broken> = BTreeMap::new();

@@ -58,6 +58,9 @@ pub fn evaluate(inv: &Inventory, data: &SourcesData, policy: &Policy, now: i64) 
             {
                 notes.push(note.clone());
             }
+            if id == CategoryId::UntaggedManifests {
+                return untagged(inv, &prot, policy, notes);
+            }
             let proposals = match &ix {
                 Some(ix) => propose(
                     id,
@@ -135,7 +138,7 @@ fn availability(id: CategoryId, data: &SourcesData, policy: &Policy) -> Result<V
         return Err(format!("registry scan failed: {r}"));
     }
     let mut required = vec![];
-    if id != CategoryId::BrokenTags {
+    if !matches!(id, CategoryId::BrokenTags | CategoryId::UntaggedManifests) {
         required.push(SourceKind::Mongo);
     }
     if id == CategoryId::DeactivatedOwnerEnvironments {
@@ -178,7 +181,30 @@ fn propose(id: CategoryId, ctx: &Ctx) -> Proposals {
         CategoryId::UnreferencedTags => categories::unreferenced_tags(ctx),
         CategoryId::OrphanedReferences => categories::orphaned_references(ctx),
         CategoryId::BrokenTags => propose_without_mongo(id, ctx.inv),
+        // Revisions, not tags: `untagged` computes it.
+        CategoryId::UntaggedManifests => Proposals::default(),
     }
+}
+
+/// `untagged-manifests`: from a storage inventory only (the HTTP API cannot list them).
+fn untagged(inv: &Inventory, prot: &Protections, policy: &Policy, notes: Vec<String>) -> CategoryResult {
+    if !inv.from_storage {
+        return CategoryResult::unavailable(
+            CategoryId::UntaggedManifests,
+            "needs the registry's storage (--storage file://… or s3://…): the HTTP API cannot list untagged manifests",
+        );
+    }
+    let mut out = if policy.only_ids.is_some() {
+        let mut r = CategoryResult::new(CategoryId::UntaggedManifests, CategoryStatus::Ok);
+        r.notes.push(
+            "--ids names environments and models; an untagged manifest belongs to none, so none is proposed".into(),
+        );
+        r
+    } else {
+        super::categories::untagged_manifests(inv, prot)
+    };
+    out.notes.extend(notes);
+    out
 }
 
 /// Only `broken-tags` can run without Mongo (availability keeps the others out).

@@ -18,6 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Default)]
 pub struct Protections {
     pub by_tag: BTreeMap<TagId, Vec<String>>,
+    /// Untagged revisions (storage inventories) kept by a pod using them by digest, a protect
+    /// pattern on `repository@digest`, or the grace period on their push time.
+    pub by_rev: BTreeMap<RevId, Vec<String>>,
 }
 
 impl Protections {
@@ -27,6 +30,13 @@ impl Protections {
 
     pub fn add(&mut self, tag: TagId, why: &str) {
         let reasons = self.by_tag.entry(tag).or_default();
+        if !reasons.iter().any(|r| r == why) {
+            reasons.push(why.to_string());
+        }
+    }
+
+    pub fn add_rev(&mut self, rev: RevId, why: &str) {
+        let reasons = self.by_rev.entry(rev).or_default();
         if !reasons.iter().any(|r| r == why) {
             reasons.push(why.to_string());
         }
@@ -72,20 +82,50 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         }
         // A tag whose creation time is unknown (config not read, broken tag) gets no grace:
         // the grace period guards fresh pushes, and an unreadable image is not one we can date.
-        let created = p.inv.tag(tag).revision().and_then(|r| p.inv.created(r));
-        if let Some(age) = created
-            // Saturating: a creation time from a snapshot file can be any i64.
+        // From storage the push time (the tag link's modification time) is known; over the
+        // HTTP API only the image's build time (config `created`) is.
+        let t = p.inv.tag(tag);
+        let basis = match t.pushed {
+            Some(pushed) => Some(pushed),
+            None => t.revision().and_then(|r| p.inv.created(r)),
+        };
+        if let Some(age) = basis
+            // Saturating: a time from a snapshot file can be any i64.
             .map(|c| p.now.saturating_sub(c))
             .filter(|age| *age < p.policy.grace_period_secs)
         {
-            let mins = p.policy.grace_period_secs / 60;
-            out.add(
-                tag,
-                &format!("pushed {} minutes ago (grace period {mins} minutes)", age.max(0) / 60),
-            );
+            out.add(tag, &grace_reason(p.policy, age, t.pushed.is_some()));
+        }
+    }
+    for rev in p.inv.untagged_revisions() {
+        let r = p.inv.revision(rev);
+        let name = format!("{}@{}", p.inv.repo(r.repo).name, p.inv.digests.name(r.manifest));
+        if let Some(re) = p.policy.protect.iter().find(|re| re.is_match(&name)) {
+            out.add_rev(rev, &format!("matches protect pattern '{}'", re.as_str()));
+        }
+        // No push time (a hand-made snapshot): the build time, as for tags over HTTP.
+        let (basis, pushed) = match r.pushed {
+            Some(t) => (Some(t), true),
+            None => (p.inv.created(rev), false),
+        };
+        match basis.map(|c| p.now.saturating_sub(c)) {
+            Some(age) if age < p.policy.grace_period_secs => out.add_rev(rev, &grace_reason(p.policy, age, pushed)),
+            Some(_) => {}
+            // Neither time known: it cannot be shown to be older than the grace period.
+            None => out.add_rev(rev, "push time unknown (grace period)"),
         }
     }
     out
+}
+
+fn grace_reason(policy: &Policy, age: i64, pushed: bool) -> String {
+    let mins = policy.grace_period_secs / 60;
+    let age = age.max(0) / 60;
+    if pushed {
+        format!("pushed {age} minutes ago (grace period {mins} minutes)")
+    } else {
+        format!("built {age} minutes ago (grace period {mins} minutes, by image creation time)")
+    }
 }
 
 /// Pods and templates protect by `repository:tag` and by digest; a digest protects every tag
@@ -137,9 +177,27 @@ fn workloads(out: &mut Protections, inv: &Inventory, lookup: &TagLookup, w: &Wor
             if !wi.image.names_repository(&inv.repo(r.repo).name) {
                 continue;
             }
-            let parents = r.parents.iter().flat_map(|p| inv.revision(*p).tags.iter());
-            for tag in r.tags.iter().chain(parents) {
-                out.add(*tag, &format!("{why} (by digest {digest})"));
+            // The revision and every index above it, however deeply nested: deleting any of
+            // them by digest takes the pinned manifest with it.
+            let mut above = vec![*rev];
+            let mut i = 0;
+            while i < above.len() {
+                for p in &inv.revision(above[i]).parents {
+                    if !above.contains(p) {
+                        above.push(*p);
+                    }
+                }
+                i += 1;
+            }
+            for u in above {
+                let ur = inv.revision(u);
+                for tag in &ur.tags {
+                    out.add(*tag, &format!("{why} (by digest {digest})"));
+                }
+                // An untagged revision (storage), or an untagged index above it.
+                if ur.untagged {
+                    out.add_rev(u, &format!("{why} (by digest {digest})"));
+                }
             }
         }
         for t in broken_by_digest.get(digest.as_str()).into_iter().flatten() {
@@ -184,5 +242,91 @@ fn mongo(out: &mut Protections, lookup: &TagLookup, ix: &DominoIndex, facts: &Us
         for tag in lookup.of_revision_named(r) {
             out.add(tag, &format!("active revision of {}", ix.env_label(env.id)));
         }
+    }
+}
+
+#[cfg(test)]
+mod nested_tests {
+    use super::*;
+    use crate::model::inventory::{Blob, InventoryBuilder, Manifest, ManifestKind};
+    use crate::model::workloads::{Evidence, ImageRef, WorkloadImage};
+
+    /// A pod pinned to an image by digest keeps every index above it, however deeply nested:
+    /// `outer` → `inner` → the image. Deleting `outer` by digest would take the image with it.
+    #[test]
+    fn a_pod_pinned_by_digest_protects_the_tag_of_an_index_two_levels_up() {
+        let mut b = InventoryBuilder::new("registry:5000");
+        let repo = b.repo("dominodatalab/environment");
+        let blob = |b: &mut InventoryBuilder, d: &str, size| Blob {
+            digest: b.digest(d),
+            size,
+        };
+        let (cfg, layer) = (
+            blob(&mut b, &format!("sha256:{}", "c".repeat(64)), 10),
+            blob(&mut b, &format!("sha256:{}", "1".repeat(64)), 100),
+        );
+        let image = format!("sha256:{}", "a".repeat(64));
+        let inner = format!("sha256:{}", "b".repeat(64));
+        let outer = format!("sha256:{}", "d".repeat(64));
+        let manifest = |b: &mut InventoryBuilder, d: &str, kind| Manifest {
+            digest: b.digest(d),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            size: 300,
+            kind,
+            created: Some(0),
+        };
+        let m = manifest(
+            &mut b,
+            &image,
+            ManifestKind::Image {
+                config: cfg,
+                layers: vec![layer],
+            },
+        );
+        b.manifest(m);
+        let child = blob(&mut b, &image, 300);
+        let m = manifest(
+            &mut b,
+            &inner,
+            ManifestKind::Index {
+                children: vec![(child, None)],
+            },
+        );
+        b.manifest(m);
+        let child = blob(&mut b, &inner, 300);
+        let m = manifest(
+            &mut b,
+            &outer,
+            ManifestKind::Index {
+                children: vec![(child, None)],
+            },
+        );
+        b.manifest(m);
+        let d = b.digest(&outer);
+        b.tag(repo, "outer", d);
+        let inv = b.finish();
+        let lookup = TagLookup::new(&inv);
+        let w = Workloads {
+            images: vec![WorkloadImage {
+                image: ImageRef {
+                    host: None,
+                    repository: "dominodatalab/environment".into(),
+                    tag: None,
+                    digest: Some(image.clone()),
+                },
+                evidence: Evidence {
+                    namespace: "domino-compute".into(),
+                    kind: "Pod".into(),
+                    name: "run-1".into(),
+                    container: "main".into(),
+                    context: None,
+                },
+            }],
+        };
+        let mut out = Protections::default();
+        workloads(&mut out, &inv, &lookup, &w);
+        let outer_tag = inv.find_tag("dominodatalab/environment", "outer").unwrap();
+        let why = out.reasons(outer_tag).expect("the outer index's tag is protected");
+        assert!(why[0].contains("(by digest sha256:aaaa"), "{why:?}");
     }
 }

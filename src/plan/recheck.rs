@@ -30,7 +30,35 @@ pub fn recheck(
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
 ) -> Vec<Verdict> {
-    recheck_with(manifests, fresh, protected, membership, &GoneIndexes::new())
+    recheck_with(
+        manifests,
+        fresh,
+        protected,
+        membership,
+        &GoneIndexes::new(),
+        &UntaggedMembership::new(),
+    )
+}
+
+/// The untagged-manifests candidates on fresh data, by (repository, digest): what an entry
+/// with no tags must still be to be deleted (empty when the category is unavailable, e.g. over
+/// the HTTP API).
+pub type UntaggedMembership = std::collections::HashSet<(String, String)>;
+
+/// [`UntaggedMembership`] from the fresh categories (protected revisions are not candidates).
+pub fn untagged_membership(fresh: &Inventory, categories: &[CategoryResult]) -> UntaggedMembership {
+    categories
+        .iter()
+        .filter(|c| c.status == CategoryStatus::Ok && c.id == CategoryId::UntaggedManifests)
+        .flat_map(|c| c.revisions.iter())
+        .map(|x| {
+            let r = fresh.revision(x.rev);
+            (
+                fresh.repo(r.repo).name.clone(),
+                fresh.digests.name(r.manifest).to_string(),
+            )
+        })
+        .collect()
 }
 
 /// What planned indexes that are no longer in their repository listed, by index digest: the
@@ -39,13 +67,15 @@ pub fn recheck(
 /// a re-run delete the `child_of` entries of an index an interrupted run already deleted.
 pub type GoneIndexes = HashMap<String, Vec<String>>;
 
-/// [`recheck`], with the verified bodies of planned indexes already gone (`gone`).
+/// [`recheck`], with the verified bodies of planned indexes already gone (`gone`) and the
+/// fresh untagged-manifests candidates (`untagged`).
 pub fn recheck_with(
     manifests: &[PlanManifest],
     fresh: &Inventory,
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
     gone: &GoneIndexes,
+    untagged: &UntaggedMembership,
 ) -> Vec<Verdict> {
     let facts = Facts::new(fresh);
     let phase = phases(manifests, &planned_parents(manifests, fresh));
@@ -53,7 +83,7 @@ pub fn recheck_with(
         .iter()
         .zip(phase)
         .map(
-            |(m, phase)| match verdict(m, manifests, fresh, &facts, protected, membership, gone) {
+            |(m, phase)| match verdict(m, manifests, fresh, &facts, protected, membership, gone, untagged) {
                 // The executor never reaches it (it would wait for itself): say so now.
                 Verdict::Delete if phase.is_none() => Verdict::Skip(
                     "the planned indexes it waits for wait for each other in a cycle (a hand-made plan); not deleting it"
@@ -274,6 +304,7 @@ fn not_found(reason: &str) -> bool {
     reason.find("HTTP ").is_some_and(|i| reason[i + 5..].starts_with("404"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn verdict(
     m: &PlanManifest,
     all: &[PlanManifest],
@@ -282,6 +313,7 @@ fn verdict(
     protected: &HashMap<TagId, Vec<String>>,
     membership: &Membership,
     gone: &GoneIndexes,
+    untagged: &UntaggedMembership,
 ) -> Verdict {
     let Some(repo) = fresh.repo_by_name(&m.repository) else {
         return Verdict::AlreadyDeleted;
@@ -431,9 +463,22 @@ fn verdict(
             ));
         }
     }
-    // Still a candidate of a category it was planned under? (Index children go with their
-    // index, which is checked itself.)
-    if !m.categories.is_empty() && m.child_of.is_none() {
+    // A manifest with no tags (and no index it goes with) is deleted only while it is still
+    // an untagged-manifests candidate on fresh storage data: untagged, listed by no index, not
+    // protected (a pod by digest, the grace period).
+    if m.tags.is_empty() && m.child_of.is_none() {
+        let key = (m.repository.clone(), m.digest.clone());
+        if !m.categories.contains(&CategoryId::UntaggedManifests) {
+            return Verdict::Skip("a manifest with no tags is deleted only as an untagged-manifests candidate".into());
+        }
+        if !untagged.contains(&key) {
+            return Verdict::Skip(
+                "no longer an untagged-manifests candidate on fresh storage data (tagged or listed by an index again, protected, or the category is unavailable now)".into(),
+            );
+        }
+    } else if !m.categories.is_empty() && m.child_of.is_none() {
+        // Still a candidate of a category it was planned under? (Index children go with
+        // their index, which is checked itself.)
         let tags = &fresh.revision(rev).tags;
         let still = m.categories.iter().any(|c| {
             membership
@@ -757,7 +802,14 @@ mod tests {
         // The index's verified body (scan cache) lists the child.
         let gone: GoneIndexes = [(d('7'), vec![d('1'), d('8')])].into();
         assert_eq!(
-            recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &gone),
+            recheck_with(
+                &plan,
+                &fresh,
+                &HashMap::new(),
+                &Membership::new(),
+                &gone,
+                &Default::default()
+            ),
             vec![Verdict::AlreadyDeleted, Verdict::AlreadyDeleted, Verdict::Delete]
         );
         // Without a body that lists it, nothing shows it was that index's child: skipped.
@@ -767,7 +819,14 @@ mod tests {
             "{v:?}"
         );
         let other: GoneIndexes = [(d('7'), vec![d('1')])].into();
-        let v = recheck_with(&plan, &fresh, &HashMap::new(), &Membership::new(), &other);
+        let v = recheck_with(
+            &plan,
+            &fresh,
+            &HashMap::new(),
+            &Membership::new(),
+            &other,
+            &Default::default(),
+        );
         assert!(
             matches!(&v[2], Verdict::Skip(r) if r.contains(&d('7')) && r.contains(&d('8')) && r.contains("did not list")),
             "{v:?}"

@@ -72,7 +72,7 @@ impl SpaceEngine {
                 .iter()
                 .map(|r| r.children.iter().map(|c| c.0).collect())
                 .collect(),
-            tagged: inv.revisions.iter().map(|r| !r.tags.is_empty()).collect(),
+            tagged: inv.revisions.iter().map(|r| r.is_root()).collect(),
             selected: vec![false; n],
             alive: vec![false; n],
             reclaimable: 0,
@@ -236,7 +236,7 @@ pub fn reclaimable_from_scratch(inv: &Inventory, selected: &HashSet<RevId>) -> u
     let mut alive = vec![false; n];
     // Aliveness flows from tagged, unselected revisions down to index children.
     let mut stack: Vec<usize> = (0..n)
-        .filter(|r| !inv.revisions[*r].tags.is_empty() && !selected.contains(&RevId(*r as u32)))
+        .filter(|r| inv.revisions[*r].is_root() && !selected.contains(&RevId(*r as u32)))
         .collect();
     while let Some(r) = stack.pop() {
         if alive[r] {

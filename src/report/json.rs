@@ -22,6 +22,10 @@ pub struct Report {
     /// the HTTP API, so the prediction is an upper bound on registries with re-pushed tags).
     #[serde(default)]
     pub space_basis: String,
+    /// Which time the grace period was measured from: `push-time` (storage link modification
+    /// times) or `image-created` (config `created`, over the HTTP API). Absent in older reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub grace_basis: String,
     pub sources: BTreeMap<String, SourceReport>,
     /// Sources turned off on purpose with `--without`.
     #[serde(default)]
@@ -127,13 +131,30 @@ pub struct CategoryReport {
 pub enum CandidateEntry {
     Tag(CandidateReport),
     Record(RecordReport),
+    /// An untagged manifest (untagged-manifests), deleted by digest.
+    Manifest(UntaggedReport),
+}
+
+/// `{repository, digest, untagged: true, ...}`: a manifest revision no tag points to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UntaggedReport {
+    pub repository: String,
+    pub digest: String,
+    pub untagged: bool,
+    pub kind: String,
+    pub index: bool,
+    pub exclusive_bytes: u64,
+    /// Modification time of its revision link (RFC 3339), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
+    pub reasons: Vec<String>,
 }
 
 impl CandidateEntry {
     pub fn as_tag(&self) -> Option<&CandidateReport> {
         match self {
             CandidateEntry::Tag(t) => Some(t),
-            CandidateEntry::Record(_) => None,
+            CandidateEntry::Record(_) | CandidateEntry::Manifest(_) => None,
         }
     }
 }
@@ -180,6 +201,7 @@ pub struct OwnerReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProtectedReport {
     pub repository: String,
+    /// Empty for an untagged manifest (untagged-manifests), which `digest` names.
     pub tag: String,
     pub digest: Option<String>,
     pub protected_by: Vec<String>,
@@ -226,6 +248,15 @@ pub const SPACE_BASIS_HTTP: &str = "http-api: reclaimable bytes count the manife
 behind whenever a tag was re-pushed) are invisible over the HTTP API, and garbage-collect still marks the layers they \
 reference, so on a registry where any tag was ever re-pushed the bytes are an upper bound, not an exact prediction";
 
+/// The registry was read from its storage, as garbage-collect reads it.
+pub const SPACE_BASIS_STORAGE: &str = "storage: reclaimable bytes count every manifest revision garbage-collect marks from, \
+untagged ones included, in the repositories read (read from the registry's storage): an exact prediction of what plain \
+garbage-collect frees, unless a layer is also referenced from a repository outside them";
+/// The grace period ran from each tag's (or untagged manifest's) push time: its storage link's modification time.
+pub const GRACE_BASIS_PUSH: &str = "push-time";
+/// The grace period ran from the image's build time (config `created`): the HTTP API has no push time.
+pub const GRACE_BASIS_CREATED: &str = "image-created";
+
 /// Builds the report. `only` limits the categories listed (empty = all).
 pub fn build(
     ds: &Dataset,
@@ -252,8 +283,20 @@ pub fn build(
                 .filter(|c| c.status == CategoryStatus::Ok)
                 .flat_map(|c| c.candidates.iter().map(|x| (x.tag, Some(c.id))))
                 .collect();
-            let mut plan =
-                crate::plan::deletion::build(inv, &mut engine, &wanted, "categories", fingerprint, ds.generated_at);
+            let untagged: Vec<(crate::model::RevId, Option<CategoryId>)> = categories
+                .iter()
+                .filter(|c| c.status == CategoryStatus::Ok)
+                .flat_map(|c| c.revisions.iter().map(|x| (x.rev, Some(c.id))))
+                .collect();
+            let mut plan = crate::plan::deletion::build_with(
+                inv,
+                &mut engine,
+                &wanted,
+                &untagged,
+                "categories",
+                fingerprint,
+                ds.generated_at,
+            );
             // Orphaned references are Mongo records, planned as such (deleted only with
             // --mongo-cleanup, and only if still orphaned on the fresh data).
             let records: Vec<_> = categories
@@ -276,7 +319,18 @@ pub fn build(
         schema_version: REPORT_SCHEMA,
         generated_at: super::rfc3339(ds.generated_at),
         registry: inv.registry.clone(),
-        space_basis: SPACE_BASIS_HTTP.to_string(),
+        space_basis: if inv.from_storage {
+            SPACE_BASIS_STORAGE
+        } else {
+            SPACE_BASIS_HTTP
+        }
+        .to_string(),
+        grace_basis: if inv.from_storage {
+            GRACE_BASIS_PUSH
+        } else {
+            GRACE_BASIS_CREATED
+        }
+        .to_string(),
         sources: SourceKind::ALL
             .iter()
             .map(|k| {
@@ -409,6 +463,9 @@ fn category_report(inv: &Inventory, labels: &Labels, engine: &mut SpaceEngine, c
             engine.set_selected(r, true);
         }
     }
+    for cand in &c.revisions {
+        engine.set_selected(cand.rev, true);
+    }
     let reclaimable = engine.reclaimable();
     engine.clear();
     let (status, reason) = match &c.status {
@@ -460,7 +517,36 @@ fn category_report(inv: &Inventory, labels: &Labels, engine: &mut SpaceEngine, c
             }
         })
         .collect();
-    protected.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    let rev_name = |r: crate::model::RevId| {
+        let rev = inv.revision(r);
+        (inv.repo(rev.repo), inv.digests.name(rev.manifest).to_string())
+    };
+    protected.extend(c.protected_revisions.iter().map(|(r, why)| ProtectedReport {
+        repository: rev_name(*r).0.name.clone(),
+        tag: String::new(),
+        digest: Some(rev_name(*r).1),
+        protected_by: why.clone(),
+    }));
+    protected.sort_by(|a, b| (&a.repository, &a.tag, &a.digest).cmp(&(&b.repository, &b.tag, &b.digest)));
+    let mut untagged: Vec<UntaggedReport> = c
+        .revisions
+        .iter()
+        .map(|x| {
+            let (repo, digest) = rev_name(x.rev);
+            let rev = inv.revision(x.rev);
+            UntaggedReport {
+                repository: repo.name.clone(),
+                digest,
+                untagged: true,
+                kind: repo.kind.as_str().into(),
+                index: inv.manifest(rev.manifest).is_some_and(|m| m.is_index()),
+                exclusive_bytes: engine.exclusive_bytes(x.rev),
+                pushed: rev.pushed.map(super::rfc3339),
+                reasons: x.reasons.clone(),
+            }
+        })
+        .collect();
+    untagged.sort_by(|a, b| (&a.repository, &a.digest).cmp(&(&b.repository, &b.digest)));
     let record = |r: &crate::plan::OrphanRecord, reasons: &[String]| RecordReport {
         collection: r.collection.to_string(),
         document_id: r.document_id.to_string(),
@@ -476,6 +562,7 @@ fn category_report(inv: &Inventory, labels: &Labels, engine: &mut SpaceEngine, c
             .into_iter()
             .map(CandidateEntry::Tag)
             .chain(c.records.iter().map(|r| CandidateEntry::Record(record(r, &r.reasons))))
+            .chain(untagged.into_iter().map(CandidateEntry::Manifest))
             .collect(),
         protected,
         protected_records: c.protected_records.iter().map(|(r, why)| record(r, why)).collect(),

@@ -23,6 +23,9 @@ pub struct Snapshot {
     /// Whether the scan read the catalog (absent in older snapshots: not known, so false).
     #[serde(default)]
     pub catalog_read: bool,
+    /// Read from the registry's storage (absent in older snapshots: the HTTP API).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_storage: bool,
     pub repositories: Vec<SnapRepository>,
     pub manifests: Vec<SnapManifest>,
 }
@@ -32,6 +35,17 @@ pub struct Snapshot {
 pub struct SnapRepository {
     pub name: String,
     pub tags: Vec<SnapTag>,
+    /// Revision links no tag reaches (storage scans only; absent in older snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untagged: Vec<SnapRevision>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapRevision {
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,6 +55,9 @@ pub struct SnapTag {
     pub digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<String>,
+    /// Push time (Unix seconds), known from a storage scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,7 +112,16 @@ pub fn to_snapshot(inv: &Inventory, generated_at: i64) -> Snapshot {
                             TagState::Broken { reason, .. } => Some(reason.clone()),
                             TagState::Ok(_) => None,
                         },
+                        pushed: tag.pushed,
                     }
+                })
+                .collect(),
+            untagged: inv
+                .untagged_revisions()
+                .filter(|r| inv.revision(*r).repo.0 as usize == i)
+                .map(|r| SnapRevision {
+                    digest: d(inv.revision(r).manifest),
+                    pushed: inv.revision(r).pushed,
                 })
                 .collect(),
         })
@@ -142,6 +168,7 @@ pub fn to_snapshot(inv: &Inventory, generated_at: i64) -> Snapshot {
         generated_at: super::rfc3339(generated_at),
         registry: inv.registry.clone(),
         catalog_read: inv.catalog_read,
+        from_storage: inv.from_storage,
         repositories,
         manifests,
     }
@@ -161,6 +188,9 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
     let mut b = InventoryBuilder::new(&s.registry);
     if !s.catalog_read {
         b.catalog_not_read();
+    }
+    if s.from_storage {
+        b.from_storage();
     }
     for (i, m) in s.manifests.iter().enumerate() {
         let at = |field: &str| format!("manifests[{i}].{field}");
@@ -226,6 +256,17 @@ pub fn from_snapshot(s: &Snapshot) -> Result<Inventory, String> {
                 }
                 (Some(reason), d) => b.broken_tag(repo, &t.tag, d, reason),
             }
+            b.tag_pushed(t.pushed);
+        }
+        for u in &r.untagged {
+            let d = b.digest(&u.digest);
+            if !b.has_manifest(d) {
+                return Err(format!(
+                    "repository {} untagged revision {}: no such manifest",
+                    r.name, u.digest
+                ));
+            }
+            b.revision_link(repo, d, u.pushed);
         }
     }
     Ok(b.finish())

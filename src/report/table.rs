@@ -36,6 +36,14 @@ fn candidate_rows(c: &CategoryReport) -> Vec<[String; 6]> {
                 "0".into(),
                 r.reasons.join("; "),
             ],
+            CandidateEntry::Manifest(m) => [
+                c.id.clone(),
+                format!("{}@{}", m.repository, m.digest),
+                String::new(),
+                String::new(),
+                m.exclusive_bytes.to_string(),
+                m.reasons.join("; "),
+            ],
         })
         .collect()
 }
@@ -277,6 +285,18 @@ pub fn csv(r: &Report) -> String {
                     rec.document_id.clone(),
                     "0".into(),
                     rec.reasons.join("; "),
+                ],
+                CandidateEntry::Manifest(m) => [
+                    c.id.clone(),
+                    m.repository.clone(),
+                    String::new(),
+                    m.digest.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    m.exclusive_bytes.to_string(),
+                    m.reasons.join("; "),
                 ],
             };
             csv_line(&row, &mut out);

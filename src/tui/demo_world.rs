@@ -129,6 +129,9 @@ pub fn without_tags(dataset: &Dataset, removed: &HashSet<TagId>) -> Dataset {
         .iter()
         .map(|c| CategoryResult {
             records: c.records.clone(),
+            // The demo bundle is an HTTP-style inventory: no untagged revisions.
+            revisions: vec![],
+            protected_revisions: vec![],
             protected_records: c.protected_records.clone(),
             notes: c.notes.clone(),
             id: c.id,

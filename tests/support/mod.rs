@@ -9,6 +9,7 @@ pub mod mongo;
 pub mod mongo_world;
 pub mod proxy;
 pub mod registry;
+pub mod s3;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

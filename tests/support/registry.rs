@@ -23,14 +23,23 @@ impl Registry {
         Self::start_with(Some((user.to_string(), pass.to_string())))
     }
 
+    /// With Distribution's S3 driver (`storage_yaml`: the `  s3:` block) instead of files.
+    pub fn start_s3(storage_yaml: &str) -> Registry {
+        Self::start_config(None, Some(storage_yaml.to_string()))
+    }
+
     fn start_with(auth: Option<(String, String)>) -> Registry {
+        Self::start_config(auth, None)
+    }
+
+    fn start_config(auth: Option<(String, String)>, s3: Option<String>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = super::free_port();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("mkdir");
+        let storage = s3.unwrap_or_else(|| format!("  filesystem:\n    rootdirectory: {}\n", data.display()));
         let config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n",
-            data.display()
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test-secret\n"
         );
         std::fs::write(dir.path().join("config.yml"), config).expect("write config");
         if let Some((u, p)) = &auth {
@@ -132,6 +141,8 @@ impl Registry {
             .stderr(Stdio::from(
                 std::fs::File::create(self.dir.path().join("registry.log")).expect("log file"),
             ));
+        // Distribution's S3 driver panics when AWS_CA_BUNDLE is set.
+        cmd.env_remove("AWS_CA_BUNDLE");
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if self.auth.is_some() {
             cmd.env("REGISTRY_AUTH", "htpasswd")
@@ -165,6 +176,7 @@ impl Registry {
         let was_running = self.child.is_some();
         self.stop();
         let out = Command::new(Self::binary())
+            .env_remove("AWS_CA_BUNDLE")
             .arg("garbage-collect")
             .arg(self.config_path())
             .output()
