@@ -170,7 +170,7 @@ impl LastLook {
             match client.head_manifest(&m.repository, name).await {
                 Ok(Some(d)) if tagless && d == m.digest => {
                     return Look::Skip(format!(
-                        "tag {name} points at this digest now (moved or pushed since the fresh scan); deleting it would take that tag"
+                        "tag {name} points at this digest (pushed or moved onto it after the scan); deleting it would take that tag"
                     ));
                 }
                 // Where the fresh scan saw it: what that manifest lists was re-checked already.
