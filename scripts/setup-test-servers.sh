@@ -37,7 +37,7 @@ fi
 mongo_bin="$venv/bin/secantusd-rs"
 [ -x "$mongo_bin" ] || mongo_bin="$venv/bin/secantusd-py"
 
-# S3 API server for the registry's S3 storage driver (tests/storage_s3.rs): moto from PyPI.
+# S3 API server for the registry's S3 storage driver (tests/storage.rs, tests/support/s3.rs): moto from PyPI.
 MOTO_VERSION=5.2.5
 moto_venv="$cache/moto-$MOTO_VERSION"
 if [ ! -x "$moto_venv/bin/moto_server" ]; then

@@ -3,8 +3,9 @@
 //! manifest cannot be read or parsed becomes a broken tag with the reason; only failures that
 //! make the whole registry unreadable (probe, listing) abort the scan.
 
-use crate::model::{Blob, DigestId, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform};
+use crate::model::{DigestId, Inventory, InventoryBuilder};
 use crate::sources::registry::{ParsedManifest, RegistryClient, RegistryError, parse_config_created, parse_manifest};
+use crate::sources::registry::{add_manifest, broken_reason};
 use futures::stream::{self, StreamExt};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -431,43 +432,20 @@ fn assemble(
     digests.sort();
     for digest in digests {
         let p = &parsed[digest];
-        let id = b.digest(digest);
-        let kind = match &p.manifest {
-            ParsedManifest::Image { config, layers, .. } => ManifestKind::Image {
-                config: blob(&mut b, &config.digest, config.size),
-                layers: layers.iter().map(|l| blob(&mut b, &l.digest, l.size)).collect(),
-            },
-            ParsedManifest::Index { children, .. } => ManifestKind::Index {
-                children: children
-                    .iter()
-                    .map(|c| {
-                        let platform = (c.os.is_some() || c.architecture.is_some()).then(|| Platform {
-                            os: c.os.clone().unwrap_or_default(),
-                            architecture: c.architecture.clone().unwrap_or_default(),
-                            variant: c.variant.clone(),
-                        });
-                        (blob(&mut b, &c.digest, c.size), platform)
-                    })
-                    .collect(),
-            },
-        };
-        let media_type = match &p.manifest {
-            ParsedManifest::Image { media_type, .. } | ParsedManifest::Index { media_type, .. } => media_type.clone(),
-        };
-        b.manifest(Manifest {
-            digest: id,
-            media_type,
-            size: p.size,
-            kind,
-            created: created.get(digest).copied().flatten(),
-        });
+        add_manifest(
+            &mut b,
+            digest,
+            &p.manifest,
+            p.size,
+            created.get(digest).copied().flatten(),
+        );
     }
     for (repo, tag, target) in tag_targets {
         let r = b.repo(&repo);
         match target {
             Ok(digest) => {
                 let d: DigestId = b.digest(&digest);
-                match broken_reason(&digest, parsed, broken) {
+                match broken_reason(&digest, |d| parsed.get(d).map(|p| &p.manifest), broken) {
                     Some(reason) => b.broken_tag(r, &tag, Some(d), &reason),
                     None => b.tag(r, &tag, d),
                 }
@@ -476,30 +454,4 @@ fn assemble(
         }
     }
     b.finish()
-}
-
-fn blob(b: &mut InventoryBuilder, digest: &str, size: u64) -> Blob {
-    Blob {
-        digest: b.digest(digest),
-        size,
-    }
-}
-
-/// Why an image (or an index through one of its children) is unusable, if it is.
-fn broken_reason(digest: &str, parsed: &HashMap<String, Parsed>, broken: &HashMap<String, String>) -> Option<String> {
-    if let Some(r) = broken.get(digest) {
-        return Some(r.clone());
-    }
-    if let Some(Parsed {
-        manifest: ParsedManifest::Index { children, .. },
-        ..
-    }) = parsed.get(digest)
-    {
-        for c in children {
-            if let Some(r) = broken.get(&c.digest) {
-                return Some(format!("child {}: {r}", c.digest));
-            }
-        }
-    }
-    None
 }

@@ -9,7 +9,9 @@ pub use auth::{Credentials, docker_config_auths, docker_config_credentials, regi
 pub use client::{
     DeleteAnswer, MANIFEST_UNKNOWN, ManifestResponse, RegistryClient, RegistryError, RegistryOptions, RequestStats,
 };
-pub use manifest::{ACCEPT_MANIFESTS, ParsedManifest, parse_config_created, parse_manifest};
+pub use manifest::{
+    ACCEPT_MANIFESTS, ParsedManifest, add_manifest, broken_reason, parse_config_created, parse_manifest,
+};
 /// Header parsers of outside input, exposed for `tests/fuzz.rs`.
 #[doc(hidden)]
 pub use {

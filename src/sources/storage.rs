@@ -13,8 +13,9 @@
 //! (GC itself would stop on it), fails the scan with the path named.
 
 use crate::model::digest::sha256_digest;
-use crate::model::{Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, Platform};
+use crate::model::{Inventory, InventoryBuilder};
 use crate::sources::registry::{ParsedManifest, parse_config_created, parse_manifest};
+use crate::sources::registry::{add_manifest, broken_reason};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -633,54 +634,20 @@ fn assemble(
     digests.sort();
     for digest in digests {
         let p = &bodies[digest];
-        let id = b.digest(digest);
-        let blob = |b: &mut InventoryBuilder, d: &str, size| Blob {
-            digest: b.digest(d),
-            size,
-        };
-        let (media_type, kind) = match &p.manifest {
-            ParsedManifest::Image {
-                media_type,
-                config,
-                layers,
-            } => (
-                media_type.clone(),
-                ManifestKind::Image {
-                    config: blob(&mut b, &config.digest, config.size),
-                    layers: layers.iter().map(|l| blob(&mut b, &l.digest, l.size)).collect(),
-                },
-            ),
-            ParsedManifest::Index { media_type, children } => (
-                media_type.clone(),
-                ManifestKind::Index {
-                    children: children
-                        .iter()
-                        .map(|c| {
-                            let platform = (c.os.is_some() || c.architecture.is_some()).then(|| Platform {
-                                os: c.os.clone().unwrap_or_default(),
-                                architecture: c.architecture.clone().unwrap_or_default(),
-                                variant: c.variant.clone(),
-                            });
-                            (blob(&mut b, &c.digest, c.size), platform)
-                        })
-                        .collect(),
-                },
-            ),
-        };
-        b.manifest(Manifest {
-            digest: id,
-            media_type,
-            size: p.size,
-            kind,
-            created: created.get(digest).copied().flatten(),
-        });
+        add_manifest(
+            &mut b,
+            digest,
+            &p.manifest,
+            p.size,
+            created.get(digest).copied().flatten(),
+        );
     }
     for (repo, tag, mtime, target) in tag_targets {
         let r = b.repo(&repo);
         match target {
             Ok(digest) => {
                 let d = b.digest(&digest);
-                match broken_reason(&digest, bodies, broken) {
+                match broken_reason(&digest, |d| bodies.get(d).map(|p| &p.manifest), broken) {
                     Some(reason) => b.broken_tag(r, &tag, Some(d), &reason),
                     None => b.tag(r, &tag, d),
                 }
@@ -699,25 +666,6 @@ fn assemble(
         }
     }
     b.finish()
-}
-
-/// Why an image (or an index through one of its children) is unusable, if it is.
-fn broken_reason(digest: &str, bodies: &HashMap<String, Body>, broken: &HashMap<String, String>) -> Option<String> {
-    if let Some(r) = broken.get(digest) {
-        return Some(r.clone());
-    }
-    if let Some(Body {
-        manifest: ParsedManifest::Index { children, .. },
-        ..
-    }) = bodies.get(digest)
-    {
-        for c in children {
-            if let Some(r) = broken.get(&c.digest) {
-                return Some(format!("child {}: {r}", c.digest));
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

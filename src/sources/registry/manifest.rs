@@ -1,5 +1,6 @@
 //! Manifest and config JSON parsing: Docker schema 2, Docker manifest list, OCI manifest and
-//! OCI index. Pure functions over bytes, so they are tested without a registry.
+//! OCI index. Pure functions over bytes, so they are tested without a registry; and how a
+//! parsed manifest enters an `Inventory`, shared by the HTTP scan and the storage source.
 
 use serde::Deserialize;
 
@@ -70,6 +71,78 @@ struct RawPlatform {
 
 /// Parses a manifest body; `content_type` is the response's Content-Type, used when the body
 /// does not name its media type (OCI makes `mediaType` optional).
+/// Adds manifest `digest` (its parsed body of `size` bytes) to the inventory being built.
+pub fn add_manifest(
+    b: &mut crate::model::InventoryBuilder,
+    digest: &str,
+    manifest: &ParsedManifest,
+    size: u64,
+    created: Option<i64>,
+) {
+    use crate::model::{Blob, Manifest, ManifestKind, Platform};
+    let blob = |b: &mut crate::model::InventoryBuilder, d: &str, size| Blob {
+        digest: b.digest(d),
+        size,
+    };
+    let id = b.digest(digest);
+    let (media_type, kind) = match manifest {
+        ParsedManifest::Image {
+            media_type,
+            config,
+            layers,
+        } => (
+            media_type.clone(),
+            ManifestKind::Image {
+                config: blob(b, &config.digest, config.size),
+                layers: layers.iter().map(|l| blob(b, &l.digest, l.size)).collect(),
+            },
+        ),
+        ParsedManifest::Index { media_type, children } => (
+            media_type.clone(),
+            ManifestKind::Index {
+                children: children
+                    .iter()
+                    .map(|c| {
+                        let platform = (c.os.is_some() || c.architecture.is_some()).then(|| Platform {
+                            os: c.os.clone().unwrap_or_default(),
+                            architecture: c.architecture.clone().unwrap_or_default(),
+                            variant: c.variant.clone(),
+                        });
+                        (blob(b, &c.digest, c.size), platform)
+                    })
+                    .collect(),
+            },
+        ),
+    };
+    b.manifest(Manifest {
+        digest: id,
+        media_type,
+        size,
+        kind,
+        created,
+    });
+}
+
+/// Why an image (or an index through one of its children) is unusable, if it is: `broken`
+/// holds the reasons of manifests that could not be read, `manifest_of` the parsed ones.
+pub fn broken_reason<'a>(
+    digest: &str,
+    manifest_of: impl Fn(&str) -> Option<&'a ParsedManifest>,
+    broken: &std::collections::HashMap<String, String>,
+) -> Option<String> {
+    if let Some(r) = broken.get(digest) {
+        return Some(r.clone());
+    }
+    if let Some(ParsedManifest::Index { children, .. }) = manifest_of(digest) {
+        for c in children {
+            if let Some(r) = broken.get(&c.digest) {
+                return Some(format!("child {}: {r}", c.digest));
+            }
+        }
+    }
+    None
+}
+
 pub fn parse_manifest(body: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, String> {
     let raw: RawManifest = serde_json::from_slice(body).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
     if raw.schema_version == Some(1) {
