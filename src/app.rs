@@ -2,11 +2,13 @@
 //! await, no I/O: effects are returned as [`Cmd`] values for the loop to hand to the worker.
 
 pub mod keymap;
+mod lists;
 pub mod mode;
 mod selection;
 pub mod tree;
 
 pub use keymap::{Action, KeyContext};
+pub use lists::{ListRow, UntaggedRow};
 pub use mode::{Button, Confirm, Execution, Mode, Outcome, Plan, PlanItem, Recheck, RunEnd, Summary};
 pub use selection::Selection;
 pub use tree::{Cursor, Matcher, NodeId, SortKey, TreeView};
@@ -112,14 +114,6 @@ pub enum Focus {
     Details,
 }
 
-/// One row of the orphaned-references list: an index into the category's `records` (or,
-/// when protected, its `protected_records`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordRow {
-    pub index: usize,
-    pub protected: bool,
-}
-
 /// What the app was started with; no behaviour, just choices.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AppConfig {
@@ -187,8 +181,9 @@ pub struct App {
     /// First line of the details pane shown (it scrolls when focused); reset when the
     /// cursor moves.
     pub details_scroll: u16,
-    /// The row under the cursor in the orphaned-references list (records, not tags).
-    pub record_cursor: usize,
+    /// The row under the cursor in a list category (orphaned references, untagged
+    /// manifests: `lists`), whose rows are not tags.
+    pub list_cursor: usize,
     /// Generation of the newest load asked for; results of older ones are dropped.
     pub load_generation: u64,
 }
@@ -218,7 +213,7 @@ impl App {
             outcome_scroll: 0,
             help_scroll: 0,
             details_scroll: 0,
-            record_cursor: 0,
+            list_cursor: 0,
             load_generation: 0,
         }
     }
@@ -261,52 +256,6 @@ impl App {
             .categories
             .iter()
             .find(|c| c.id == self.category)
-    }
-
-    /// The orphaned-references category lists Mongo records, not tags: its pane is a list.
-    pub fn shows_records(&self) -> bool {
-        self.category == CategoryId::OrphanedReferences
-    }
-
-    /// The rows of the records list: candidates, then protected records, after the filter
-    /// (matched against `collection:tag`).
-    pub fn record_rows(&self) -> Vec<RecordRow> {
-        let Some(cat) = self.category_result() else {
-            return vec![];
-        };
-        let shown = |r: &crate::plan::OrphanRecord| {
-            self.matcher
-                .as_ref()
-                .is_none_or(|m| m.matches(&format!("{}:{}", r.collection, r.tag), r.collection))
-        };
-        let candidates = cat
-            .records
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| shown(r))
-            .map(|(index, _)| RecordRow {
-                index,
-                protected: false,
-            });
-        let protected = cat
-            .protected_records
-            .iter()
-            .enumerate()
-            .filter(|(_, (r, _))| shown(r))
-            .map(|(index, _)| RecordRow { index, protected: true });
-        candidates.chain(protected).collect()
-    }
-
-    /// The record a row stands for, with the protections of a protected one.
-    pub fn record_of(&self, row: RecordRow) -> Option<(&crate::plan::OrphanRecord, Option<&[String]>)> {
-        let cat = self.category_result()?;
-        if row.protected {
-            cat.protected_records
-                .get(row.index)
-                .map(|(r, why)| (r, Some(why.as_slice())))
-        } else {
-            cat.records.get(row.index).map(|r| (r, None))
-        }
     }
 
     fn rebuild_view(&mut self) {
@@ -449,7 +398,7 @@ fn update_key(app: &mut App, action: Action) -> Option<Cmd> {
 
 fn update_browse(app: &mut App, action: Action) -> Option<Cmd> {
     app.notice = None;
-    if app.shows_records() && app.focus == Focus::Tree && update_records(app, action) {
+    if app.shows_list() && app.focus == Focus::Tree && lists::update_list(app, action) {
         return None;
     }
     match action {
@@ -539,7 +488,7 @@ fn move_cursor(app: &mut App, action: Action) {
         };
         if i != j {
             app.category = CategoryId::ALL[j];
-            app.record_cursor = 0;
+            app.list_cursor = 0;
             app.view = TreeView::default();
             app.rebuild_view();
         }
@@ -578,53 +527,6 @@ fn toggle_mark(app: &mut App) {
     }
 }
 
-/// Keys on the orphaned-references list: the cursor walks records, space marks one, `a`
-/// marks every candidate shown. `true` when the key was for the list.
-fn update_records(app: &mut App, action: Action) -> bool {
-    let rows = app.record_rows();
-    let last = rows.len().saturating_sub(1);
-    let c = &mut app.record_cursor;
-    match action {
-        Action::Up => *c = c.saturating_sub(1),
-        Action::Down => *c = (*c + 1).min(last),
-        Action::PageUp => *c = c.saturating_sub(10),
-        Action::PageDown => *c = (*c + 10).min(last),
-        Action::Top => *c = 0,
-        Action::Bottom => *c = last,
-        Action::ToggleMark => {
-            let Some(row) = rows.get(app.record_cursor).copied() else {
-                return true;
-            };
-            if row.protected {
-                app.notice = Some("protected: this record cannot be selected (see details)".into());
-                return true;
-            }
-            let Some(key) = app.record_of(row).map(|(r, _)| (r.collection, r.document_id)) else {
-                return true;
-            };
-            if let Some(d) = &mut app.data {
-                let on = !d.selection.is_record_marked(&key);
-                d.selection.set_record(key, on);
-            }
-        }
-        Action::MarkAllInView => {
-            let keys: Vec<_> = rows
-                .iter()
-                .filter(|r| !r.protected)
-                .filter_map(|r| app.record_of(*r).map(|(r, _)| (r.collection, r.document_id)))
-                .collect();
-            if let Some(d) = &mut app.data {
-                for k in keys {
-                    d.selection.set_record(k, true);
-                }
-            }
-        }
-        _ => return false,
-    }
-    app.details_scroll = 0;
-    true
-}
-
 fn mark_all_in_view(app: &mut App) {
     let Some(data) = &mut app.data else { return };
     for row in app.view.all_rows().filter(|r| !r.protected) {
@@ -644,7 +546,7 @@ fn set_filter(app: &mut App, text: String) {
         app.filter.editing = false;
     }
     app.filter.text = text;
-    app.record_cursor = 0;
+    app.list_cursor = 0;
     app.rebuild_view();
 }
 
@@ -699,9 +601,12 @@ fn loaded(app: &mut App, dataset: Dataset) {
                 dropped += 1;
             }
         }
+        // A marked untagged manifest stays marked only while the new data still proposes it
+        // (by repository and digest: ids change on reload).
+        dropped += selection.carry_over_untagged(&prev.dataset.inventory, &prev.selection, &dataset);
         if dropped > 0 {
             app.notice = Some(format!(
-                "{dropped} marks dropped on reload: their tag now names another digest, or is protected, or the record is no longer orphaned"
+                "{dropped} marks dropped on reload: their tag now names another digest, or is protected, or the record is no longer orphaned, or the manifest no longer an untagged candidate"
             ));
         }
     }
@@ -737,6 +642,7 @@ fn category_bytes(dataset: &Dataset, engine: &SpaceEngine) -> HashMap<CategoryId
             .candidates
             .iter()
             .filter_map(|c| dataset.inventory.tag(c.tag).revision())
+            .chain(cat.revisions.iter().map(|c| c.rev))
             .collect();
         for r in &revs {
             engine.set_selected(*r, true);
@@ -756,9 +662,19 @@ fn build_plan(app: &mut App) -> Option<Plan> {
         return None;
     }
     let visible: std::collections::HashSet<TagId> = app.view.all_rows().map(|r| r.tag).collect();
+    // Untagged manifests are in view only in their own list (and through the filter).
+    let visible_untagged: std::collections::HashSet<crate::model::RevId> = if app.shows_untagged() {
+        app.list_rows()
+            .into_iter()
+            .filter_map(|r| app.untagged_of(r).map(|u| u.rev))
+            .collect()
+    } else {
+        Default::default()
+    };
     Some(data.selection.plan(
         &data.dataset,
         &visible,
+        &visible_untagged,
         app.config.mongo_cleanup,
         &app.config.fingerprint,
     ))

@@ -21,3 +21,6 @@ pub use evaluate::evaluate;
 pub use inputs::{SourceState, SourcesData};
 pub use policy::Policy;
 pub use space::{SpaceEngine, reclaimable_from_scratch};
+
+#[cfg(test)]
+mod storage_tests;

@@ -468,26 +468,6 @@ fn an_unreadable_tag_link_is_a_broken_tag_and_an_unreadable_untagged_manifest_fa
     assert!(e.contains(&first_a[7..]) && e.contains("untagged manifest"), "{e}");
 }
 
-/// Deletes the plan's manifests by digest over HTTP, runs plain GC, and returns the bytes
-/// freed on disk.
-fn delete_and_gc(
-    rt: &tokio::runtime::Runtime,
-    reg: &mut Registry,
-    plan: &registry_cleaner::plan::deletion::Plan,
-) -> u64 {
-    let c = client(&reg.url());
-    for m in &plan.manifests {
-        rt.block_on(c.delete_manifest(&m.repository, &m.digest))
-            .expect("delete");
-    }
-    reg.stop();
-    let before = reg.blob_bytes();
-    reg.garbage_collect();
-    let after = reg.blob_bytes();
-    reg.resume();
-    before - after
-}
-
 fn plan_for(inv: Inventory, select: &[(&str, &str)]) -> registry_cleaner::plan::deletion::Plan {
     let tags = select
         .iter()
@@ -653,11 +633,19 @@ fn assert_all_pullable(rt: &tokio::runtime::Runtime, reg: &Registry, inv: &Inven
 
 #[test]
 fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_index_pullable() {
-    let mut reg = Registry::start();
+    untagged_plan(Backend::fs());
+}
+
+#[test]
+fn s3_an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_index_pullable() {
+    untagged_plan(Backend::s3(&moto(), "untagged-plan"));
+}
+
+fn untagged_plan(mut b: Backend) {
     let rt = support::runtime();
-    rt.block_on(world::push(&client(&reg.url()), &world_with_repushes()))
+    rt.block_on(world::push(&client(&b.reg.url()), &world_with_repushes()))
         .expect("push");
-    let inv = scan_storage(&rt, &reg);
+    let inv = b.scan(&rt);
     let tags_before = tag_view(&inv);
     let ds = dataset(inv, now() + 86_400);
     let report = json::build(&ds, &[CategoryId::UntaggedManifests], &PlanInput::Categories, "fp", &[]);
@@ -690,7 +678,7 @@ fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_inde
     // period (evaluated at the push time) no longer candidates, so skipped.
     use registry_cleaner::plan::recheck::{Verdict, membership, recheck_with, untagged_membership};
     let verdicts = |at: i64| {
-        let fresh = dataset(scan_storage(&rt, &reg), at);
+        let fresh = dataset(b.scan(&rt), at);
         recheck_with(
             &plan.manifests,
             &fresh.inventory,
@@ -710,15 +698,15 @@ fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_inde
         }
     }
 
-    let freed = delete_and_gc(&rt, &mut reg, plan);
+    let freed = b.delete_and_gc(&rt, plan);
     assert_eq!(freed, plan.reclaimable_bytes, "predicted vs freed by plain GC");
-    let after = scan_storage(&rt, &reg);
+    let after = b.scan(&rt);
     assert!(untagged_view(&after).is_empty(), "{:?}", untagged_view(&after));
     assert_eq!(tag_view(&after), tags_before, "every tag resolves as before");
-    assert_all_pullable(&rt, &reg, &after);
+    assert_all_pullable(&rt, &b.reg, &after);
 
     // Over the HTTP API the category cannot be computed.
-    let http = dataset(scan_http(&rt, &reg), now() + 86_400);
+    let http = dataset(scan_http(&rt, &b.reg), now() + 86_400);
     let c = http
         .categories
         .iter()
@@ -733,14 +721,22 @@ fn an_untagged_manifests_plan_frees_its_prediction_and_leaves_every_tag_and_inde
 
 #[test]
 fn grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagged_manifests() {
+    grace_by_push_time(Backend::fs());
+}
+
+#[test]
+fn s3_grace_runs_from_the_push_time_under_storage_and_pods_by_digest_protect_untagged_manifests() {
+    grace_by_push_time(Backend::s3(&moto(), "grace"));
+}
+
+fn grace_by_push_time(b: Backend) {
     use registry_cleaner::model::workloads::{Evidence, ImageRef, WorkloadImage, Workloads};
     use registry_cleaner::plan::{Policy, SourceState, SourcesData};
-    let reg = Registry::start();
     let rt = support::runtime();
     let specs = world_with_repushes();
-    rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
-    let store = scan_storage(&rt, &reg);
-    let http = scan_http(&rt, &reg);
+    rt.block_on(world::push(&client(&b.reg.url()), &specs)).expect("push");
+    let store = b.scan(&rt);
+    let http = scan_http(&rt, &b.reg);
     let at = now();
     let policy = Policy {
         without: [SourceKind::Mongo, SourceKind::Keycloak].into(),

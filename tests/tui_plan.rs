@@ -329,7 +329,7 @@ fn an_orphaned_reference_is_marked_confirmed_and_deleted_from_the_tui() {
     send(&mut app, [Msg::Key(Action::ToggleMark)]);
     assert_eq!(app.data.as_ref().unwrap().selection.record_count(), 1);
     if let Some(p) = rows.iter().position(|r| r.protected) {
-        app.record_cursor = p;
+        app.list_cursor = p;
         send(&mut app, [Msg::Key(Action::ToggleMark)]);
         assert_eq!(
             app.data.as_ref().unwrap().selection.record_count(),

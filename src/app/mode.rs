@@ -27,6 +27,9 @@ pub struct Plan {
     pub per_category: Vec<CategoryCount>,
     /// Tags removed, siblings included.
     pub tag_count: usize,
+    /// Untagged manifests deleted by digest (entries with no tags that are not index
+    /// children).
+    pub untagged_count: usize,
     pub reclaimable_bytes: u64,
     pub mongo_cleanup: bool,
     /// Selected tags not visible in the current view (another category, or the filter).
@@ -50,10 +53,10 @@ pub struct PlanItem {
 pub type CategoryCount = crate::plan::deletion::CategoryTotal;
 
 impl Plan {
-    /// What the user must type to confirm: the count of tags and Mongo records that go, or
-    /// `delete` for large plans.
+    /// What the user must type to confirm: the count of tags, untagged manifests and Mongo
+    /// records that go, or `delete` for large plans.
     pub fn confirmation_word(&self) -> String {
-        let n = self.tag_count + self.core.records.len();
+        let n = self.tag_count + self.untagged_count + self.core.records.len();
         if n > 20 { "delete".to_string() } else { n.to_string() }
     }
 

@@ -1,6 +1,7 @@
 //! The user's marks: manifest revisions (a tag deletes its digest and every sibling with it),
 //! plus broken tags that have no readable revision, plus orphaned Mongo references (records
-//! whose image is missing; they go only with Mongo cleanup on). Every toggle goes through the
+//! whose image is missing; they go only with Mongo cleanup on), plus untagged manifests (by
+//! digest; storage inventories only). Every toggle goes through the
 //! [`SpaceEngine`], so reclaimable bytes are always current at O(image) per toggle.
 
 use super::mode::{Plan, PlanItem};
@@ -19,6 +20,8 @@ pub struct Selection {
     revs: BTreeMap<RevId, CategoryId>,
     broken: BTreeMap<TagId, CategoryId>,
     records: BTreeSet<RecordKey>,
+    /// Untagged manifests (untagged-manifests candidates), deleted by digest.
+    untagged: BTreeMap<RevId, CategoryId>,
 }
 
 impl Selection {
@@ -28,6 +31,7 @@ impl Selection {
             revs: BTreeMap::new(),
             broken: BTreeMap::new(),
             records: BTreeSet::new(),
+            untagged: BTreeMap::new(),
         }
     }
 
@@ -36,7 +40,7 @@ impl Selection {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.revs.is_empty() && self.broken.is_empty() && self.records.is_empty()
+        self.revs.is_empty() && self.broken.is_empty() && self.records.is_empty() && self.untagged.is_empty()
     }
 
     /// Orphaned Mongo references marked.
@@ -60,14 +64,33 @@ impl Selection {
         self.records.iter()
     }
 
+    /// Untagged manifests marked.
+    pub fn untagged_count(&self) -> usize {
+        self.untagged.len()
+    }
+
+    pub fn is_untagged_marked(&self, rev: RevId) -> bool {
+        self.untagged.contains_key(&rev)
+    }
+
+    /// Marks an untagged manifest (a revision with no tags) or unmarks it.
+    pub fn set_untagged(&mut self, rev: RevId, on: bool) {
+        if on {
+            self.untagged.insert(rev, CategoryId::UntaggedManifests);
+        } else {
+            self.untagged.remove(&rev);
+        }
+        self.engine.set_selected(rev, on);
+    }
+
     /// Bytes GC frees once the marked manifests are deleted.
     pub fn reclaimable(&self) -> u64 {
         self.engine.reclaimable()
     }
 
-    /// Digests (and broken tags) marked.
+    /// Digests (broken tags and untagged manifests included) marked.
     pub fn item_count(&self) -> usize {
-        self.revs.len() + self.broken.len()
+        self.revs.len() + self.broken.len() + self.untagged.len()
     }
 
     /// Tags that go, siblings included.
@@ -103,6 +126,9 @@ impl Selection {
 
     pub fn clear(&mut self) {
         for r in std::mem::take(&mut self.revs).into_keys() {
+            self.engine.set_selected(r, false);
+        }
+        for r in std::mem::take(&mut self.untagged).into_keys() {
             self.engine.set_selected(r, false);
         }
         self.broken.clear();
@@ -141,8 +167,44 @@ impl Selection {
         dropped
     }
 
-    /// Freezes the marks into a plan; `visible` are the tags the current view shows.
-    pub fn plan(&self, data: &Dataset, visible: &HashSet<TagId>, mongo_cleanup: bool, fingerprint: &str) -> Plan {
+    /// Re-applies marked untagged manifests of `old` to `new` by repository and digest, but
+    /// only those the new data still proposes as untagged-manifests candidates (a manifest
+    /// tagged, listed by an index or protected since is dropped). Returns how many dropped.
+    pub fn carry_over_untagged(&mut self, old: &Inventory, prev: &Selection, new: &Dataset) -> usize {
+        let name = |inv: &Inventory, r: RevId| {
+            let rev = inv.revision(r);
+            (
+                inv.repo(rev.repo).name.clone(),
+                inv.digests.name(rev.manifest).to_string(),
+            )
+        };
+        let candidates: std::collections::HashMap<(String, String), RevId> = new
+            .categories
+            .iter()
+            .filter(|c| c.id == CategoryId::UntaggedManifests && c.status == crate::plan::CategoryStatus::Ok)
+            .flat_map(|c| c.revisions.iter())
+            .map(|c| (name(&new.inventory, c.rev), c.rev))
+            .collect();
+        let mut dropped = 0;
+        for r in prev.untagged.keys() {
+            match candidates.get(&name(old, *r)) {
+                Some(n) => self.set_untagged(*n, true),
+                None => dropped += 1,
+            }
+        }
+        dropped
+    }
+
+    /// Freezes the marks into a plan; `visible` are the tags the current view shows, and
+    /// `visible_untagged` the untagged manifests it shows.
+    pub fn plan(
+        &self,
+        data: &Dataset,
+        visible: &HashSet<TagId>,
+        visible_untagged: &HashSet<RevId>,
+        mongo_cleanup: bool,
+        fingerprint: &str,
+    ) -> Plan {
         let inv = &data.inventory;
         let mut wanted: Vec<Wanted> = Vec::with_capacity(self.item_count());
         // A marked digest goes whole, every tag on it (the modal lists the siblings).
@@ -151,7 +213,28 @@ impl Selection {
         }
         wanted.extend(self.broken.iter().map(|(t, cat)| (*t, Some(*cat))));
         let mut engine = self.engine.clone();
-        let mut core = deletion::build(inv, &mut engine, &wanted, "selection", fingerprint, data.generated_at);
+        let untagged: Vec<(RevId, Option<CategoryId>)> = self.untagged.iter().map(|(r, c)| (*r, Some(*c))).collect();
+        let mut core = deletion::build_with(
+            inv,
+            &mut engine,
+            &wanted,
+            &untagged,
+            "selection",
+            fingerprint,
+            data.generated_at,
+        );
+        let untagged_names: HashSet<(String, String)> = self
+            .untagged
+            .keys()
+            .filter(|r| visible_untagged.contains(r))
+            .map(|r| {
+                let rev = inv.revision(*r);
+                (
+                    inv.repo(rev.repo).name.clone(),
+                    inv.digests.name(rev.manifest).to_string(),
+                )
+            })
+            .collect();
         // Marked references, as the orphaned-references category lists them now (the delete
         // run re-checks each on fresh data: still orphaned, image confirmed missing).
         let records: Vec<crate::plan::OrphanRecord> = data
@@ -180,7 +263,9 @@ impl Selection {
                     .filter(|t| inv.find_tag(&m.repository, t).is_some_and(|id| visible.contains(&id)))
                     .cloned()
                     .collect();
-                if shown.is_empty() && m.child_of.is_none() {
+                let untagged_shown =
+                    m.tags.is_empty() && untagged_names.contains(&(m.repository.clone(), m.digest.clone()));
+                if shown.is_empty() && m.child_of.is_none() && !untagged_shown {
                     hidden += 1;
                 }
                 // Selected (visible) tags first, then the siblings that go with the digest.
@@ -208,6 +293,11 @@ impl Selection {
             generated_at: data.generated_at,
             per_category: core.per_category.clone(),
             tag_count: core.tag_count(),
+            untagged_count: core
+                .manifests
+                .iter()
+                .filter(|m| m.tags.is_empty() && m.child_of.is_none())
+                .count(),
             reclaimable_bytes: core.reclaimable_bytes,
             mongo_cleanup,
             hidden_by_filter: hidden,

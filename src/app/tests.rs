@@ -556,3 +556,158 @@ fn a_marked_record_survives_a_reload_only_while_it_is_still_orphaned() {
     assert!(sel.is_record_marked(&("environment_revisions", orphan(1).document_id)));
     assert!(app.notice.as_deref().unwrap_or_default().contains("1 marks dropped"));
 }
+
+const STORAGE_NOW: i64 = 1_800_000_000;
+
+/// A storage dataset, one repository: tag "kept" on image `k`; untagged images `a` and `b`
+/// pushed a day ago (candidates) and `p` pushed a minute ago (in its grace period); when
+/// `a_tagged_again`, tag "back" points at `a` (it is no longer untagged).
+fn storage_dataset(a_tagged_again: bool) -> Dataset {
+    use crate::model::{Blob, InventoryBuilder, Manifest, ManifestKind};
+    use crate::plan::{Policy, SourceState, SourcesData};
+    let mut b = InventoryBuilder::new("registry.test:5000");
+    b.from_storage();
+    let repo = b.repo("dominodatalab/environment");
+    let images = [('k', 1u64), ('a', 2), ('b', 3), ('p', 4)];
+    for (c, n) in images {
+        let digest = b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
+        let config = Blob {
+            digest: b.digest(&format!("sha256:{}", n.to_string().repeat(64))),
+            size: 1,
+        };
+        let layer = Blob {
+            digest: b.digest(&format!("sha256:{}", (n + 4).to_string().repeat(64))),
+            size: n * 1000,
+        };
+        b.manifest(Manifest {
+            digest,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 10,
+            kind: ManifestKind::Image {
+                config,
+                layers: vec![layer],
+            },
+            created: Some(0),
+        });
+    }
+    let d = |b: &mut InventoryBuilder, c: char| b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
+    let k = d(&mut b, 'k');
+    b.tag(repo, "kept", k);
+    b.tag_pushed(Some(STORAGE_NOW - 86_400));
+    if a_tagged_again {
+        let a = d(&mut b, 'a');
+        b.tag(repo, "back", a);
+        b.tag_pushed(Some(STORAGE_NOW - 86_400));
+    }
+    for (c, _) in images {
+        let digest = d(&mut b, c);
+        let age = if c == 'p' { 60 } else { 86_400 };
+        b.revision_link(repo, digest, Some(STORAGE_NOW - age));
+    }
+    let inventory = b.finish();
+    let data = SourcesData {
+        registry: SourceState::Ok(()),
+        mongo: SourceState::Disabled,
+        kubernetes: SourceState::Disabled,
+        keycloak: SourceState::Disabled,
+    };
+    let policy = Policy::default();
+    Dataset {
+        categories: crate::plan::evaluate(&inventory, &data, &policy, STORAGE_NOW),
+        protections: crate::plan::evaluate::all_protections(&inventory, &data, &policy, STORAGE_NOW),
+        inventory,
+        generated_at: STORAGE_NOW,
+        ..Dataset::default()
+    }
+}
+
+fn untagged_digests(app: &App) -> Vec<String> {
+    let Mode::Confirm(c) = &app.mode else {
+        panic!("no confirmation")
+    };
+    c.plan
+        .core
+        .manifests
+        .iter()
+        .filter(|m| m.tags.is_empty())
+        .map(|m| m.digest[7..8].to_string())
+        .collect()
+}
+
+#[test]
+fn untagged_manifests_are_marked_in_their_own_list_and_go_into_the_frozen_plan() {
+    let mut app = App::new(config(), STORAGE_NOW);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(storage_dataset(false))))]);
+    app.category = CategoryId::UntaggedManifests;
+    let rows = app.list_rows();
+    assert_eq!(rows.len(), 3, "two candidates and one protected: {rows:?}");
+    assert!(rows[2].protected);
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| app.revision_name(app.untagged_of(*r).unwrap().rev))
+        .collect();
+    assert!(
+        names[0].ends_with(&"a".repeat(64)) && names[1].ends_with(&"b".repeat(64)),
+        "{names:?}"
+    );
+    let why = app.untagged_of(rows[2]).unwrap().protected_by.unwrap().join("; ");
+    assert!(why.contains("pushed 1 minutes ago"), "{why}");
+    // The protected one cannot be marked, and says why.
+    send(&mut app, [key(Action::Bottom), key(Action::ToggleMark)]);
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap_or_default()
+            .contains("this manifest cannot be selected")
+    );
+    assert_eq!(app.data.as_ref().unwrap().selection.untagged_count(), 0);
+    // Mark `a` alone: what it alone frees (manifest, config, its 2000-byte layer).
+    send(&mut app, [key(Action::Top), key(Action::ToggleMark)]);
+    assert_eq!(reclaimable(&app), 10 + 1 + 2000);
+    // `a` marks every candidate shown, never the protected one.
+    send(&mut app, [key(Action::MarkAllInView)]);
+    assert_eq!(app.data.as_ref().unwrap().selection.untagged_count(), 2);
+    assert_eq!(reclaimable(&app), (10 + 1 + 2000) + (10 + 1 + 3000));
+    send(&mut app, [key(Action::RequestDelete)]);
+    assert_eq!(untagged_digests(&app), ["a", "b"]);
+    let Mode::Confirm(c) = &app.mode else { panic!() };
+    assert!(
+        c.plan
+            .core
+            .manifests
+            .iter()
+            .all(|m| m.categories == [CategoryId::UntaggedManifests])
+    );
+    assert_eq!((c.plan.untagged_count, c.plan.tag_count), (2, 0));
+    assert_eq!(c.plan.confirmation_word(), "2");
+    assert_eq!(c.plan.hidden_by_filter, 0, "both are in view");
+    assert_eq!(c.plan.reclaimable_bytes, reclaimable(&app));
+    // Frozen from another category's view, the modal says they are hidden.
+    send(&mut app, [key(Action::Close)]);
+    app.category = CategoryId::BrokenTags;
+    send(&mut app, [key(Action::RequestDelete)]);
+    let Mode::Confirm(c) = &app.mode else { panic!() };
+    assert_eq!(c.plan.hidden_by_filter, 2);
+}
+
+#[test]
+fn a_marked_untagged_manifest_survives_a_reload_only_while_it_is_still_a_candidate() {
+    let mut app = App::new(config(), STORAGE_NOW);
+    send(&mut app, [Msg::Loaded(0, Box::new(DatasetMsg(storage_dataset(false))))]);
+    app.category = CategoryId::UntaggedManifests;
+    send(&mut app, [key(Action::MarkAllInView)]);
+    let Cmd::Load(generation) = app.start_load() else {
+        panic!()
+    };
+    // `a` was tagged again since: its mark is dropped, `b`'s stays.
+    send(
+        &mut app,
+        [Msg::Loaded(generation, Box::new(DatasetMsg(storage_dataset(true))))],
+    );
+    let sel = &app.data.as_ref().unwrap().selection;
+    assert_eq!(sel.untagged_count(), 1);
+    assert!(app.notice.as_deref().unwrap_or_default().contains("1 marks dropped"));
+    assert_eq!(reclaimable(&app), 10 + 1 + 3000);
+    send(&mut app, [key(Action::RequestDelete)]);
+    assert_eq!(untagged_digests(&app), ["b"]);
+}

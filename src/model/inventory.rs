@@ -206,6 +206,23 @@ impl Inventory {
             TagState::Broken { digest, .. } => *digest,
         }
     }
+    /// Whether broken tag `t` may be an index listing manifest `digest` in its repository
+    /// (nothing here can rule it out): its target or body was never read (it could be
+    /// anything), or it is an index that lists `digest`, lists a child that could not be read,
+    /// or lists an index (nested: its children are not known here). A readable image lists
+    /// nothing. The untagged-manifests category and the delete-time re-check both ask this.
+    pub fn broken_may_list(&self, t: TagId, digest: &str) -> bool {
+        match self.tag_digest(t) {
+            None => true,
+            Some(d) => match self.manifest(d).map(|m| &m.kind) {
+                None => true,
+                Some(ManifestKind::Index { children }) => children.iter().any(|(c, _)| {
+                    self.digests.name(c.digest) == digest || self.manifest(c.digest).is_none_or(|m| m.is_index())
+                }),
+                Some(ManifestKind::Image { .. }) => false,
+            },
+        }
+    }
     /// Other tags that go with `id` when its manifest is deleted by digest.
     pub fn siblings(&self, id: TagId) -> Vec<TagId> {
         match self.tag(id).revision() {

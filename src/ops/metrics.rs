@@ -133,7 +133,8 @@ fn run_metrics(command: &'static str, ok: bool, now: i64, before: &str) -> Vec<M
     out
 }
 
-/// Metrics of a `report` run: per category the candidate tags, reclaimable bytes, protected
+/// Metrics of a `report` run: per category the candidate tags and untagged manifests,
+/// reclaimable bytes, protected
 /// tags and availability; the plan's totals; the scan duration.
 pub fn report_metrics(report: &Report, scan_secs: Option<f64>, now: i64, before: &str) -> Vec<Metric> {
     let mut pending = Metric::gauge(
@@ -148,6 +149,10 @@ pub fn report_metrics(report: &Report, scan_secs: Option<f64>, now: i64, before:
         "registry_cleaner_protected_tags",
         "Tags of the category's kind kept by a protection.",
     );
+    let mut manifests = Metric::gauge(
+        "registry_cleaner_manifests_pending_deletion",
+        "Candidate manifests with no tag per category (untagged-manifests; storage inventories only).",
+    );
     let mut available = Metric::gauge(
         "registry_cleaner_category_available",
         "1 if the category could be computed, 0 if a source it needs failed (fail closed).",
@@ -157,12 +162,19 @@ pub fn report_metrics(report: &Report, scan_secs: Option<f64>, now: i64, before:
         // Tags only: orphaned references' candidates are Mongo records, not tags.
         let tags = c.candidates.iter().filter_map(|x| x.as_tag()).count();
         pending = pending.with(&l, tags as f64);
+        let untagged = c
+            .candidates
+            .iter()
+            .filter(|x| matches!(x, crate::report::json::CandidateEntry::Manifest(_)))
+            .count();
+        manifests = manifests.with(&l, untagged as f64);
         bytes = bytes.with(&l, c.reclaimable_bytes as f64);
         protected = protected.with(&l, c.protected.len() as f64);
         available = available.with(&l, if c.status == "unavailable" { 0.0 } else { 1.0 });
     }
     let mut out = vec![
         pending,
+        manifests,
         bytes,
         protected,
         available,

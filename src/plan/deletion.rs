@@ -416,6 +416,18 @@ pub fn build_with(
             engine.set_selected(r, true);
         }
     }
+    // Under a storage inventory a broken tag's manifest also has a revision link: a revision
+    // no readable tag reaches. Planned through its broken tags it goes, by digest, when nothing
+    // else keeps it: no index lists it and it lists nothing (the children of an unreadable
+    // index are not followed, so a broken index stays excluded below).
+    for (_, _, _, rev) in broken.values() {
+        if let Some(r) = *rev {
+            let x = inv.revision(r);
+            if x.tags.is_empty() && x.parents.is_empty() && x.children.is_empty() {
+                engine.set_selected(r, true);
+            }
+        }
+    }
     let mut manifests = Vec::new();
     for (&r, (cats, asked)) in &revs {
         let rev = inv.revision(r);

@@ -5,6 +5,12 @@ use crate::plan::dataset::SourceKind;
 use regex::Regex;
 use std::collections::BTreeSet;
 
+/// Added to the grace period when it runs from a push time read off storage: the link's
+/// modification time comes from the storage's clock (an NFS server, S3), and a clock behind
+/// this host's would make a fresh push look older than it is. Five minutes covers the skew of
+/// unsynchronised hosts that NTP keeps within seconds, with a wide margin.
+pub const STORAGE_CLOCK_ALLOWANCE_SECS: i64 = 300;
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Newest built revisions kept per environment by `old-revisions` (≥ 1).

@@ -6,7 +6,7 @@
 //! `evaluate.rs` because they depend on what the category keeps.
 
 use super::lookup::TagLookup;
-use super::policy::Policy;
+use super::policy::{Policy, STORAGE_CLOCK_ALLOWANCE_SECS};
 use super::usage::UsageFacts;
 use crate::model::domino::DominoIndex;
 use crate::model::image::domino_tag;
@@ -92,7 +92,7 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
         if let Some(age) = basis
             // Saturating: a time from a snapshot file can be any i64.
             .map(|c| p.now.saturating_sub(c))
-            .filter(|age| *age < p.policy.grace_period_secs)
+            .filter(|age| *age < grace_limit(p.policy, t.pushed.is_some()))
         {
             out.add(tag, &grace_reason(p.policy, age, t.pushed.is_some()));
         }
@@ -109,7 +109,7 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
             None => (p.inv.created(rev), false),
         };
         match basis.map(|c| p.now.saturating_sub(c)) {
-            Some(age) if age < p.policy.grace_period_secs => out.add_rev(rev, &grace_reason(p.policy, age, pushed)),
+            Some(age) if age < grace_limit(p.policy, pushed) => out.add_rev(rev, &grace_reason(p.policy, age, pushed)),
             Some(_) => {}
             // Neither time known: it cannot be shown to be older than the grace period.
             None => out.add_rev(rev, "push time unknown (grace period)"),
@@ -118,11 +118,24 @@ pub fn protections(p: &ProtectionInputs) -> Protections {
     out
 }
 
+/// The age below which the grace period protects: a push time from storage gets the clock
+/// allowance on top (see [`STORAGE_CLOCK_ALLOWANCE_SECS`]), unless the grace period is off
+/// (0 hours: the operator asked for none).
+fn grace_limit(policy: &Policy, pushed: bool) -> i64 {
+    let allowance = if pushed && policy.grace_period_secs > 0 {
+        STORAGE_CLOCK_ALLOWANCE_SECS
+    } else {
+        0
+    };
+    policy.grace_period_secs.saturating_add(allowance)
+}
+
 fn grace_reason(policy: &Policy, age: i64, pushed: bool) -> String {
     let mins = policy.grace_period_secs / 60;
     let age = age.max(0) / 60;
     if pushed {
-        format!("pushed {age} minutes ago (grace period {mins} minutes)")
+        let skew = STORAGE_CLOCK_ALLOWANCE_SECS / 60;
+        format!("pushed {age} minutes ago (grace period {mins} minutes, plus {skew} for the storage clock)")
     } else {
         format!("built {age} minutes ago (grace period {mins} minutes, by image creation time)")
     }

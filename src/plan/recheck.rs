@@ -349,19 +349,7 @@ fn verdict(
     // planning another broken tag does not lift the block (that entry may itself be skipped),
     // so a broken manifest planned for deletion goes in one run and the rest in the next.
     if let Some(tags) = facts.unreadable.get(&repo) {
-        // Whether broken tag `t` might be an index listing this manifest: its body was never
-        // read (it could be anything), or it is an index that lists it, lists a child that
-        // could not be read, or lists an index (nested: its children are not known here).
-        let may_list_me = |t: TagId| match fresh.tag_digest(t) {
-            None => true,
-            Some(d) => match fresh.manifest(d).map(|x| &x.kind) {
-                None => true,
-                Some(crate::model::ManifestKind::Index { children }) => children.iter().any(|(c, _)| {
-                    fresh.digests.name(c.digest) == m.digest || fresh.manifest(c.digest).is_none_or(|x| x.is_index())
-                }),
-                Some(crate::model::ManifestKind::Image { .. }) => false,
-            },
-        };
+        let may_list_me = |t: TagId| fresh.broken_may_list(t, &m.digest);
         let planned_digest = |t: TagId| {
             fresh
                 .tag_digest(t)
@@ -424,6 +412,14 @@ fn verdict(
             None => Verdict::AlreadyDeleted,
         };
     };
+    // Under storage a broken tag's manifest has a revision no readable tag reaches: while only
+    // broken tags point at it (and no index lists it), it goes as a planned broken tag does.
+    if fresh.revision(rev).tags.is_empty() && fresh.revision(rev).parents.is_empty() {
+        let at = tags_at(&m.digest);
+        if !at.is_empty() {
+            return broken_verdict(m, fresh, at, protected, membership);
+        }
+    }
     let planned: BTreeSet<&str> = m.tags.iter().map(String::as_str).collect();
     // A broken tag on this digest (its digest known, its manifest or config unreadable) goes
     // with it just the same.

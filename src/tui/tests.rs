@@ -81,6 +81,7 @@ async fn quitting_mid_run_waits_for_the_item_in_flight_and_starts_no_other() {
         items: vec![],
         per_category: vec![],
         tag_count: 0,
+        untagged_count: 0,
         reclaimable_bytes: 0,
         mongo_cleanup: false,
         hidden_by_filter: 0,

@@ -31,6 +31,12 @@ pub fn footer(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             theme.dim(),
         ));
     }
+    if sel.untagged_count() > 0 {
+        spans.push(Span::raw(format!(
+            " (incl. {} untagged manifests)",
+            sel.untagged_count()
+        )));
+    }
     if sel.record_count() > 0 {
         spans.push(Span::raw(format!(" · {} Mongo records", sel.record_count())));
     }

@@ -50,6 +50,25 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
             lines.push(Line::from(format!("  … and {} more", with_siblings.len() - 3)));
         }
     }
+    let untagged: Vec<_> = plan
+        .core
+        .manifests
+        .iter()
+        .filter(|m| m.tags.is_empty() && m.child_of.is_none())
+        .collect();
+    if !untagged.is_empty() {
+        lines.push(Line::from(format!(
+            "{} untagged manifests by digest (each re-checked on fresh storage):",
+            untagged.len()
+        )));
+        for m in untagged.iter().take(3) {
+            let short = m.digest.get(..19).unwrap_or(&m.digest);
+            lines.push(Line::from(format!("  {}@{short}", m.repository)));
+        }
+        if untagged.len() > 3 {
+            lines.push(Line::from(format!("  … and {} more", untagged.len() - 3)));
+        }
+    }
     let mongo = if plan.mongo_cleanup { "on" } else { "off" };
     lines.push(Line::from(format!("Mongo reference cleanup: {mongo} (^o toggles)")));
     let records = plan.core.records.len();

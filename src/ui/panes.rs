@@ -40,6 +40,15 @@ fn category_item(app: &App, id: CategoryId, theme: &Theme) -> ListItem<'static> 
                 c.records.len(),
                 c.protected_records.len()
             )),
+            CategoryStatus::Ok if !c.revisions.is_empty() || !c.protected_revisions.is_empty() => {
+                let b = app
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.category_bytes.get(&id))
+                    .copied()
+                    .unwrap_or(0);
+                Span::raw(format!("  {} manifests · {}", c.revisions.len(), bytes(b)))
+            }
             CategoryStatus::Ok => {
                 let b = app
                     .data
@@ -58,17 +67,20 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let block = Block::bordered()
         .title(" Details ")
         .border_style(theme.border(app.focus == Focus::Details));
-    let record = app
-        .shows_records()
-        .then(|| app.record_rows().get(app.record_cursor).copied())
+    let row = app
+        .shows_list()
+        .then(|| app.list_rows().get(app.list_cursor).copied())
         .flatten();
-    let lines = match &app.data {
-        Some(data) if record.is_some() => record.map(|r| record_details(app, data, r, theme)).unwrap_or_default(),
-        Some(data) => match app.view.row_at(app.view.cursor) {
-            Some(row) => tag_details(app, data, row.tag, row.protected, row.index, theme),
-            None => node_details(app, data, theme),
+    let lines = match (&app.data, row) {
+        (Some(data), Some(r)) if app.shows_untagged() => untagged_details(app, data, r, theme),
+        (Some(data), Some(r)) => record_details(app, data, r, theme),
+        (data, _) => match data {
+            Some(data) => match app.view.row_at(app.view.cursor) {
+                Some(row) => tag_details(app, data, row.tag, row.protected, row.index, theme),
+                None => node_details(app, data, theme),
+            },
+            None => vec![],
         },
-        None => vec![],
     };
     // Scrolled no further than its last line stays in view. Wrapped height, over-estimated
     // by one per wrapped line (word wrap can break early), so the end is always reachable.
@@ -95,7 +107,7 @@ pub fn details(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
 /// One orphaned Mongo reference: what it is, why it is a candidate (or what protects it), and
 /// what deleting it takes.
-fn record_details(app: &App, data: &Data, row: crate::app::RecordRow, theme: &Theme) -> Vec<Line<'static>> {
+fn record_details(app: &App, data: &Data, row: crate::app::ListRow, theme: &Theme) -> Vec<Line<'static>> {
     let Some((r, protected_by)) = app.record_of(row) else {
         return vec![];
     };
@@ -115,6 +127,46 @@ fn record_details(app: &App, data: &Data, row: crate::app::RecordRow, theme: &Th
     }
     lines.push(Line::styled(
         "goes only with Mongo cleanup on (^o in the confirmation), backed up first; re-checked on fresh data: still orphaned, image confirmed missing",
+        theme.dim(),
+    ));
+    lines
+}
+
+/// One untagged manifest: what it is, when it was pushed, why it is a candidate (or what
+/// protects it), what deleting it alone frees, and how the delete is guarded.
+fn untagged_details(app: &App, data: &Data, row: crate::app::ListRow, theme: &Theme) -> Vec<Line<'static>> {
+    let Some(u) = app.untagged_of(row) else {
+        return vec![];
+    };
+    let inv = &data.dataset.inventory;
+    let r = inv.revision(u.rev);
+    let kind = match inv.manifest(r.manifest) {
+        Some(m) if m.is_index() => "untagged index",
+        _ => "untagged manifest",
+    };
+    let pushed = r.pushed.map_or("push time unknown".to_string(), |t| {
+        format!("pushed {}", crate::model::timefmt::rfc3339(t))
+    });
+    let mut lines = vec![
+        Line::styled(app.revision_name(u.rev), theme.title()),
+        Line::from(format!("{kind} · {pushed}")),
+    ];
+    match u.protected_by {
+        Some(why) => lines.push(Line::from(vec![
+            Span::styled("PROTECTED ", theme.protected()),
+            Span::raw(format!("cannot be selected: {}", why.join("; "))),
+        ])),
+        None => lines.push(Line::from(format!("why: {}", u.reasons.join("; ")))),
+    }
+    lines.push(Line::from(format!(
+        "frees {} after GC if deleted alone",
+        bytes(data.selection.engine().exclusive_bytes(u.rev))
+    )));
+    if data.selection.is_untagged_marked(u.rev) {
+        lines.push(Line::styled("marked", theme.marked()));
+    }
+    lines.push(Line::styled(
+        "deleted by digest; re-checked on fresh storage (still untagged, listed by no index, not protected) and by an HTTP last look at every tag of its repository",
         theme.dim(),
     ));
     lines

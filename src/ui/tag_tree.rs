@@ -48,12 +48,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
         frame.render_widget(Paragraph::new(text).block(block), area);
         return;
     };
-    if app.shows_records()
+    if app.shows_list()
         && app
             .category_result()
             .is_some_and(|c| c.status == crate::plan::CategoryStatus::Ok)
     {
-        records(frame, area, app, data, theme);
+        list(frame, area, app, data, theme);
         return;
     }
     if app.view.is_empty() {
@@ -73,30 +73,30 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, ui: &mut UiState) {
     }
 }
 
-/// The orphaned-references list: `[x] collection  tag` per record, protected ones `[P]`, the
-/// cursor's row kept in view.
-fn records(frame: &mut Frame, area: Rect, app: &App, data: &crate::app::Data, theme: Theme) {
-    let rows = app.record_rows();
-    let title = format!(
-        " {} {} records · {} marked ",
-        app.category.title(),
-        rows.len(),
-        data.selection.record_count()
-    );
+/// A list category: `[x] collection  tag` per orphaned record, or `[x] repository  digest
+/// bytes  pushed` per untagged manifest; protected ones `[P]`, the cursor's row kept in view.
+fn list(frame: &mut Frame, area: Rect, app: &App, data: &crate::app::Data, theme: Theme) {
+    let rows = app.list_rows();
+    let (what, marked) = if app.shows_untagged() {
+        ("manifests", data.selection.untagged_count())
+    } else {
+        ("records", data.selection.record_count())
+    };
+    let title = format!(" {} {} {what} · {marked} marked ", app.category.title(), rows.len());
     let block = Block::bordered()
         .title(title)
         .border_style(theme.border(app.focus == Focus::Tree));
     if rows.is_empty() {
         let text = if app.filter.text.is_empty() {
-            "nothing to clean in this category"
+            "nothing to clean in this category".to_string()
         } else {
-            "no record matches the filter"
+            format!("no {} matches the filter", &what[..what.len() - 1])
         };
         frame.render_widget(Paragraph::new(text).style(theme.dim()).block(block), area);
         return;
     }
     let height = usize::from(area.height.saturating_sub(2)).max(1);
-    let cursor = app.record_cursor.min(rows.len() - 1);
+    let cursor = app.list_cursor.min(rows.len() - 1);
     let top = cursor.saturating_sub(height - 1);
     let lines: Vec<Line<'static>> = rows
         .iter()
@@ -104,11 +104,15 @@ fn records(frame: &mut Frame, area: Rect, app: &App, data: &crate::app::Data, th
         .skip(top)
         .take(height)
         .filter_map(|(i, row)| {
-            let (r, _) = app.record_of(*row)?;
-            let mark = match (
-                row.protected,
-                data.selection.is_record_marked(&(r.collection, r.document_id)),
-            ) {
+            let (text, marked) = if app.shows_untagged() {
+                let u = app.untagged_of(*row)?;
+                (untagged_line(data, u.rev), data.selection.is_untagged_marked(u.rev))
+            } else {
+                let (r, _) = app.record_of(*row)?;
+                let marked = data.selection.is_record_marked(&(r.collection, r.document_id));
+                (format!("{:<22} {}", r.collection, short_tag(&r.tag)), marked)
+            };
+            let mark = match (row.protected, marked) {
                 (true, _) => "[P]",
                 (false, true) => "[x]",
                 (false, false) => "[ ]",
@@ -120,13 +124,28 @@ fn records(frame: &mut Frame, area: Rect, app: &App, data: &crate::app::Data, th
             } else {
                 ratatui::style::Style::new()
             };
-            Some(Line::styled(
-                format!("{mark} {:<22} {}", r.collection, short_tag(&r.tag)),
-                style,
-            ))
+            Some(Line::styled(format!("{mark} {text}"), style))
         })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// `repository  sha256:0123456789ab  bytes  pushed <date>` of an untagged manifest; the
+/// bytes are what deleting it alone frees.
+fn untagged_line(data: &crate::app::Data, rev: crate::model::RevId) -> String {
+    let inv = &data.dataset.inventory;
+    let r = inv.revision(rev);
+    let digest = inv.digests.name(r.manifest);
+    let short = digest.get(..19).unwrap_or(digest);
+    let pushed = r
+        .pushed
+        .map(|t| {
+            let when = crate::model::timefmt::rfc3339(t);
+            format!("  pushed {}", when.get(..10).unwrap_or(&when))
+        })
+        .unwrap_or_default();
+    let bytes = super::format::bytes(data.selection.engine().exclusive_bytes(rev));
+    format!("{:<28} {short}  {bytes:>9}{pushed}", inv.repo(r.repo).name)
 }
 
 fn title(app: &App) -> Line<'static> {

@@ -21,16 +21,27 @@ pub fn untagged_manifests(inv: &Inventory, prot: &Protections) -> CategoryResult
         .untagged_revisions()
         .filter(|r| inv.revision(*r).is_root())
         .filter(|r| !pointed.contains(&(inv.revision(*r).repo, inv.revision(*r).manifest)));
-    // A tag whose target could not be read may point at any of them (fail closed).
-    let mut unresolved = std::collections::HashMap::new();
-    for t in inv.tag_ids().filter(|t| inv.tag_digest(*t).is_none()) {
-        unresolved.entry(inv.tag(t).repo).or_insert(t);
+    // A tag whose target or body could not be read may be an index listing any of them (a
+    // tagged index whose own manifest is unreadable leaves its children looking untagged), or
+    // point at one: those stay (fail closed), as the delete-time re-check would keep them.
+    let mut unreadable: std::collections::HashMap<_, Vec<_>> = std::collections::HashMap::new();
+    for t in inv.tag_ids().filter(|t| inv.tag(*t).revision().is_none()) {
+        unreadable.entry(inv.tag(t).repo).or_default().push(t);
     }
     for rev in untagged {
         let mut why = prot.by_rev.get(&rev).cloned().unwrap_or_default();
-        if let Some(t) = unresolved.get(&inv.revision(rev).repo) {
+        let r = inv.revision(rev);
+        let digest = inv.digests.name(r.manifest);
+        let lister = unreadable
+            .get(&r.repo)
+            .and_then(|ts| ts.iter().find(|t| inv.broken_may_list(**t, digest)));
+        if let Some(t) = lister {
+            let reason = match &inv.tag(*t).state {
+                crate::model::TagState::Broken { reason, .. } => reason.as_str(),
+                crate::model::TagState::Ok(_) => "",
+            };
             why.push(format!(
-                "tag {} in this repository could not be read: it may point at this manifest",
+                "tag {} in this repository could not be read ({reason}): it may point at this manifest or be an index listing it",
                 inv.tag(*t).name
             ));
         }
@@ -38,7 +49,6 @@ pub fn untagged_manifests(inv: &Inventory, prot: &Protections) -> CategoryResult
             out.protected_revisions.push((rev, why));
             continue;
         }
-        let r = inv.revision(rev);
         let pushed = r
             .pushed
             .map(|t| format!(", pushed {}", timefmt::rfc3339(t)))
