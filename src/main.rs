@@ -188,7 +188,7 @@ async fn run(
         }
         Some(Command::Config {
             command: ConfigCommand::Show,
-        }) => headless::write_output(None, serde_yaml::to_string(settings)?.as_bytes())?,
+        }) => headless::write_output(None, serde_saphyr::to_string(settings)?.as_bytes())?,
         Some(Command::Completions { .. } | Command::Man) => {} // answered before settings load
         None => return Err(anyhow::anyhow!(CannotRun("no command given; try --help".into()))),
     }

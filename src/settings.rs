@@ -36,15 +36,15 @@ pub struct FileConfig {
     /// Sections of the original tool that this tool does not use; accepted so an existing
     /// config.yaml keeps working.
     #[serde(default)]
-    pub cache: Option<serde_yaml::Value>,
+    pub cache: Option<serde_json::Value>,
     #[serde(default)]
-    pub s3: Option<serde_yaml::Value>,
+    pub s3: Option<serde_json::Value>,
     #[serde(default)]
-    pub skopeo: Option<serde_yaml::Value>,
+    pub skopeo: Option<serde_json::Value>,
     #[serde(default)]
-    pub reports: Option<serde_yaml::Value>,
+    pub reports: Option<serde_json::Value>,
     #[serde(default)]
-    pub security: Option<serde_yaml::Value>,
+    pub security: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,6 +77,9 @@ pub struct FileRegistry {
     /// Read the inventory from the registry's storage (`file:///rootdirectory` or
     /// `s3://bucket/rootdirectory`) instead of its HTTP API; env `REGISTRY_STORAGE`.
     pub storage: Option<String>,
+    /// Other `host[:port]` names of this registry that Mongo may record (Domino's in-cluster
+    /// name when the tool connects through a port-forward); env `REGISTRY_ALIASES`, commas.
+    pub aliases: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,7 +103,7 @@ pub struct FileKubernetes {
     pub namespace: Option<String>,
     pub platform_namespace: Option<String>,
     /// Old: pod name prefixes scanned for images. Every pod is checked now, so it is inert.
-    pub pod_prefixes: Option<serde_yaml::Value>,
+    pub pod_prefixes: Option<serde_json::Value>,
     pub compute_namespace: Option<String>,
     pub context: Option<String>,
     /// Several clusters (the original evictor loops over every context): all are read.
@@ -200,6 +203,8 @@ pub struct RegistrySettings {
     /// Where the registry's storage is read from (`file://` or `s3://`), when the inventory
     /// comes from storage rather than the HTTP API. Deletes always go through the HTTP API.
     pub storage: Option<String>,
+    /// Other names of this registry's host, lowercase (`registry.aliases`).
+    pub aliases: Vec<String>,
 }
 
 impl RegistrySettings {
@@ -379,7 +384,55 @@ fn parse_file_config(path: &Path, text: &str) -> Result<FileConfig, String> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_yaml::from_str(text).map_err(|e| format!("{}: {e}", path.display()))
+    serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))
+}
+
+/// `FILE:LINE:COLUMN: section.key: what is wrong`, one line: the parser's own message names
+/// the position but not the key, and its source snippet does not fit a log line.
+fn yaml_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> String {
+    let msg = e.without_snippet().to_string();
+    let msg = msg.trim_start_matches("error: ");
+    let Some(loc) = e.location().filter(|l| l.line() > 0) else {
+        return format!("{}: {msg}", path.display());
+    };
+    let (line, column) = (loc.line(), loc.column());
+    let msg = msg
+        .strip_prefix(&format!("line {line} column {column}: "))
+        .unwrap_or(msg);
+    let key = key_path_at(text, usize::try_from(line).unwrap_or(usize::MAX))
+        .map(|k| format!("{k}: "))
+        .unwrap_or_default();
+    format!("{}:{line}:{column}: {key}{msg}", path.display())
+}
+
+/// The dotted key path of the block-style mapping key on 1-based `line` (`mongo.port`), or
+/// `None` when that line holds no key.
+fn key_path_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |l: &str| -> Option<(usize, String)> {
+        let content = l.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            return None;
+        }
+        let indent = l.len() - content.len();
+        let content = content.strip_prefix("- ").unwrap_or(content);
+        let (key, _) = content.split_once(':')?;
+        let key = key.trim().trim_matches(|c| c == '\'' || c == '"');
+        (!key.is_empty() && !key.contains(char::is_whitespace)).then(|| (indent, key.to_string()))
+    };
+    let (mut indent, key) = key_of(lines.get(line.checked_sub(1)?)?)?;
+    let mut path = vec![key];
+    for l in lines[..line - 1].iter().rev() {
+        if let Some((i, k)) = key_of(l).filter(|(i, _)| *i < indent) {
+            path.push(k);
+            indent = i;
+            if i == 0 {
+                break;
+            }
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
 }
 
 /// What an inert key of the original tool would have done, and what to use instead.
@@ -440,10 +493,9 @@ fn inert_warnings(f: &FileConfig, w: &mut Warnings) {
         ("reports", &f.reports),
     ] {
         let Some(value) = value else { continue };
-        match value.as_mapping() {
+        match value.as_object() {
             Some(m) if !m.is_empty() => {
-                for k in m.keys() {
-                    let name = k.as_str().map_or_else(|| format!("{k:?}"), str::to_string);
+                for name in m.keys() {
                     w.key(&format!("{section}.{name}"), why(section));
                 }
             }
@@ -452,7 +504,7 @@ fn inert_warnings(f: &FileConfig, w: &mut Warnings) {
     }
     if let Some(sec) = &f.security {
         for key in ["dry_run_by_default", "require_confirmation"] {
-            if sec.get(key).and_then(serde_yaml::Value::as_bool) == Some(false) {
+            if sec.get(key).and_then(serde_json::Value::as_bool) == Some(false) {
                 w.key(
                     &format!("security.{key}"),
                     "false has no effect: delete is a dry run without --apply, and --apply asks for confirmation unless --force",
@@ -658,6 +710,7 @@ fn build(
             .clone()
             .or_else(|| get("REGISTRY_STORAGE"))
             .or(f.registry.storage),
+        aliases: registry_aliases(get("REGISTRY_ALIASES"), f.registry.aliases, &bad)?,
     };
     if let Some(url) = &registry.storage {
         crate::sources::storage::parse_url(url).map_err(|e| bad("registry.storage", e))?;
@@ -809,6 +862,41 @@ fn kube_contexts(
     Ok(out)
 }
 
+/// `registry.aliases` (or `REGISTRY_ALIASES`, comma-separated): each `host[:port]`, lowercase,
+/// sorted, duplicates dropped; anything else is an error naming the entry.
+fn registry_aliases(
+    env: Option<String>,
+    file: Option<Vec<String>>,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<Vec<String>, String> {
+    let (names, from_env): (Vec<String>, bool) = match env {
+        Some(v) => (
+            v.split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            true,
+        ),
+        None => (file.unwrap_or_default(), false),
+    };
+    let mut out = BTreeSet::new();
+    for name in names {
+        let host = match parse_registry_url(&name) {
+            Ok((_, host)) if !name.contains("://") => host,
+            _ => {
+                let why = format!("{name:?} is not host[:port]");
+                return Err(if from_env {
+                    format!("environment: REGISTRY_ALIASES: {why}")
+                } else {
+                    bad("registry.aliases", why)
+                });
+            }
+        };
+        out.insert(host.to_ascii_lowercase());
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// `mongo.optional_collections`, or `MONGODB_OPTIONAL_COLLECTIONS` (comma-separated, wins).
 /// Only protecting collections can be named: `environments_v2` never (every category depends
 /// on it), a name this tool does not read is a typo that would leave the real collection
@@ -903,13 +991,18 @@ mod keys_tests {
         } else {
             format!("{section}:\n  no_such_key_probe: 1\n")
         };
-        let e = serde_yaml::from_str::<FileConfig>(&yaml).unwrap_err().to_string();
+        let e = serde_saphyr::from_str::<FileConfig>(&yaml)
+            .unwrap_err()
+            .without_snippet()
+            .to_string();
         let list = e
             .split_once("expected")
             .map(|(_, l)| l)
             .unwrap_or_else(|| panic!("{e}"));
+        // "unknown field `x`, expected one of a, b, c at line 1, column 1"
+        let list = list.trim_start().trim_start_matches("one of ");
         let list = list.split(" at line").next().unwrap();
-        list.split('`').skip(1).step_by(2).map(String::from).collect()
+        list.split(", ").map(|k| k.trim_matches('`').to_string()).collect()
     }
 
     /// Every key of config.yaml (sections included) is in the annotated config.yaml (set or
@@ -924,7 +1017,7 @@ mod keys_tests {
         let mut keys: Vec<(String, String)> = Vec::new();
         for section in &top {
             let yaml = format!("{section}:\n  no_such_key_probe: 1\n");
-            let e = serde_yaml::from_str::<FileConfig>(&yaml).err().map(|e| e.to_string());
+            let e = serde_saphyr::from_str::<FileConfig>(&yaml).err().map(|e| e.to_string());
             if e.is_some_and(|e| e.contains("unknown field")) {
                 keys.extend(accepted(section).into_iter().map(|k| (section.clone(), k)));
             } else {
@@ -1020,7 +1113,14 @@ mod tests {
         let e = load_yaml("registry:\n  urll: x\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.starts_with("FILE:") && e.contains("urll"), "{e}");
         let e = load_yaml("mongo:\n  port: lots\n", &[], FlagOverrides::default()).unwrap_err();
-        assert!(e.contains("mongo.port") && e.starts_with("FILE:"), "{e}");
+        assert!(e.starts_with("FILE:2:9: mongo.port: ") && !e.contains('\n'), "{e}");
+        let e = load_yaml(
+            "# c\nmongo:\n  host: h\n\nregistry:\n  url: r:5000\n  concurrency: -1\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("FILE:7:16: registry.concurrency: "), "{e}");
         let e = load_yaml(
             "registry:\n  repository: 'invalid@repo'\n",
             &[],
@@ -1032,6 +1132,33 @@ mod tests {
         assert!(e.contains("registry.url"), "{e}");
         let e = load_yaml("protect: ['(']\n", &[], FlagOverrides::default()).unwrap_err();
         assert!(e.contains("protect"), "{e}");
+    }
+
+    #[test]
+    fn registry_aliases_are_hosts_lowercased_and_bad_entries_name_the_key() {
+        let s = load_yaml(
+            "registry:\n  aliases: ['Old.Example.com:5000', docker-registry:5000, old.example.com:5000]\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.aliases, vec!["docker-registry:5000", "old.example.com:5000"]);
+        let s = load_yaml(
+            "registry:\n  aliases: [a.example.com]\n",
+            &[("REGISTRY_ALIASES", " b.example.com , ,c:1")],
+            FlagOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.registry.aliases, vec!["b.example.com", "c:1"], "the variable wins");
+        let e = load_yaml(
+            "registry:\n  aliases: ['https://x.example.com']\n",
+            &[],
+            FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.contains("registry.aliases") && e.contains("x.example.com"), "{e}");
+        let e = load_yaml("", &[("REGISTRY_ALIASES", "a b")], FlagOverrides::default()).unwrap_err();
+        assert!(e.contains("REGISTRY_ALIASES"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,6 @@ use clap::Parser as _;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
-use serde::Deserialize as _;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -28,8 +27,8 @@ fn manifests() -> Vec<(PathBuf, Value)> {
     let mut out = vec![];
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for v in docs {
             if !v.is_null() {
                 out.push((f.clone(), v));
             }

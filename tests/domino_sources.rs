@@ -865,7 +865,7 @@ fn multi_context_kubeconfig(dir: &std::path::Path, kubeconfig: &std::path::Path)
     ];
     kc.current_context = Some("a".into());
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    std::fs::write(&path, serde_saphyr::to_string(&kc).unwrap()).unwrap();
     path
 }
 

@@ -1886,17 +1886,60 @@ fn yval() -> impl Strategy<Value = YVal> + Clone {
 }
 
 impl YVal {
-    fn yaml(&self) -> serde_yaml::Value {
-        use serde_yaml::Value as V;
+    fn yaml(&self) -> YNode {
         match self {
-            YVal::Word(i) => V::String(WORDS[*i].into()),
-            YVal::Text(s) => V::String(s.clone()),
-            YVal::Int(i) => V::Number((*i).into()),
-            YVal::Float(f) => V::Number((*f).into()),
-            YVal::Bool(b) => V::Bool(*b),
-            YVal::Null => V::Null,
-            YVal::Seq(v) => V::Sequence(v.iter().map(|i| V::String(WORDS[*i].into())).collect()),
+            YVal::Word(i) => YNode::Str(WORDS[*i].into()),
+            YVal::Text(s) => YNode::Str(s.clone()),
+            YVal::Int(i) => YNode::Int(*i),
+            YVal::Float(f) => YNode::Float(*f),
+            YVal::Bool(b) => YNode::Bool(*b),
+            YVal::Null => YNode::Null,
+            YVal::Seq(v) => YNode::Seq(v.iter().map(|i| WORDS[*i].to_string()).collect()),
         }
+    }
+}
+
+/// A YAML node the settings fuzzer writes (floats include NaN and infinities, which a JSON
+/// value cannot hold); keys keep their insertion order, a repeated key replaces the value.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+enum YNode {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Seq(Vec<String>),
+    Map(YMap),
+}
+
+#[derive(Debug, Clone, Default)]
+struct YMap(Vec<(String, YNode)>);
+
+impl YMap {
+    fn entry(&mut self, key: &str, default: YNode) -> &mut YNode {
+        let i = match self.0.iter().position(|(k, _)| k == key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key.to_string(), default));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+    fn insert(&mut self, key: &str, value: YNode) {
+        *self.entry(key, YNode::Null) = value;
+    }
+}
+
+impl serde::Serialize for YMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
@@ -1975,24 +2018,19 @@ fn settings_case() -> impl Strategy<Value = SettingsCase> {
 }
 
 fn yaml_text(keys: &[(usize, YVal)]) -> String {
-    let mut root = serde_yaml::Mapping::new();
+    let mut root = YMap::default();
     for (k, v) in keys {
         let key = YAML_KEYS[*k];
         match key.split_once('.') {
-            None => {
-                root.insert(key.into(), v.yaml());
-            }
+            None => root.insert(key, v.yaml()),
             Some((section, field)) => {
-                let entry = root
-                    .entry(section.into())
-                    .or_insert_with(|| serde_yaml::Value::Mapping(Default::default()));
-                if let Some(m) = entry.as_mapping_mut() {
-                    m.insert(field.into(), v.yaml());
+                if let YNode::Map(m) = root.entry(section, YNode::Map(YMap::default())) {
+                    m.insert(field, v.yaml());
                 }
             }
         }
     }
-    serde_yaml::to_string(&root).unwrap()
+    serde_saphyr::to_string(&root).unwrap()
 }
 
 fn is_dns_label(s: &str) -> bool {

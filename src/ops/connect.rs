@@ -252,6 +252,10 @@ pub fn settings_fingerprint(settings: &Settings) -> String {
     }
     // Which absent collections are allowed changes what protects. Only when set, so plans
     // written before the setting existed keep their fingerprint.
+    // Which recorded hosts name this registry decides which Mongo records can be orphans.
+    if !settings.registry.aliases.is_empty() {
+        key["registry_aliases"] = serde_json::json!(settings.registry.aliases);
+    }
     if !mongo.optional_collections.is_empty() {
         key["mongo"]["optional_collections"] = serde_json::json!(mongo.optional_collections);
     }

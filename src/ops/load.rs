@@ -42,6 +42,7 @@ pub fn policy(settings: &Settings) -> Result<Policy, String> {
             .collect::<Result<_, _>>()?,
         without: settings.without.clone(),
         only_ids,
+        registry_aliases: settings.registry.aliases.clone(),
     })
 }
 

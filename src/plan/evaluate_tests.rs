@@ -1207,8 +1207,18 @@ fn a_revision_whose_image_may_be_where_the_scan_did_not_look_is_no_orphan() {
         kept_why(&out, oid(11))
     );
     // Recorded in a repository the scan did not read.
+    // (On the scanned registry's own host, so only the repository check can keep it.)
     let mut w = base();
-    w.data.revisions[0].repository = Some("other.example.com/acme/environment".into());
+    w.data.revisions[0].repository = Some("registry:5000/acme/environment".into());
+    let out = w.run(&Policy::default());
+    assert!(orphan_ids(&out).is_empty());
+    assert!(
+        kept_why(&out, oid(11)).contains("acme/environment was not scanned"),
+        "{}",
+        kept_why(&out, oid(11))
+    );
+    // The same without a host.
+    w.data.revisions[0].repository = Some("acme/environment".into());
     let out = w.run(&Policy::default());
     assert!(orphan_ids(&out).is_empty());
     assert!(kept_why(&out, oid(11)).contains("acme/environment was not scanned"));
@@ -1242,4 +1252,75 @@ fn a_bare_recorded_tag_is_protected_under_its_current_layout_name() {
             .contains("workspace 'ws'")
     );
     assert!(out.get(CategoryId::OrphanedReferences).records.is_empty());
+}
+
+/// Issue 11 (recorded host): a record whose recorded repository names another registry host is
+/// no orphan, unless that host is the scanned one, a `registry.aliases` entry, or named by a
+/// record whose image the scan found.
+#[test]
+fn a_record_on_another_registry_host_is_no_orphan_unless_that_host_is_known_to_be_this_one() {
+    let orphans = |out: &Outcome| -> Vec<ObjectId> {
+        let o = out.get(CategoryId::OrphanedReferences);
+        o.records.iter().map(|r| r.document_id).collect()
+    };
+    let kept_why = |out: &Outcome, id: ObjectId| -> String {
+        let o = out.get(CategoryId::OrphanedReferences);
+        o.protected_records
+            .iter()
+            .find(|(r, _)| r.document_id == id)
+            .map(|(_, why)| why.join(" | "))
+            .unwrap_or_default()
+    };
+    let old = format!("old.example.com:5000/{ENV_REPO}");
+    let base = || {
+        let mut w = World::default();
+        w.env(1, "E", false, 3);
+        // Revision 1's image is missing; 3 is active.
+        w.tags.retain(|x| x.1 != t(1, 1));
+        w
+    };
+    // The control: recorded on the scanned host (registry:5000), or with no host at all.
+    assert_eq!(orphans(&base().run(&Policy::default())), vec![oid(11)]);
+    let mut w = base();
+    w.data.revisions[0].repository = Some(ENV_REPO.into());
+    assert_eq!(orphans(&w.run(&Policy::default())), vec![oid(11)], "no host");
+    // Another host nothing found names: protected, the reason names host and setting.
+    let mut w = base();
+    w.data.revisions[0].repository = Some(old.clone());
+    let out = w.run(&Policy::default());
+    assert!(orphans(&out).is_empty(), "{:?}", orphans(&out));
+    let why = kept_why(&out, oid(11));
+    assert!(
+        why.contains("names registry host old.example.com:5000") && why.contains("registry.aliases"),
+        "{why}"
+    );
+    // Named in registry.aliases (case does not matter): an orphan again.
+    let aliased = Policy {
+        registry_aliases: vec!["old.example.com:5000".into()],
+        ..Policy::default()
+    };
+    assert_eq!(orphans(&w.run(&aliased)), vec![oid(11)]);
+    let mut upper = base();
+    upper.data.revisions[0].repository = Some(format!("OLD.Example.com:5000/{ENV_REPO}"));
+    assert_eq!(orphans(&upper.run(&aliased)), vec![oid(11)]);
+    // Another record on that host whose image was found: the host is this registry.
+    let mut w = base();
+    w.data.revisions[0].repository = Some(old.clone());
+    w.data.revisions[1].repository = Some(old.clone());
+    assert_eq!(orphans(&w.run(&Policy::default())), vec![oid(11)]);
+    // A model version on another host, its image missing: protected the same way.
+    let mut w = World::default();
+    w.env(1, "Base", false, 1);
+    w.tag(MODEL_REPO, "unrelated", "u");
+    w.data.versions.push(ModelVersion {
+        id: oid(51),
+        model: oid(50),
+        revision: None,
+        slugs: vec![format!("{}-v1", oid(50))],
+        repository: Some("old.example.com:5000/dominodatalab/model".into()),
+    });
+    let out = w.run(&Policy::default());
+    assert!(orphans(&out).is_empty(), "{:?}", orphans(&out));
+    assert!(kept_why(&out, oid(51)).contains("names registry host old.example.com:5000"));
+    assert_eq!(orphans(&w.run(&aliased)), vec![oid(51)]);
 }

@@ -187,9 +187,19 @@ impl<'a> TagLookup<'a> {
 /// `localhost`, is a registry host).
 pub fn strip_host(repo: &str) -> &str {
     match repo.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => rest,
+        Some((first, rest)) if is_host(first) => rest,
         _ => repo,
     }
+}
+
+/// The registry host a recorded repository names, if it names one (Docker's rule: a first
+/// path component with a `.` or a `:`, or `localhost`).
+pub fn recorded_host(repo: &str) -> Option<&str> {
+    repo.split_once('/').map(|(first, _)| first).filter(|f| is_host(f))
+}
+
+fn is_host(first: &str) -> bool {
+    first.contains('.') || first.contains(':') || first == "localhost"
 }
 
 /// Domino may record `registry:5000/dominodatalab/environment` or just the path; compare at a

@@ -26,6 +26,9 @@ pub struct Policy {
     pub without: BTreeSet<SourceKind>,
     /// `--ids FILE`: restrict candidates to these environments, models, revisions, versions.
     pub only_ids: Option<IdFilter>,
+    /// Other names of the scanned registry's host (`registry.aliases`, lowercase) that Mongo
+    /// may record in a repository: a record naming another host is never an orphan here.
+    pub registry_aliases: Vec<String>,
 }
 
 impl Default for Policy {
@@ -37,6 +40,7 @@ impl Default for Policy {
             protect: Vec::new(),
             without: BTreeSet::new(),
             only_ids: None,
+            registry_aliases: Vec::new(),
         }
     }
 }

@@ -9,10 +9,12 @@ use crate::model::ImageKind;
 use crate::model::domino::EnvRevision;
 use crate::model::image::legacy_environment;
 use crate::plan::category::OrphanRecord;
-use crate::plan::lookup::strip_host;
+use crate::plan::lookup::{recorded_host, strip_host};
+use std::collections::HashSet;
 
 pub fn orphaned_references(ctx: &Ctx) -> Proposals {
     let mut out = Proposals::default();
+    let hosts = this_registry(ctx);
     if ctx.lookup.scanned(ImageKind::Environment) {
         for rev in ctx.ix.data.revisions.iter().filter(|r| r.built) {
             let Some(tag) = rev.tag.as_deref().filter(|t| !t.is_empty()) else {
@@ -23,7 +25,7 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
                 continue;
             }
             // The image may exist where the scan did not look: then it is no orphan.
-            if let Some(unseen) = unseen_revision(ctx, rev) {
+            if let Some(unseen) = unseen_revision(ctx, &hosts, rev) {
                 out.protected_records.push((
                     OrphanRecord {
                         collection: "environment_revisions",
@@ -65,6 +67,18 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
             if !ctx.lookup.of_version(v).is_empty() {
                 continue;
             }
+            if let Some(elsewhere) = other_registry(ctx, &hosts, v.repository.as_deref()) {
+                out.protected_records.push((
+                    OrphanRecord {
+                        collection: "model_versions",
+                        document_id: v.id,
+                        tag: slug.to_string(),
+                        reasons: vec![format!("image {slug} of model version {} was not found", v.id)],
+                    },
+                    vec![elsewhere],
+                ));
+                continue;
+            }
             if let Some(r) = v
                 .repository
                 .as_deref()
@@ -102,11 +116,15 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
     out
 }
 
-/// Why the scan cannot tell whether a revision's image exists, if it cannot: the catalog was not
-/// read (legacy repositories unseen), its legacy repository was not scanned, no current-layout
-/// environment repository has tags, or the repository Mongo recorded was not scanned.
-fn unseen_revision(ctx: &Ctx, rev: &EnvRevision) -> Option<String> {
+/// Why the scan cannot tell whether a revision's image exists, if it cannot: the recorded
+/// repository names another registry, the catalog was not read (legacy repositories unseen),
+/// its legacy repository was not scanned, no current-layout environment repository has tags,
+/// or the repository Mongo recorded was not scanned.
+fn unseen_revision(ctx: &Ctx, hosts: &HashSet<String>, rev: &EnvRevision) -> Option<String> {
     let recorded = rev.repository.as_deref().filter(|r| !r.is_empty());
+    if let Some(elsewhere) = other_registry(ctx, hosts, recorded) {
+        return Some(elsewhere);
+    }
     let legacy = recorded.and_then(|r| legacy_environment(strip_host(r)));
     if !ctx.inv.catalog_read {
         return Some(
@@ -123,6 +141,50 @@ fn unseen_revision(ctx: &Ctx, rev: &EnvRevision) -> Option<String> {
     recorded
         .filter(|r| !ctx.lookup.repository_scanned(r))
         .map(|r| format!("its recorded repository {r} was not scanned"))
+}
+
+/// The hosts a recorded repository may name and still mean the scanned registry, lowercase: the
+/// host the scan connected to, `registry.aliases`, and every host that some record names whose
+/// image the scan found (evidence that Domino knows this registry by that name, as when the
+/// tool reaches `docker-registry:5000` through a port-forward).
+fn this_registry(ctx: &Ctx) -> HashSet<String> {
+    let mut hosts: HashSet<String> = std::iter::once(&ctx.inv.registry)
+        .chain(&ctx.policy.registry_aliases)
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let mut seen = |recorded: Option<&str>| {
+        if let Some(h) = recorded.and_then(recorded_host) {
+            hosts.insert(h.to_ascii_lowercase());
+        }
+    };
+    if ctx.lookup.scanned(ImageKind::Environment) {
+        for rev in ctx.ix.data.revisions.iter().filter(|r| r.built && r.tag.is_some()) {
+            if !ctx.lookup.of_revision_named(rev).is_empty() {
+                seen(rev.repository.as_deref());
+            }
+        }
+    }
+    if ctx.lookup.scanned(ImageKind::Model) {
+        for v in ctx.ix.data.versions.iter().filter(|v| v.slug().is_some()) {
+            if !ctx.lookup.of_version(v).is_empty() {
+                seen(v.repository.as_deref());
+            }
+        }
+    }
+    hosts
+}
+
+/// Why a record whose image was not found may still have one, when its recorded repository names
+/// a registry host that is not known to be this one: its image may be in that other registry.
+fn other_registry(ctx: &Ctx, hosts: &HashSet<String>, recorded: Option<&str>) -> Option<String> {
+    let recorded = recorded?;
+    let host = recorded_host(recorded)?;
+    (!hosts.contains(&host.to_ascii_lowercase())).then(|| {
+        format!(
+            "its recorded repository {recorded} names registry host {host}, which is neither the scanned registry ({}) nor in registry.aliases, and no image recorded on {host} was found here: its image may be in that registry (if {host} is this registry under another name, add it to registry.aliases)",
+            ctx.inv.registry
+        )
+    })
 }
 
 fn push(out: &mut Proposals, record: OrphanRecord, keep: Vec<String>) {
