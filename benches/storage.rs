@@ -120,7 +120,7 @@ fn compare(
     let s = src();
     let t = Instant::now();
     let inv = rt
-        .block_on(storage::scan(&s, &reg.host(), &storage_opts(conc), &|_, _| {}))
+        .block_on(storage::scan(&s, &reg.host(), &storage_opts(conc), &|_, _, _| {}))
         .expect("storage scan");
     let rate = inv.tags.len() as f64 / t.elapsed().as_secs_f64();
     assert_eq!(inv.tags.len(), http.tags.len(), "same tags");

@@ -9,7 +9,7 @@ use registry_cleaner::model::{Inventory, ManifestKind, TagState};
 use registry_cleaner::ops::scan::{ScanOptions, scan};
 use registry_cleaner::report::json::{self, PlanInput};
 use registry_cleaner::sources::registry::{RegistryClient, RegistryOptions};
-use registry_cleaner::sources::storage::{self, StorageScanOptions, StorageSource};
+use registry_cleaner::sources::storage::{self, StorageScanOptions, StorageSource, StorageStep};
 use registry_cleaner::world::{self, ImageSpec, LayerSpec, MediaFlavor, TagSpec, TagTarget, sample_registry};
 use support::registry::Registry;
 
@@ -53,7 +53,7 @@ fn scan_http(rt: &tokio::runtime::Runtime, reg: &Registry) -> Inventory {
 
 fn scan_storage(rt: &tokio::runtime::Runtime, reg: &Registry) -> Inventory {
     let src = StorageSource::open(&storage_url(reg)).expect("open storage");
-    rt.block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _| {}))
+    rt.block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _, _| {}))
         .expect("storage scan")
 }
 
@@ -255,14 +255,39 @@ impl Backend {
         StorageSource::open_with(&self.url(), &config).expect("open storage")
     }
 
+    /// Also checks the progress it reports: every step starts at 0 and ends with done ==
+    /// total, in reading order, and the tag-link step counts every tag.
     fn scan(&self, rt: &tokio::runtime::Runtime) -> Inventory {
-        rt.block_on(storage::scan(
-            &self.source(),
-            &self.reg.host(),
-            &storage_opts(),
-            &|_, _| {},
-        ))
-        .expect("storage scan")
+        let seen = std::sync::Mutex::new(Vec::new());
+        let inv = rt
+            .block_on(storage::scan(
+                &self.source(),
+                &self.reg.host(),
+                &storage_opts(),
+                &|step, done, total| seen.lock().unwrap().push((step, done, total)),
+            ))
+            .expect("storage scan");
+        let seen = seen.into_inner().unwrap();
+        let mut steps: Vec<(StorageStep, usize, usize)> = Vec::new();
+        for &(step, done, total) in &seen {
+            match steps.last_mut() {
+                Some(last) if last.0 == step && done > 0 => {
+                    assert!(done > last.1 && total == last.2, "{seen:?}");
+                    last.1 = done;
+                }
+                _ => {
+                    assert_eq!(done, 0, "a step starts at 0: {seen:?}");
+                    steps.push((step, done, total));
+                }
+            }
+        }
+        let order: Vec<StorageStep> = steps.iter().map(|s| s.0).collect();
+        use StorageStep::*;
+        assert!(order == [Listing, TagLinks, Manifests, Manifests, Configs], "{order:?}");
+        assert!(steps.iter().all(|&(_, d, t)| d == t), "{steps:?}");
+        assert_eq!(steps[1].2, inv.tags.len(), "{steps:?}");
+        assert!(steps[2].2 > 0 && steps[4].2 > 0, "{steps:?}");
+        inv
     }
 
     /// Bytes of every `blobs/**/data` object.
@@ -393,7 +418,7 @@ fn scan_equals_http(b: Backend) {
         ..storage_opts()
     };
     let inv = rt
-        .block_on(storage::scan(&src, &reg.host(), &only, &|_, _| {}))
+        .block_on(storage::scan(&src, &reg.host(), &only, &|_, _, _| {}))
         .unwrap();
     assert_eq!(inv.repos.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), [MODEL]);
     assert!(!inv.catalog_read);
@@ -434,7 +459,22 @@ fn an_unreadable_tag_link_is_a_broken_tag_and_an_unreadable_untagged_manifest_fa
         .join(ENV)
         .join("_manifests/tags/65a000000000000000000002-1/current/link");
     std::fs::write(&link, "not a digest").unwrap();
+    // A link holding a digest and a newline: the registry cannot resolve that tag either.
+    let nl_tag = "65a000000000000000000002-2";
+    let nl_link = repos.join(ENV).join(format!("_manifests/tags/{nl_tag}/current/link"));
+    let d = std::fs::read_to_string(&nl_link).unwrap();
+    assert!(d.starts_with("sha256:") && !d.ends_with('\n'), "{d:?}");
+    std::fs::write(&nl_link, format!("{d}\n")).unwrap();
+    let http = rt.block_on(client(&reg.url()).head_manifest(ENV, nl_tag));
+    assert!(
+        !matches!(http, Ok(Some(_))),
+        "the registry still resolves {nl_tag}: {http:?}"
+    );
     let inv = scan_storage(&rt, &reg);
+    match &inv.tag(inv.find_tag(ENV, nl_tag).unwrap()).state {
+        TagState::Broken { reason, .. } => assert!(reason.contains("not a sha256 digest"), "{reason}"),
+        s => panic!("a link with a newline read as {s:?}"),
+    }
     let t = inv.find_tag(ENV, "65a000000000000000000002-1").unwrap();
     match &inv.tag(t).state {
         TagState::Broken { reason, .. } => assert!(reason.contains("current/link"), "{reason}"),
@@ -462,7 +502,7 @@ fn an_unreadable_tag_link_is_a_broken_tag_and_an_unreadable_untagged_manifest_fa
     std::fs::remove_file(reg.blob_data_path(&first_a)).unwrap();
     let src = StorageSource::open(&storage_url(&reg)).unwrap();
     let e = rt
-        .block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _| {}))
+        .block_on(storage::scan(&src, &reg.host(), &storage_opts(), &|_, _, _| {}))
         .unwrap_err()
         .to_string();
     assert!(e.contains(&first_a[7..]) && e.contains("untagged manifest"), "{e}");

@@ -82,8 +82,10 @@ pub async fn scan_registry(settings: &Settings, quiet: bool, for_delete: bool) -
     let progress = |p: ScanProgress| {
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = &bar {
-            // Each phase counts its own items: a new phase restarts the bar (and its ETA).
-            if last.is_none_or(|l| l.phase != p.phase) {
+            // Each phase counts its own items: a new phase restarts the bar (and its ETA), as
+            // does a count that goes back (the storage scan reads index children in a
+            // second manifest step).
+            if last.is_none_or(|l| l.phase != p.phase || p.done < l.done) {
                 b.reset();
             }
             b.set_length(p.total as u64);
@@ -138,12 +140,19 @@ pub async fn scan_storage_with(
     url: &str,
     on_progress: &(dyn Fn(ScanProgress) + Sync),
 ) -> anyhow::Result<Inventory> {
-    use crate::sources::storage::{StorageSource, scan};
+    use crate::ops::scan::ScanPhase;
+    use crate::sources::storage::{StorageSource, StorageStep, scan};
     let src = StorageSource::open(url).map_err(|e| anyhow!(CannotRun(e.to_string())))?;
     let started = std::time::Instant::now();
-    let progress = |done, total| {
+    let progress = |step, done, total| {
         on_progress(ScanProgress {
-            phase: crate::ops::scan::ScanPhase::Manifests,
+            phase: match step {
+                StorageStep::Listing => ScanPhase::Listing,
+                StorageStep::TagLinks => ScanPhase::TagLinks,
+                StorageStep::Manifests => ScanPhase::Manifests,
+                StorageStep::Configs => ScanPhase::Configs,
+                StorageStep::Blobs => ScanPhase::Blobs,
+            },
             done,
             total,
             requests: src.stats.requests(),

@@ -39,6 +39,8 @@ pub struct ScanProgress {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanPhase {
     Listing,
+    /// Storage scans only: one tag link per tag.
+    TagLinks,
     Manifests,
     Configs,
     Blobs,

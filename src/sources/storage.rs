@@ -307,14 +307,60 @@ struct Body {
     repo: String,
 }
 
+/// What the storage scan is reading, for progress: each step counts its own items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageStep {
+    /// Listing repositories and their links (no total known).
+    Listing,
+    /// One tag link per tag.
+    TagLinks,
+    /// One manifest blob per digest (tag targets, revisions, then index children).
+    Manifests,
+    /// One config blob per image config (creation times).
+    Configs,
+    /// One existence check per layer (`verify_blobs`).
+    Blobs,
+}
+
+/// `(step, done, total)`, called at the start of a step, every 64 items and at its end.
+pub type StorageProgress<'a> = &'a (dyn Fn(StorageStep, usize, usize) + Sync);
+
+/// Counts one step's items and reports every 64th and the last.
+struct Counter<'a> {
+    step: StorageStep,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    on_progress: StorageProgress<'a>,
+}
+
+impl<'a> Counter<'a> {
+    fn start(step: StorageStep, total: usize, on_progress: StorageProgress<'a>) -> Self {
+        on_progress(step, 0, total);
+        Self {
+            step,
+            total,
+            done: std::sync::atomic::AtomicUsize::new(0),
+            on_progress,
+        }
+    }
+
+    fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(64) || n == self.total {
+            (self.on_progress)(self.step, n, self.total);
+        }
+    }
+}
+
 /// Reads the storage into an inventory for `registry` (the host deletes go to).
 pub async fn scan(
     src: &StorageSource,
     registry: &str,
     opts: &StorageScanOptions,
-    on_progress: &(dyn Fn(usize, usize) + Sync),
+    on_progress: StorageProgress<'_>,
 ) -> Result<Inventory, StorageError> {
     let conc = opts.concurrency.max(1);
+    on_progress(StorageStep::Listing, 0, 0);
     // 1. Repositories and their links, from listings.
     let mut repos: BTreeMap<String, RepoLinks> = BTreeMap::new();
     let catalog_read;
@@ -359,12 +405,10 @@ pub async fn scan(
         .iter()
         .flat_map(|(r, l)| l.tags.iter().map(move |(t, m)| (r.clone(), t.clone(), *m)))
         .collect();
-    let total = tag_work.len();
-    on_progress(0, total);
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let counter = Counter::start(StorageStep::TagLinks, tag_work.len(), on_progress);
     let targets: TagTargets = stream::iter(tag_work)
         .map(|(repo, tag, mtime)| {
-            let done = &done;
+            let counter = &counter;
             async move {
                 let rel = format!("repositories/{repo}/_manifests/tags/{tag}/current/link");
                 let r = match mtime {
@@ -372,7 +416,9 @@ pub async fn scan(
                     Some(_) => src.get(&rel).await.map(|body| match body {
                         None => Err(format!("{}: the tag's link is gone", src.shown(&rel))),
                         Some(b) => {
-                            let d = String::from_utf8_lossy(&b).trim().to_string();
+                            // Untrimmed: Distribution parses the link's bytes as they are,
+                            // so a stray newline makes the tag unreadable to the registry too.
+                            let d = String::from_utf8_lossy(&b).to_string();
                             if valid_digest(&d) {
                                 Ok(d)
                             } else {
@@ -381,10 +427,7 @@ pub async fn scan(
                         }
                     }),
                 };
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(64) || n == total {
-                    on_progress(n, total);
-                }
+                counter.tick();
                 r.map(|t| (repo, tag, mtime, t))
             }
         })
@@ -421,7 +464,7 @@ pub async fn scan(
         }
     }
     let mut bodies: HashMap<String, Body> = HashMap::new();
-    read_bodies(src, conc, want_bodies, &mut bodies, &mut broken).await?;
+    read_bodies(src, conc, want_bodies, &mut bodies, &mut broken, on_progress).await?;
 
     // 4. Index children: a revision link in the index's repository, and a body.
     let mut child_bodies: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -439,7 +482,7 @@ pub async fn scan(
         }
     }
     let children_read: Vec<String> = child_bodies.keys().cloned().collect();
-    read_bodies(src, conc, child_bodies, &mut bodies, &mut broken).await?;
+    read_bodies(src, conc, child_bodies, &mut bodies, &mut broken, on_progress).await?;
     // As the HTTP scan: an index read only as a child is not followed further.
     for c in children_read {
         if matches!(bodies.get(&c).map(|b| &b.manifest), Some(ParsedManifest::Index { .. })) {
@@ -462,12 +505,17 @@ pub async fn scan(
             }
         }
         let repos = &repos;
+        let counter = Counter::start(StorageStep::Configs, by_config.len(), on_progress);
+        let counter = &counter;
         let fetched: Vec<(String, Vec<String>, Option<Vec<u8>>)> = stream::iter(by_config)
             .map(|(config, (repo, manifests))| async move {
                 if !valid_digest(&config) || !repos[&repo].layers.contains(&config) {
+                    counter.tick();
                     return Ok((config, manifests, None));
                 }
-                src.get(&blob_data(&config)).await.map(|b| (config, manifests, b))
+                let r = src.get(&blob_data(&config)).await.map(|b| (config, manifests, b));
+                counter.tick();
+                r
             })
             .buffer_unordered(conc)
             .try_collect()
@@ -507,9 +555,12 @@ pub async fn scan(
         }
         let repos = &repos;
         type Checked = Vec<(String, Vec<(String, String)>, bool)>;
+        let counter = Counter::start(StorageStep::Blobs, by_layer.len(), on_progress);
+        let counter = &counter;
         let checked: Checked = stream::iter(by_layer)
             .map(|(layer, users)| async move {
                 let ok = valid_digest(&layer) && src.exists(&blob_data(&layer)).await?;
+                counter.tick();
                 Ok::<_, StorageError>((layer, users, ok))
             })
             .buffer_unordered(conc)
@@ -573,10 +624,14 @@ async fn read_bodies(
     want: BTreeMap<String, (String, bool)>,
     bodies: &mut HashMap<String, Body>,
     broken: &mut HashMap<String, String>,
+    on_progress: StorageProgress<'_>,
 ) -> Result<(), StorageError> {
+    let counter = Counter::start(StorageStep::Manifests, want.len(), on_progress);
+    let counter = &counter;
     let read: Vec<(String, String, Option<Vec<u8>>)> = stream::iter(want)
         .map(|(digest, (repo, _))| async move {
             let b = src.get(&blob_data(&digest)).await?;
+            counter.tick();
             Ok::<_, StorageError>((digest, repo, b))
         })
         .buffer_unordered(conc)
