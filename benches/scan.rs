@@ -268,29 +268,35 @@ fn main() {
         format!("{} manifests", raw.len()),
     ));
     let verdicts = vec![Verdict::Delete; ours.len()];
-    let c = client(&copy.url(), conc);
-    let t = Instant::now();
-    let items = rt
-        .block_on(execute(
-            &c,
-            ours,
-            &verdicts,
-            &vec![vec![]; ours.len()],
-            true,
-            conc,
-            None,
-            None,
-            &registry_cleaner::ops::last_look::LastLook::new(
-                &inv,
-                registry_cleaner::ops::last_look::Retry {
-                    max_retries: 3,
-                    initial_backoff: std::time::Duration::from_millis(200),
-                },
-            ),
-            &|_, _| {},
-        ))
-        .items;
-    let our_rate = items.len() as f64 / t.elapsed().as_secs_f64();
+    // The executor on one copy of the registry, with or without an audit log: its items, the
+    // seconds taken and the client (for its request count).
+    let run_executor = |url: String, audit: Option<&registry_cleaner::ops::audit::AuditLog>| {
+        let c = client(&url, conc);
+        let t = Instant::now();
+        let items = rt
+            .block_on(execute(
+                &c,
+                ours,
+                &verdicts,
+                &vec![vec![]; ours.len()],
+                true,
+                conc,
+                audit,
+                None,
+                &registry_cleaner::ops::last_look::LastLook::new(
+                    &inv,
+                    registry_cleaner::ops::last_look::Retry {
+                        max_retries: 3,
+                        initial_backoff: std::time::Duration::from_millis(200),
+                    },
+                ),
+                &|_, _| {},
+            ))
+            .items;
+        (items, t.elapsed().as_secs_f64(), c)
+    };
+    let (items, secs, c) = run_executor(copy.url(), None);
+    let our_rate = items.len() as f64 / secs;
     let per = c.stats.requests.load(Relaxed) as f64 / items.len() as f64;
     rows.push((
         format!("our executor (HEAD re-check per tag + shared re-list + DELETE), concurrency {conc}"),
@@ -299,30 +305,10 @@ fn main() {
     ));
     let audit_dir = tempfile::tempdir().unwrap();
     let audit = registry_cleaner::ops::audit::AuditLog::open(&audit_dir.path().join("audit.jsonl")).expect("audit log");
-    let c = client(&audited_copy.url(), conc);
-    let t = Instant::now();
-    let audited = rt.block_on(execute(
-        &c,
-        ours,
-        &verdicts,
-        &vec![vec![]; ours.len()],
-        true,
-        conc,
-        Some(&audit),
-        None,
-        &registry_cleaner::ops::last_look::LastLook::new(
-            &inv,
-            registry_cleaner::ops::last_look::Retry {
-                max_retries: 3,
-                initial_backoff: std::time::Duration::from_millis(200),
-            },
-        ),
-        &|_, _| {},
-    ));
-    let audited_rate = audited.items.len() as f64 / t.elapsed().as_secs_f64();
-    let audited_per = c.stats.requests.load(Relaxed) as f64 / audited.items.len() as f64;
+    let (audited, secs, c) = run_executor(audited_copy.url(), Some(&audit));
+    let audited_rate = audited.len() as f64 / secs;
+    let audited_per = c.stats.requests.load(Relaxed) as f64 / audited.len() as f64;
     let deleted = audited
-        .items
         .iter()
         .filter(|i| matches!(i.outcome, registry_cleaner::ops::execute::Outcome::Deleted))
         .count();
@@ -331,7 +317,7 @@ fn main() {
         audited_rate,
         format!(
             "{audited_per:.2} requests/manifest; {deleted} of {} deleted; ratio to plain {:.2}",
-            audited.items.len(),
+            audited.len(),
             audited_rate / raw_rate
         ),
     ));

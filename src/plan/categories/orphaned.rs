@@ -67,7 +67,15 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
             if !ctx.lookup.of_version(v).is_empty() {
                 continue;
             }
-            if let Some(elsewhere) = other_registry(ctx, &hosts, v.repository.as_deref()) {
+            // The image may exist where the scan did not look: another registry host, or a
+            // repository that was not scanned.
+            let unseen = other_registry(ctx, &hosts, v.repository.as_deref()).or_else(|| {
+                v.repository
+                    .as_deref()
+                    .filter(|r| !r.is_empty() && !ctx.lookup.repository_scanned(r))
+                    .map(|r| format!("its recorded repository {r} was not scanned"))
+            });
+            if let Some(unseen) = unseen {
                 out.protected_records.push((
                     OrphanRecord {
                         collection: "model_versions",
@@ -75,23 +83,7 @@ pub fn orphaned_references(ctx: &Ctx) -> Proposals {
                         tag: slug.to_string(),
                         reasons: vec![format!("image {slug} of model version {} was not found", v.id)],
                     },
-                    vec![elsewhere],
-                ));
-                continue;
-            }
-            if let Some(r) = v
-                .repository
-                .as_deref()
-                .filter(|r| !r.is_empty() && !ctx.lookup.repository_scanned(r))
-            {
-                out.protected_records.push((
-                    OrphanRecord {
-                        collection: "model_versions",
-                        document_id: v.id,
-                        tag: slug.to_string(),
-                        reasons: vec![format!("image {slug} of model version {} was not found", v.id)],
-                    },
-                    vec![format!("its recorded repository {r} was not scanned")],
+                    vec![unseen],
                 ));
                 continue;
             }
