@@ -1,7 +1,8 @@
 //! A synthetic, deterministic Domino-like [`Dataset`] built in memory, for developing and
 //! testing the TUI without any service: environment and model repositories with shared base
 //! layers, revisions, a tag pair on one digest, a multi-arch index, broken tags, labels and
-//! plausible categories. Pure: no I/O, no clock (times derive from a fixed epoch).
+//! plausible categories; and a small storage-sourced one with untagged manifests. Pure: no
+//! I/O, no clock (times derive from a fixed epoch).
 
 use crate::dataset::{Dataset, SourceKind, SourceStatus, TagLabel};
 use crate::model::{Blob, Inventory, InventoryBuilder, Manifest, ManifestKind, ObjectId, Platform, TagId};
@@ -458,6 +459,71 @@ impl Categories {
             }
         }
         out
+    }
+}
+
+/// The storage demo's "now".
+pub const STORAGE_DEMO_EPOCH: i64 = 1_800_000_000;
+
+/// A storage-sourced dataset for the untagged-manifests views, one repository: tag "kept" on
+/// image `k`; untagged images `a` and `b` pushed a day ago (candidates) and `p` pushed a
+/// minute ago (in its grace period); when `a_tagged_again`, tag "back" points at `a` (it is no
+/// longer untagged).
+pub fn storage_demo_dataset(a_tagged_again: bool) -> Dataset {
+    use crate::plan::{Policy, SourceState, SourcesData};
+    let mut b = InventoryBuilder::new("registry.test:5000");
+    b.from_storage();
+    let repo = b.repo(ENV_REPO);
+    let images = [('k', 1u64), ('a', 2), ('b', 3), ('p', 4)];
+    for (c, n) in images {
+        let digest = b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
+        let config = Blob {
+            digest: b.digest(&format!("sha256:{}", n.to_string().repeat(64))),
+            size: 1,
+        };
+        let layer = Blob {
+            digest: b.digest(&format!("sha256:{}", (n + 4).to_string().repeat(64))),
+            size: n * 1000,
+        };
+        b.manifest(Manifest {
+            digest,
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 10,
+            kind: ManifestKind::Image {
+                config,
+                layers: vec![layer],
+            },
+            created: Some(0),
+        });
+    }
+    let d = |b: &mut InventoryBuilder, c: char| b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
+    let k = d(&mut b, 'k');
+    b.tag(repo, "kept", k);
+    b.tag_pushed(Some(STORAGE_DEMO_EPOCH - DAY));
+    if a_tagged_again {
+        let a = d(&mut b, 'a');
+        b.tag(repo, "back", a);
+        b.tag_pushed(Some(STORAGE_DEMO_EPOCH - DAY));
+    }
+    for (c, _) in images {
+        let digest = d(&mut b, c);
+        let age = if c == 'p' { 60 } else { DAY };
+        b.revision_link(repo, digest, Some(STORAGE_DEMO_EPOCH - age));
+    }
+    let inventory = b.finish();
+    let data = SourcesData {
+        registry: SourceState::Ok(()),
+        mongo: SourceState::Disabled,
+        kubernetes: SourceState::Disabled,
+        keycloak: SourceState::Disabled,
+    };
+    let policy = Policy::default();
+    Dataset {
+        categories: crate::plan::evaluate(&inventory, &data, &policy, STORAGE_DEMO_EPOCH),
+        protections: crate::plan::evaluate::all_protections(&inventory, &data, &policy, STORAGE_DEMO_EPOCH),
+        inventory,
+        generated_at: STORAGE_DEMO_EPOCH,
+        ..Dataset::default()
     }
 }
 

@@ -874,6 +874,7 @@ fn a_storage_plan_is_rechecked_on_fresh_storage_and_by_the_http_last_look_before
     rt.block_on(world::push(&client(&reg.url()), &specs)).expect("push");
     let dir = tempfile::tempdir().unwrap();
     let plan_path = dir.path().join("plan.json");
+    let metrics_path = dir.path().join("report.prom");
     let out = bin(
         dir.path(),
         &reg,
@@ -884,6 +885,8 @@ fn a_storage_plan_is_rechecked_on_fresh_storage_and_by_the_http_last_look_before
             "untagged-manifests",
             "--output",
             plan_path.to_str().unwrap(),
+            "--metrics-file",
+            metrics_path.to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -891,6 +894,20 @@ fn a_storage_plan_is_rechecked_on_fresh_storage_and_by_the_http_last_look_before
     assert_eq!(report["grace_basis"], "push-time");
     let planned = report["plan"]["manifests"].as_array().unwrap().len();
     assert_eq!(planned, 6, "{}", report["plan"]);
+    // The metrics count the untagged candidates as manifests, not as tags: A's and the index
+    // tag's first manifests and latest's first two (the plan's other 2 entries are the
+    // children the untagged index lists, planned with it, not candidates of their own).
+    let metrics = std::fs::read_to_string(&metrics_path).unwrap();
+    let series = |name: &str| {
+        let key = format!("{name}{{category=\"untagged-manifests\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("no {key} in {metrics}"))
+            .to_string()
+    };
+    assert_eq!(series("registry_cleaner_manifests_pending_deletion"), "4");
+    assert_eq!(series("registry_cleaner_tags_pending_deletion"), "0");
     assert!(report["plan"]["tags"].as_array().unwrap().is_empty());
 
     // The delete run reads a storage copy taken now (`stale`) and deletes on `reg`.

@@ -12,12 +12,16 @@ use registry_cleaner::ui::{self, Theme, UiState};
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 40)];
 
 fn app() -> App {
+    app_at(DEMO_EPOCH)
+}
+
+fn app_at(now: i64) -> App {
     let config = AppConfig {
         log_path: Some("registry-cleaner.log".into()),
         plan_path: "plan.json".into(),
         ..AppConfig::default()
     };
-    App::new(config, DEMO_EPOCH)
+    App::new(config, now)
 }
 
 fn loaded() -> App {
@@ -346,4 +350,21 @@ fn orphaned_records_list_and_confirmation() {
     check("orphaned_records", &app);
     send(&mut app, [key(Action::RequestDelete)]);
     check("orphaned_records_confirm", &app);
+}
+
+/// The untagged-manifests category of a storage inventory: a list of manifests by digest (two
+/// candidates, one in its push-time grace period), one marked, its details, and the confirmation.
+#[test]
+fn untagged_manifests_list_and_confirmation() {
+    use registry_cleaner::demo::{STORAGE_DEMO_EPOCH, storage_demo_dataset};
+    let mut app = app_at(STORAGE_DEMO_EPOCH);
+    send(
+        &mut app,
+        [Msg::Loaded(0, Box::new(DatasetMsg(storage_demo_dataset(false))))],
+    );
+    app.category = registry_cleaner::plan::CategoryId::UntaggedManifests;
+    send(&mut app, [key(Action::ToggleMark)]);
+    check("untagged_manifests", &app);
+    send(&mut app, [key(Action::RequestDelete)]);
+    check("untagged_manifests_confirm", &app);
 }

@@ -557,69 +557,7 @@ fn a_marked_record_survives_a_reload_only_while_it_is_still_orphaned() {
     assert!(app.notice.as_deref().unwrap_or_default().contains("1 marks dropped"));
 }
 
-const STORAGE_NOW: i64 = 1_800_000_000;
-
-/// A storage dataset, one repository: tag "kept" on image `k`; untagged images `a` and `b`
-/// pushed a day ago (candidates) and `p` pushed a minute ago (in its grace period); when
-/// `a_tagged_again`, tag "back" points at `a` (it is no longer untagged).
-fn storage_dataset(a_tagged_again: bool) -> Dataset {
-    use crate::model::{Blob, InventoryBuilder, Manifest, ManifestKind};
-    use crate::plan::{Policy, SourceState, SourcesData};
-    let mut b = InventoryBuilder::new("registry.test:5000");
-    b.from_storage();
-    let repo = b.repo("dominodatalab/environment");
-    let images = [('k', 1u64), ('a', 2), ('b', 3), ('p', 4)];
-    for (c, n) in images {
-        let digest = b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
-        let config = Blob {
-            digest: b.digest(&format!("sha256:{}", n.to_string().repeat(64))),
-            size: 1,
-        };
-        let layer = Blob {
-            digest: b.digest(&format!("sha256:{}", (n + 4).to_string().repeat(64))),
-            size: n * 1000,
-        };
-        b.manifest(Manifest {
-            digest,
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            size: 10,
-            kind: ManifestKind::Image {
-                config,
-                layers: vec![layer],
-            },
-            created: Some(0),
-        });
-    }
-    let d = |b: &mut InventoryBuilder, c: char| b.digest(&format!("sha256:{}", c.to_string().repeat(64)));
-    let k = d(&mut b, 'k');
-    b.tag(repo, "kept", k);
-    b.tag_pushed(Some(STORAGE_NOW - 86_400));
-    if a_tagged_again {
-        let a = d(&mut b, 'a');
-        b.tag(repo, "back", a);
-        b.tag_pushed(Some(STORAGE_NOW - 86_400));
-    }
-    for (c, _) in images {
-        let digest = d(&mut b, c);
-        let age = if c == 'p' { 60 } else { 86_400 };
-        b.revision_link(repo, digest, Some(STORAGE_NOW - age));
-    }
-    let inventory = b.finish();
-    let data = SourcesData {
-        registry: SourceState::Ok(()),
-        mongo: SourceState::Disabled,
-        kubernetes: SourceState::Disabled,
-        keycloak: SourceState::Disabled,
-    };
-    let policy = Policy::default();
-    Dataset {
-        categories: crate::plan::evaluate(&inventory, &data, &policy, STORAGE_NOW),
-        protections: crate::plan::evaluate::all_protections(&inventory, &data, &policy, STORAGE_NOW),
-        inventory,
-        generated_at: STORAGE_NOW,
-        ..Dataset::default()
-    }
-}
+use crate::demo::{STORAGE_DEMO_EPOCH as STORAGE_NOW, storage_demo_dataset as storage_dataset};
 
 fn untagged_digests(app: &App) -> Vec<String> {
     let Mode::Confirm(c) = &app.mode else {

@@ -27,13 +27,20 @@ pub fn confirm(frame: &mut Frame, area: Rect, app: &App, c: &Confirm, theme: &Th
         plan.items.len(),
         bytes(plan.reclaimable_bytes)
     ))];
-    if !plan.per_category.is_empty() {
+    // Tag counts per category; a category whose manifests carry no tag (untagged-manifests)
+    // has no row: its manifests are listed below.
+    let with_tags: Vec<_> = plan
+        .per_category
+        .iter()
+        .filter(|pc| pc.environments + pc.models + pc.other > 0)
+        .collect();
+    if !with_tags.is_empty() {
         lines.push(Line::styled(
             format!("{:<26}{:>6}{:>7}{:>7}", "category", "envs", "models", "other"),
             theme.dim(),
         ));
     }
-    for pc in &plan.per_category {
+    for pc in with_tags {
         let title = pc.category.title();
         lines.push(Line::from(format!(
             "{title:<26}{:>6}{:>7}{:>7}",
