@@ -1161,25 +1161,26 @@ fn scheduled_jobs_and_app_versions_protect_every_revision_of_their_environment()
     }
 }
 
+/// The orphaned-references records of an outcome, by document id.
+fn orphan_ids(out: &Outcome) -> Vec<ObjectId> {
+    let o = out.get(CategoryId::OrphanedReferences);
+    o.records.iter().map(|r| r.document_id).collect()
+}
+
+/// Why the orphaned-references category kept record `id` ("" when it did not).
+fn kept_why(out: &Outcome, id: ObjectId) -> String {
+    let o = out.get(CategoryId::OrphanedReferences);
+    o.protected_records
+        .iter()
+        .find(|(r, _)| r.document_id == id)
+        .map(|(_, why)| why.join(" | "))
+        .unwrap_or_default()
+}
+
 /// Review of issue 11: a record is an orphan only when the scan looked everywhere its image
 /// could be: catalog read, a current-layout repository with tags, the recorded repository.
 #[test]
 fn a_revision_whose_image_may_be_where_the_scan_did_not_look_is_no_orphan() {
-    let orphan_ids = |out: &Outcome| -> Vec<ObjectId> {
-        out.get(CategoryId::OrphanedReferences)
-            .records
-            .iter()
-            .map(|r| r.document_id)
-            .collect()
-    };
-    let kept_why = |out: &Outcome, rev: ObjectId| -> String {
-        let o = out.get(CategoryId::OrphanedReferences);
-        o.protected_records
-            .iter()
-            .find(|(r, _)| r.document_id == rev)
-            .map(|(_, why)| why.join(" | "))
-            .unwrap_or_default()
-    };
     let base = || {
         let mut w = World::default();
         w.env(1, "E", false, 3);
@@ -1259,18 +1260,6 @@ fn a_bare_recorded_tag_is_protected_under_its_current_layout_name() {
 /// record whose image the scan found.
 #[test]
 fn a_record_on_another_registry_host_is_no_orphan_unless_that_host_is_known_to_be_this_one() {
-    let orphans = |out: &Outcome| -> Vec<ObjectId> {
-        let o = out.get(CategoryId::OrphanedReferences);
-        o.records.iter().map(|r| r.document_id).collect()
-    };
-    let kept_why = |out: &Outcome, id: ObjectId| -> String {
-        let o = out.get(CategoryId::OrphanedReferences);
-        o.protected_records
-            .iter()
-            .find(|(r, _)| r.document_id == id)
-            .map(|(_, why)| why.join(" | "))
-            .unwrap_or_default()
-    };
     let old = format!("old.example.com:5000/{ENV_REPO}");
     let base = || {
         let mut w = World::default();
@@ -1280,15 +1269,15 @@ fn a_record_on_another_registry_host_is_no_orphan_unless_that_host_is_known_to_b
         w
     };
     // The control: recorded on the scanned host (registry:5000), or with no host at all.
-    assert_eq!(orphans(&base().run(&Policy::default())), vec![oid(11)]);
+    assert_eq!(orphan_ids(&base().run(&Policy::default())), vec![oid(11)]);
     let mut w = base();
     w.data.revisions[0].repository = Some(ENV_REPO.into());
-    assert_eq!(orphans(&w.run(&Policy::default())), vec![oid(11)], "no host");
+    assert_eq!(orphan_ids(&w.run(&Policy::default())), vec![oid(11)], "no host");
     // Another host nothing found names: protected, the reason names host and setting.
     let mut w = base();
     w.data.revisions[0].repository = Some(old.clone());
     let out = w.run(&Policy::default());
-    assert!(orphans(&out).is_empty(), "{:?}", orphans(&out));
+    assert!(orphan_ids(&out).is_empty(), "{:?}", orphan_ids(&out));
     let why = kept_why(&out, oid(11));
     assert!(
         why.contains("names registry host old.example.com:5000") && why.contains("registry.aliases"),
@@ -1299,15 +1288,15 @@ fn a_record_on_another_registry_host_is_no_orphan_unless_that_host_is_known_to_b
         registry_aliases: vec!["old.example.com:5000".into()],
         ..Policy::default()
     };
-    assert_eq!(orphans(&w.run(&aliased)), vec![oid(11)]);
+    assert_eq!(orphan_ids(&w.run(&aliased)), vec![oid(11)]);
     let mut upper = base();
     upper.data.revisions[0].repository = Some(format!("OLD.Example.com:5000/{ENV_REPO}"));
-    assert_eq!(orphans(&upper.run(&aliased)), vec![oid(11)]);
+    assert_eq!(orphan_ids(&upper.run(&aliased)), vec![oid(11)]);
     // Another record on that host whose image was found: the host is this registry.
     let mut w = base();
     w.data.revisions[0].repository = Some(old.clone());
     w.data.revisions[1].repository = Some(old.clone());
-    assert_eq!(orphans(&w.run(&Policy::default())), vec![oid(11)]);
+    assert_eq!(orphan_ids(&w.run(&Policy::default())), vec![oid(11)]);
     // A model version on another host, its image missing: protected the same way.
     let mut w = World::default();
     w.env(1, "Base", false, 1);
@@ -1320,7 +1309,7 @@ fn a_record_on_another_registry_host_is_no_orphan_unless_that_host_is_known_to_b
         repository: Some("old.example.com:5000/dominodatalab/model".into()),
     });
     let out = w.run(&Policy::default());
-    assert!(orphans(&out).is_empty(), "{:?}", orphans(&out));
+    assert!(orphan_ids(&out).is_empty(), "{:?}", orphan_ids(&out));
     assert!(kept_why(&out, oid(51)).contains("names registry host old.example.com:5000"));
-    assert_eq!(orphans(&w.run(&aliased)), vec![oid(51)]);
+    assert_eq!(orphan_ids(&w.run(&aliased)), vec![oid(51)]);
 }
